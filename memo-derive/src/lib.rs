@@ -1,0 +1,18 @@
+//! `#[derive(CacheKey)]` for memo. Use it through the `memo` crate, which re-exports it.
+
+mod ast;
+mod attr;
+mod bound;
+mod expand;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Implements `memo::CacheKey` for a struct or enum: the type's name, each variant's name and
+/// each field's name and value are keyed. See the `memo` crate for the attributes
+/// `#[cache_key(skip)]` and `#[cache_key(with = path)]`.
+#[proc_macro_derive(CacheKey, attributes(cache_key))]
+pub fn derive_cache_key(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive(&input).into()
+}

@@ -1,0 +1,40 @@
+//! memo: persistent, content-addressed memoization for Rust.
+//!
+//! A function's results are stored keyed by its arguments and by a fingerprint of its code,
+//! so edited code never returns stale results. This crate is the one dependency to add; it
+//! re-exports the runtime and the macros.
+//!
+//! # Keys
+//!
+//! Every argument of a cached function is keyed through [`CacheKey`]: a typed stream fed to
+//! blake3, stable across runs and platforms. memo implements it for the std types people
+//! pass; derive it for your own:
+//!
+//! ```
+//! use memo::CacheKey;
+//!
+//! #[derive(CacheKey)]
+//! struct Params {
+//!     lr: f64,
+//!     epochs: u32,
+//!     #[cache_key(skip)]
+//!     verbose: bool,
+//! }
+//!
+//! let quiet = Params { lr: 0.1, epochs: 10, verbose: false };
+//! let loud = Params { lr: 0.1, epochs: 10, verbose: true };
+//! let longer = Params { lr: 0.1, epochs: 20, verbose: false };
+//! assert_eq!(memo::key_of(&quiet), memo::key_of(&loud));
+//! assert_ne!(memo::key_of(&quiet), memo::key_of(&longer));
+//! ```
+
+pub use memo_derive::CacheKey;
+pub use memo_runtime::{
+    CacheKey, Digest, FileContent, KEY_FORMAT_VERSION, KeyHasher, ParseDigestError, Serde, key_of,
+};
+
+/// What generated code names. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use memo_runtime::{CacheKey, KeyHasher};
+}

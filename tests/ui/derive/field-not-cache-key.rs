@@ -1,0 +1,11 @@
+use memo::CacheKey;
+
+struct Connection;
+
+#[derive(CacheKey)]
+struct Job {
+    name: String,
+    conn: Connection,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use memo::CacheKey;
+
+#[derive(CacheKey)]
+struct Params {
+    #[cache_key(ignore)]
+    verbose: bool,
+}
+
+fn main() {}
