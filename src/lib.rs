@@ -30,11 +30,16 @@
 
 pub use memo_derive::CacheKey;
 pub use memo_runtime::{
-    CacheKey, Digest, FileContent, KEY_FORMAT_VERSION, KeyHasher, ParseDigestError, Serde, key_of,
+    CacheKey, Component, Digest, Entry, Error, FileContent, FunctionRecord, FunctionVersion, Gc,
+    GcReport, KEY_FORMAT_VERSION, KeyHasher, ParseDigestError, STORE_FORMAT_VERSION, Serde, Stats,
+    Store, bypass, current_store, default_dir, default_store, key_of, refresh, set_default_store,
+    with_store,
 };
 
 /// What generated code names. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use memo_runtime::{CacheKey, KeyHasher};
+    pub use memo_runtime::{
+        CacheKey, CallSite, KeyHasher, Plain, StaticComponent, Stored, call, call_ok,
+    };
 }

@@ -41,6 +41,12 @@ impl Digest {
     }
 }
 
+impl AsRef<[u8]> for Digest {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl From<blake3::Hash> for Digest {
     fn from(hash: blake3::Hash) -> Digest {
         Digest(*hash.as_bytes())

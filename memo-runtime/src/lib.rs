@@ -1,17 +1,38 @@
-//! The runtime of [memo](https://docs.rs/memo): the cache-key protocol.
+//! The runtime of [memo](https://docs.rs/memo): the cache-key protocol, the store and the
+//! call path that `#[cached]` expands into.
 //!
-//! Users depend on the `memo` facade, which re-exports what is public here; this crate holds
-//! the code so that the proc-macro crates and the facade can share it.
+//! Users depend on the `memo` facade, which re-exports what is public here.
 //!
 //! A key is a blake3 digest of a typed, length-prefixed stream: every value begins with a
 //! tag naming its kind, variable-length values carry their length, and enum variants and
 //! struct fields carry their names. Two values of different shape therefore never feed the
 //! same stream, and the digest of a value is the same on every platform and in every run.
+//!
+//! A [`Store`] is one sled database per directory. A result is stored once under the
+//! blake3 hash of its postcard bytes and verified against it when read; entries map keys to
+//! that hash with their metadata.
 
 #![warn(missing_docs)]
 
+mod call;
+mod clock;
 mod digest;
+mod error;
 mod key;
+mod scope;
+mod store;
+mod warn;
 
 pub use digest::{Digest, ParseDigestError};
+pub use error::{Error, Result};
 pub use key::{CacheKey, FileContent, KEY_FORMAT_VERSION, KeyHasher, Serde, key_of};
+pub use scope::{
+    bypass, current_store, default_dir, default_store, refresh, set_default_store, with_store,
+};
+pub use store::{
+    Component, Entry, FunctionRecord, FunctionVersion, Gc, GcReport, STORE_FORMAT_VERSION, Stats,
+    Store,
+};
+
+#[doc(hidden)]
+pub use call::{CallSite, Plain, StaticComponent, Stored, call, call_ok};

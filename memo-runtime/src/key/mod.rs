@@ -106,6 +106,7 @@ pub fn key_of<T: CacheKey + ?Sized>(value: &T) -> Digest {
 pub struct KeyHasher {
     inner: blake3::Hasher,
     uncacheable: Option<String>,
+    inputs: Vec<Digest>,
 }
 
 impl Default for KeyHasher {
@@ -128,6 +129,7 @@ impl KeyHasher {
         KeyHasher {
             inner: blake3::Hasher::new_keyed(DOMAIN),
             uncacheable: None,
+            inputs: Vec::new(),
         }
     }
 
@@ -186,6 +188,17 @@ impl KeyHasher {
     /// was called.
     pub fn uncacheable(&self) -> Option<&str> {
         self.uncacheable.as_deref()
+    }
+
+    /// Records that this key was built from a stored result with content hash `input`
+    /// (a `Memo` argument), so the store can keep the lineage of the entry.
+    pub fn record_input(&mut self, input: Digest) {
+        self.inputs.push(input);
+    }
+
+    /// The content hashes recorded with [`record_input`](KeyHasher::record_input).
+    pub fn inputs(&self) -> &[Digest] {
+        &self.inputs
     }
 
     pub(crate) fn write_tag(&mut self, tag: u8) {

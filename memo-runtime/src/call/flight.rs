@@ -1,0 +1,101 @@
+//! Single-flight: concurrent misses on one key run the function once; the others wait
+//! and share its encoded result.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::Digest;
+
+/// An encoded result handed from the caller that computed it to those that waited.
+pub(crate) type Shared = (Digest, Arc<[u8]>);
+
+/// The flights in progress on one store, by key.
+#[derive(Default)]
+pub(crate) struct Flights {
+    running: Mutex<HashMap<Digest, Arc<Flight>>>,
+}
+
+pub(crate) struct Flight {
+    state: Mutex<Option<Option<Shared>>>,
+    finished: Condvar,
+}
+
+/// How a caller joined the flight for its key.
+pub(crate) enum Joined<'a> {
+    /// It computes; the others wait for [`Leader::finish`].
+    Leader(Leader<'a>),
+    /// Another caller computes; wait for it with [`Flight::wait`].
+    Follower(Arc<Flight>),
+}
+
+/// The computing caller's duty to finish its flight. Dropped unfinished — the function
+/// panicked — it finishes with nothing, and a waiting caller takes over.
+pub(crate) struct Leader<'a> {
+    flights: &'a Flights,
+    key: Digest,
+    flight: Arc<Flight>,
+    finished: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+impl Flights {
+    pub(crate) fn join(&self, key: Digest) -> Joined<'_> {
+        let mut running = lock(&self.running);
+        if let Some(flight) = running.get(&key) {
+            return Joined::Follower(Arc::clone(flight));
+        }
+        let flight = Arc::new(Flight {
+            state: Mutex::new(None),
+            finished: Condvar::new(),
+        });
+        running.insert(key, Arc::clone(&flight));
+        Joined::Leader(Leader {
+            flights: self,
+            key,
+            flight,
+            finished: false,
+        })
+    }
+}
+
+impl Leader<'_> {
+    /// Ends the flight, handing `result` to every waiting caller; `None` tells them to
+    /// compute for themselves (the result was an error, or could not be stored).
+    pub(crate) fn finish(mut self, result: Option<Shared>) {
+        self.complete(result);
+    }
+
+    fn complete(&mut self, result: Option<Shared>) {
+        self.finished = true;
+        lock(&self.flights.running).remove(&self.key);
+        *lock(&self.flight.state) = Some(result);
+        self.flight.finished.notify_all();
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.complete(None);
+        }
+    }
+}
+
+impl Flight {
+    /// Blocks until the leader finishes; its shared result, if it had one.
+    pub(crate) fn wait(&self) -> Option<Shared> {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(result) = &*state {
+                return result.clone();
+            }
+            state = self
+                .finished
+                .wait(state)
+                .unwrap_or_else(|poison| poison.into_inner());
+        }
+    }
+}

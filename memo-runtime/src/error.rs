@@ -1,0 +1,74 @@
+//! The runtime's one error type.
+
+use std::path::PathBuf;
+
+/// Why a store operation failed. Each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Another process holds the store directory.
+    #[error(
+        "the store at {} is in use by another process{}; wait for it to finish, or point this one at another store with MEMO_DIR",
+        dir.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+        /// The process that holds it, when it could be found.
+        holder: Option<u32>,
+    },
+    /// The store was written by a version of memo with another on-disk format.
+    #[error(
+        "the store at {} has format version {found}, and this memo reads version {expected}; remove the directory (or run `memo clear`) to start a new store",
+        dir.display()
+    )]
+    FormatVersion {
+        /// The store directory.
+        dir: PathBuf,
+        /// The version stamped in the store.
+        found: u32,
+        /// The version this memo reads and writes.
+        expected: u32,
+    },
+    /// The store's files are damaged.
+    #[error(
+        "the store at {} is corrupt ({detail}); remove the directory to start a new store",
+        dir.display()
+    )]
+    Corrupt {
+        /// The store directory.
+        dir: PathBuf,
+        /// What was found to be wrong.
+        detail: String,
+    },
+    /// The storage engine failed.
+    #[error("the store at {} failed: {source}; check that the directory is writable and the disk has room", dir.display())]
+    Storage {
+        /// The store directory.
+        dir: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A file of the store could not be read or written.
+    #[error("could not use {}: {source}; check that the directory exists and is writable", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value could not be encoded for storage.
+    #[error(
+        "the result could not be encoded for storage: {0}; make sure its `Serialize` impl cannot fail"
+    )]
+    Encode(#[source] postcard::Error),
+    /// The store engine panicked; the panic was contained.
+    #[error("the storage engine panicked ({0}); remove the store directory if this repeats")]
+    Panicked(String),
+}
+
+/// A result whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,242 @@
+//! Reading and writing results: the store's half of the call path.
+
+use std::sync::atomic::Ordering;
+
+use super::record::{EntryRecord, FunctionVersion, encode};
+use super::{Inner, Store, decode_exact};
+use crate::call::CallSite;
+use crate::clock;
+use crate::error::Result;
+use crate::{Digest, FunctionRecord};
+
+/// Reading an entry rewrites its `last_used` at most this often, so hits stay reads.
+const LAST_USED_GRANULARITY_MS: u64 = 10 * 60 * 1000;
+
+/// A stored result: its content hash and its encoded bytes, verified against the hash.
+pub(crate) struct Hit {
+    pub output: Digest,
+    pub bytes: sled::IVec,
+}
+
+/// The separator between a name and a key in the index trees: never part of UTF-8.
+const SEP: u8 = 0xff;
+
+pub(super) fn index_key(name: &str, key: &Digest) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 33);
+    out.extend_from_slice(name.as_bytes());
+    out.push(SEP);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+pub(super) fn lineage_key(input: &Digest, key: &Digest) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(input.as_bytes());
+    out[32..].copy_from_slice(key.as_bytes());
+    out
+}
+
+impl Store {
+    /// The stored result for `key`, if there is a live one whose bytes match their hash.
+    /// An expired entry, or one whose blob is missing or damaged, is removed and is a miss.
+    pub(crate) fn lookup(&self, key: &Digest) -> Result<Option<Hit>> {
+        let inner = &*self.inner;
+        let trees = &inner.trees;
+        let Some(raw) = trees.entries.get(key).map_err(|e| inner.storage(e))? else {
+            return Ok(None);
+        };
+        let Some(record) = decode_exact::<EntryRecord>(&raw) else {
+            crate::warn::once("bad entry", || {
+                format!(
+                    "memo: an entry in {} could not be read and was removed; `memo verify` checks the whole store",
+                    inner.dir.display()
+                )
+            });
+            trees.entries.remove(key).map_err(|e| inner.storage(e))?;
+            return Ok(None);
+        };
+        let now = clock::now_ms();
+        if record.is_expired(now) {
+            inner.remove_entry(key, &record)?;
+            inner.live.evictions.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let Some(bytes) = trees
+            .blobs
+            .get(record.output)
+            .map_err(|e| inner.storage(e))?
+        else {
+            inner.remove_entry(key, &record)?;
+            return Ok(None);
+        };
+        if Digest::of_bytes(&bytes) != record.output {
+            crate::warn::once("bad blob", || {
+                format!(
+                    "memo: a stored result in {} did not match its hash; it was removed and will be recomputed",
+                    inner.dir.display()
+                )
+            });
+            trees
+                .blobs
+                .remove(record.output)
+                .map_err(|e| inner.storage(e))?;
+            inner.remove_entry(key, &record)?;
+            return Ok(None);
+        }
+        if now.saturating_sub(record.last_used_ms) > LAST_USED_GRANULARITY_MS {
+            let touched = EntryRecord {
+                last_used_ms: now,
+                ..record.clone()
+            };
+            trees
+                .entries
+                .insert(key, encode(&touched))
+                .map_err(|e| inner.storage(e))?;
+        }
+        Ok(Some(Hit {
+            output: record.output,
+            bytes,
+        }))
+    }
+
+    /// Stores `bytes`, whose content hash is `output`, as the result of `site` for `key`.
+    ///
+    /// The blob goes first and the entry last, each index before the entry it points at:
+    /// a crash in between leaves an unreferenced blob or a dangling index line, which
+    /// lookups ignore and `gc` collects, never an entry without its result.
+    pub(crate) fn insert(
+        &self,
+        site: &CallSite,
+        key: &Digest,
+        output: Digest,
+        bytes: &[u8],
+        inputs: &[Digest],
+    ) -> Result<()> {
+        let inner = &*self.inner;
+        let trees = &inner.trees;
+        let storage = |e| inner.storage(e);
+        if !trees.blobs.contains_key(output).map_err(storage)? {
+            trees.blobs.insert(output, bytes).map_err(storage)?;
+        }
+        for tag in site.tags {
+            trees
+                .tags
+                .insert(index_key(tag, key), &[])
+                .map_err(storage)?;
+        }
+        trees
+            .by_function
+            .insert(index_key(site.name, key), &[])
+            .map_err(storage)?;
+        for input in inputs {
+            trees
+                .lineage
+                .insert(&lineage_key(input, key), &[])
+                .map_err(storage)?;
+        }
+        let now = clock::now_ms();
+        let record = EntryRecord {
+            output,
+            created_ms: now,
+            expires_ms: site.ttl_secs.map(|secs| now.saturating_add(secs * 1000)),
+            last_used_ms: now,
+            function: site.name.to_owned(),
+            fingerprint: Digest(site.fingerprint),
+            tags: site.tags.iter().map(|t| (*t).to_owned()).collect(),
+            size: bytes.len() as u64,
+            inputs: inputs.to_vec(),
+        };
+        let previous = trees
+            .entries
+            .insert(key, encode(&record))
+            .map_err(storage)?;
+        if let Some(old) = previous.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
+            for tag in old.tags.iter().filter(|t| !site.tags.contains(&t.as_str())) {
+                trees.tags.remove(index_key(tag, key)).map_err(storage)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn count_hit(&self) {
+        self.inner.live.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_miss(&self) {
+        self.inner.live.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records `site` in the function records, once per process: its location, its
+    /// current fingerprint and when each fingerprint was seen.
+    pub(crate) fn record_function(&self, site: &'static CallSite) -> Result<()> {
+        let inner = &*self.inner;
+        {
+            let mut recorded = inner
+                .recorded
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            if !recorded.insert(site.name) {
+                return Ok(());
+            }
+        }
+        let functions = &inner.trees.functions;
+        let old = functions.get(site.name).map_err(|e| inner.storage(e))?;
+        let mut record = old
+            .and_then(|raw| decode_exact::<FunctionRecord>(&raw))
+            .unwrap_or_else(|| FunctionRecord {
+                name: site.name.to_owned(),
+                module: String::new(),
+                file: String::new(),
+                line: 0,
+                current: Digest(site.fingerprint),
+                versions: Vec::new(),
+            });
+        let now = clock::now_ms();
+        let fingerprint = Digest(site.fingerprint);
+        record.module = site.module.to_owned();
+        record.file = site.file.to_owned();
+        record.line = site.line;
+        record.current = fingerprint;
+        match record
+            .versions
+            .iter_mut()
+            .find(|v| v.fingerprint == fingerprint)
+        {
+            Some(version) => version.last_seen_ms = now,
+            None => record.versions.push(FunctionVersion {
+                fingerprint,
+                first_seen_ms: now,
+                last_seen_ms: now,
+                components: site.components(),
+            }),
+        }
+        functions
+            .insert(site.name, encode(&record))
+            .map_err(|e| inner.storage(e))?;
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Removes an entry and its index lines. Its blob stays until `gc`, since other
+    /// entries may share it.
+    pub(super) fn remove_entry(&self, key: &Digest, record: &EntryRecord) -> Result<()> {
+        let trees = &self.trees;
+        let storage = |e| self.storage(e);
+        trees.entries.remove(key).map_err(storage)?;
+        for tag in &record.tags {
+            trees.tags.remove(index_key(tag, key)).map_err(storage)?;
+        }
+        trees
+            .by_function
+            .remove(index_key(&record.function, key))
+            .map_err(storage)?;
+        for input in &record.inputs {
+            trees
+                .lineage
+                .remove(&lineage_key(input, key)[..])
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! Garbage collection: expired, old, over-budget and stale entries, and unreferenced blobs.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::Store;
+use crate::error::Result;
+use crate::{Digest, clock};
+
+/// What [`Store::gc`] removes, besides blobs no entry references (always collected).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let store = memo::Store::temporary().unwrap();
+/// let policy = memo::Gc::new()
+///     .expired()
+///     .stale()
+///     .unused_for(Duration::from_secs(30 * 24 * 3600))
+///     .max_bytes(1 << 30);
+/// let report = store.gc(&policy).unwrap();
+/// assert_eq!(report.entries_removed, 0);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gc {
+    expired: bool,
+    stale: bool,
+    unused_for: Option<Duration>,
+    max_bytes: Option<u64>,
+}
+
+impl Gc {
+    /// A policy that removes only unreferenced blobs; add to it with the other methods.
+    pub fn new() -> Gc {
+        Gc::default()
+    }
+
+    /// Removes entries whose `ttl` has passed.
+    pub fn expired(mut self) -> Gc {
+        self.expired = true;
+        self
+    }
+
+    /// Removes entries written by an older version of their function's code: those whose
+    /// fingerprint is not the one that most recently used the store.
+    pub fn stale(mut self) -> Gc {
+        self.stale = true;
+        self
+    }
+
+    /// Removes entries not returned for longer than `age`.
+    pub fn unused_for(mut self, age: Duration) -> Gc {
+        self.unused_for = Some(age);
+        self
+    }
+
+    /// Removes the least recently used entries until the results they reference take at
+    /// most `bytes`.
+    pub fn max_bytes(mut self, bytes: u64) -> Gc {
+        self.max_bytes = Some(bytes);
+        self
+    }
+}
+
+/// What [`Store::gc`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Entries removed.
+    pub entries_removed: u64,
+    /// Result blobs removed.
+    pub blobs_removed: u64,
+    /// Bytes of result blobs removed.
+    pub bytes_freed: u64,
+}
+
+impl Store {
+    /// Removes what `policy` selects, then every blob that no entry references.
+    pub fn gc(&self, policy: &Gc) -> Result<GcReport> {
+        let inner = &*self.inner;
+        let now = clock::now_ms();
+        let current: HashMap<String, Digest> = if policy.stale {
+            self.functions()?
+                .into_iter()
+                .map(|f| (f.name, f.current))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut keep = Vec::new();
+        let mut report = GcReport::default();
+        for (key, record) in self.records()? {
+            let expired = policy.expired && record.is_expired(now);
+            let stale = policy.stale
+                && current
+                    .get(&record.function)
+                    .is_some_and(|c| *c != record.fingerprint);
+            let unused = policy.unused_for.is_some_and(|age| {
+                now.saturating_sub(record.last_used_ms) > clock::duration_ms(age)
+            });
+            if expired || stale || unused {
+                inner.remove_entry(&key, &record)?;
+                report.entries_removed += 1;
+            } else {
+                keep.push((key, record));
+            }
+        }
+        if let Some(budget) = policy.max_bytes {
+            // Count each shared blob once; drop the least recently used until in budget.
+            let mut refs: HashMap<Digest, (u64, usize)> = HashMap::new();
+            for (_, record) in &keep {
+                refs.entry(record.output).or_insert((record.size, 0)).1 += 1;
+            }
+            let mut total: u64 = refs.values().map(|(size, _)| size).sum();
+            keep.sort_by_key(|(_, record)| record.last_used_ms);
+            let mut survivors = Vec::new();
+            for (key, record) in keep {
+                if total <= budget {
+                    survivors.push((key, record));
+                    continue;
+                }
+                inner.remove_entry(&key, &record)?;
+                report.entries_removed += 1;
+                let (size, count) = refs.get_mut(&record.output).expect("counted above");
+                *count -= 1;
+                if *count == 0 {
+                    total -= *size;
+                }
+            }
+            keep = survivors;
+        }
+        let live: HashSet<Digest> = keep.iter().map(|(_, record)| record.output).collect();
+        for item in inner.trees.blobs.iter() {
+            let (hash, bytes) = item.map_err(|e| inner.storage(e))?;
+            let referenced =
+                <[u8; 32]>::try_from(hash.as_ref()).is_ok_and(|hash| live.contains(&Digest(hash)));
+            if !referenced {
+                inner
+                    .trees
+                    .blobs
+                    .remove(&hash)
+                    .map_err(|e| inner.storage(e))?;
+                report.blobs_removed += 1;
+                report.bytes_freed += bytes.len() as u64;
+            }
+        }
+        self.count_evictions(report.entries_removed);
+        Ok(report)
+    }
+}

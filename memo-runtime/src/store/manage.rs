@@ -1,0 +1,243 @@
+//! Inspecting and invalidating a store: stats, listings, invalidation by tag or function.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use super::access::index_key;
+use super::record::EntryRecord;
+use super::{Store, decode_exact};
+use crate::error::Result;
+use crate::{Digest, Entry, FunctionRecord};
+
+/// What a store holds and how well it has served, as [`Store::stats`] reports it.
+///
+/// Hits, misses and evictions are kept across runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Calls answered from the store.
+    pub hits: u64,
+    /// Calls that ran the function.
+    pub misses: u64,
+    /// Entries removed because they expired or by `gc`.
+    pub evictions: u64,
+    /// Stored results.
+    pub entries: u64,
+    /// Distinct result blobs; identical results share one.
+    pub blobs: u64,
+    /// Bytes of the distinct results that entries reference.
+    pub bytes: u64,
+    /// Bytes the store's files take on disk.
+    pub disk_bytes: u64,
+}
+
+impl Stats {
+    /// Hits as a share of all calls, from 0.0 to 1.0; 0.0 before any call.
+    ///
+    /// ```
+    /// let stats = memo::Stats { hits: 3, misses: 1, ..Default::default() };
+    /// assert_eq!(stats.hit_rate(), 0.75);
+    /// ```
+    pub fn hit_rate(&self) -> f64 {
+        let calls = self.hits + self.misses;
+        if calls == 0 {
+            0.0
+        } else {
+            self.hits as f64 / calls as f64
+        }
+    }
+}
+
+impl Store {
+    /// The store's counters and sizes.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary().unwrap();
+    /// let stats = store.stats().unwrap();
+    /// assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
+    /// ```
+    pub fn stats(&self) -> Result<Stats> {
+        let inner = &*self.inner;
+        let stored = inner.stored_counters()?;
+        let live = inner.live.snapshot();
+        let persisted = *inner
+            .live
+            .persisted
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let mut sizes: HashMap<Digest, u64> = HashMap::new();
+        let mut entries = 0;
+        for (_, record) in self.records()? {
+            entries += 1;
+            sizes.insert(record.output, record.size);
+        }
+        Ok(Stats {
+            hits: stored.hits + live.hits - persisted.hits,
+            misses: stored.misses + live.misses - persisted.misses,
+            evictions: stored.evictions + live.evictions - persisted.evictions,
+            entries,
+            blobs: inner.trees.blobs.len() as u64,
+            bytes: sizes.values().sum(),
+            disk_bytes: inner.db.size_on_disk().map_err(|e| inner.storage(e))?,
+        })
+    }
+
+    /// Every stored entry, newest first.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary().unwrap();
+    /// assert!(store.entries().unwrap().is_empty());
+    /// ```
+    pub fn entries(&self) -> Result<Vec<Entry>> {
+        let mut entries: Vec<Entry> = self
+            .records()?
+            .into_iter()
+            .map(|(key, record)| record.to_entry(key))
+            .collect();
+        entries.sort_by(|a, b| b.created.cmp(&a.created).then(a.key.cmp(&b.key)));
+        Ok(entries)
+    }
+
+    /// The entry stored under `key`, if any.
+    pub fn entry(&self, key: &Digest) -> Result<Option<Entry>> {
+        let inner = &*self.inner;
+        let raw = inner.trees.entries.get(key).map_err(|e| inner.storage(e))?;
+        Ok(raw
+            .and_then(|raw| decode_exact::<EntryRecord>(&raw))
+            .map(|record| record.to_entry(*key)))
+    }
+
+    /// The encoded bytes of a stored result (postcard), by content hash, verified against
+    /// the hash; `None` if absent or damaged.
+    pub fn blob(&self, output: &Digest) -> Result<Option<Vec<u8>>> {
+        let inner = &*self.inner;
+        let raw = inner
+            .trees
+            .blobs
+            .get(output)
+            .map_err(|e| inner.storage(e))?;
+        Ok(raw
+            .filter(|bytes| Digest::of_bytes(bytes) == *output)
+            .map(|bytes| bytes.to_vec()))
+    }
+
+    /// The entries that a `Memo` result with content hash `input` was passed to.
+    pub fn consumers(&self, input: &Digest) -> Result<Vec<Digest>> {
+        let inner = &*self.inner;
+        inner
+            .trees
+            .lineage
+            .scan_prefix(input.as_bytes())
+            .keys()
+            .map(|line| {
+                let line = line.map_err(|e| inner.storage(e))?;
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&line[32..]);
+                Ok(Digest(key))
+            })
+            .collect()
+    }
+
+    /// The functions that have used this store, by name.
+    pub fn functions(&self) -> Result<Vec<FunctionRecord>> {
+        let inner = &*self.inner;
+        inner
+            .trees
+            .functions
+            .iter()
+            .values()
+            .filter_map(|raw| match raw {
+                Ok(raw) => decode_exact::<FunctionRecord>(&raw).map(Ok),
+                Err(e) => Some(Err(inner.storage(e))),
+            })
+            .collect()
+    }
+
+    /// The record of one function, by its name.
+    pub fn function(&self, name: &str) -> Result<Option<FunctionRecord>> {
+        let inner = &*self.inner;
+        let raw = inner
+            .trees
+            .functions
+            .get(name)
+            .map_err(|e| inner.storage(e))?;
+        Ok(raw.and_then(|raw| decode_exact(&raw)))
+    }
+
+    /// Removes every entry stored with `tag`; returns how many.
+    pub fn invalidate_tag(&self, tag: &str) -> Result<usize> {
+        self.invalidate_indexed(&self.inner.trees.tags, tag)
+    }
+
+    /// Removes every entry of the function named `name`, whatever its code version;
+    /// returns how many.
+    pub fn invalidate_fn(&self, name: &str) -> Result<usize> {
+        self.invalidate_indexed(&self.inner.trees.by_function, name)
+    }
+
+    /// Removes one entry; returns whether it was there.
+    pub fn remove(&self, key: &Digest) -> Result<bool> {
+        let inner = &*self.inner;
+        let raw = inner.trees.entries.get(key).map_err(|e| inner.storage(e))?;
+        match raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
+            Some(record) => inner.remove_entry(key, &record).map(|()| true),
+            None => Ok(inner
+                .trees
+                .entries
+                .remove(key)
+                .map_err(|e| inner.storage(e))?
+                .is_some()),
+        }
+    }
+
+    /// Removes every entry and result. The function records and counters stay.
+    pub fn clear(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let trees = &inner.trees;
+        for tree in [
+            &trees.entries,
+            &trees.tags,
+            &trees.by_function,
+            &trees.lineage,
+            &trees.blobs,
+        ] {
+            tree.clear().map_err(|e| inner.storage(e))?;
+        }
+        Ok(())
+    }
+
+    fn invalidate_indexed(&self, index: &sled::Tree, name: &str) -> Result<usize> {
+        let inner = &*self.inner;
+        let prefix = index_key(name, &Digest([0; 32]));
+        let prefix = &prefix[..prefix.len() - 32];
+        let mut removed = 0;
+        for line in index.scan_prefix(prefix).keys() {
+            let line = line.map_err(|e| inner.storage(e))?;
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&line[prefix.len()..]);
+            if self.remove(&Digest(key))? {
+                removed += 1;
+            }
+            index.remove(&line).map_err(|e| inner.storage(e))?;
+        }
+        Ok(removed)
+    }
+
+    /// Every readable entry record, with its key.
+    pub(super) fn records(&self) -> Result<Vec<(Digest, EntryRecord)>> {
+        let inner = &*self.inner;
+        let mut out = Vec::new();
+        for item in inner.trees.entries.iter() {
+            let (key, raw) = item.map_err(|e| inner.storage(e))?;
+            let (Ok(key), Some(record)) = (<[u8; 32]>::try_from(key.as_ref()), decode_exact(&raw))
+            else {
+                continue;
+            };
+            out.push((Digest(key), record));
+        }
+        Ok(out)
+    }
+
+    pub(super) fn count_evictions(&self, n: u64) {
+        self.inner.live.evictions.fetch_add(n, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,177 @@
+//! Opening a store directory: the lock, the format stamp, the `.gitignore`.
+
+use std::fs;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Inner, STORE_FORMAT_VERSION, Trees, registry};
+use crate::call::flight::Flights;
+use crate::error::{Error, Result};
+
+/// sled's page cache: its default is 1 GiB, far more than a cache's metadata needs.
+const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+/// The file in which the process that holds a store writes its pid.
+const HOLDER_FILE: &str = "holder.pid";
+
+pub(super) fn open(dir: &Path) -> Result<Arc<Inner>> {
+    let io_error = |source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(io_error)?;
+    let dir = fs::canonicalize(dir).map_err(io_error)?;
+    let mut open = registry::lock();
+    if let Some(inner) = registry::find(&mut open, &dir) {
+        return Ok(inner);
+    }
+    write_gitignore(&dir)?;
+    let config = sled::Config::new().path(&dir);
+    let inner = Arc::new(start(&dir, config)?);
+    // Best effort: the pid only helps say who holds the store.
+    let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
+    registry::add(&mut open, dir, &inner);
+    Ok(inner)
+}
+
+pub(super) fn temporary() -> Result<Arc<Inner>> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "memo-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let config = sled::Config::new().path(&dir).temporary(true);
+    let inner = Arc::new(start(&dir, config)?);
+    registry::add(&mut registry::lock(), dir, &inner);
+    Ok(inner)
+}
+
+fn start(dir: &Path, config: sled::Config) -> Result<Inner> {
+    let config = config
+        .cache_capacity(CACHE_CAPACITY)
+        .flush_every_ms(Some(500));
+    // sled can panic on some damaged files rather than return an error.
+    let db = catch_unwind(AssertUnwindSafe(|| config.open()))
+        .map_err(|panic| Error::Corrupt {
+            dir: dir.to_owned(),
+            detail: format!("the storage engine panicked: {}", panic_message(&panic)),
+        })?
+        .map_err(|source| open_error(dir, source))?;
+    let tree = |name: &str| db.open_tree(name).map_err(|e| storage_error(dir, e));
+    let trees = Trees {
+        entries: tree("entries")?,
+        blobs: tree("blobs")?,
+        tags: tree("tags")?,
+        by_function: tree("by_function")?,
+        functions: tree("functions")?,
+        lineage: tree("lineage")?,
+        meta: tree("meta")?,
+    };
+    check_format(dir, &trees)?;
+    Ok(Inner {
+        dir: dir.to_owned(),
+        db,
+        trees,
+        live: Default::default(),
+        recorded: Default::default(),
+        flights: Flights::default(),
+    })
+}
+
+/// Stamps a new store with the format version, and refuses a store of another.
+fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
+    let stamp = trees
+        .meta
+        .get("format")
+        .map_err(|e| storage_error(dir, e))?;
+    match stamp {
+        None if trees.entries.is_empty() && trees.blobs.is_empty() => {
+            trees
+                .meta
+                .insert("format", &STORE_FORMAT_VERSION.to_le_bytes())
+                .map_err(|e| storage_error(dir, e))?;
+            Ok(())
+        }
+        None => Err(Error::Corrupt {
+            dir: dir.to_owned(),
+            detail: "it holds entries but no format version".into(),
+        }),
+        Some(raw) => {
+            let found = <[u8; 4]>::try_from(raw.as_ref())
+                .map(u32::from_le_bytes)
+                .map_err(|_| Error::Corrupt {
+                    dir: dir.to_owned(),
+                    detail: "its format version is unreadable".into(),
+                })?;
+            if found == STORE_FORMAT_VERSION {
+                Ok(())
+            } else {
+                Err(Error::FormatVersion {
+                    dir: dir.to_owned(),
+                    found,
+                    expected: STORE_FORMAT_VERSION,
+                })
+            }
+        }
+    }
+}
+
+fn write_gitignore(dir: &Path) -> Result<()> {
+    let path = dir.join(".gitignore");
+    if path.exists() {
+        return Ok(());
+    }
+    fs::write(&path, "# Automatically created by memo.\n*\n")
+        .map_err(|source| Error::Io { path, source })
+}
+
+fn open_error(dir: &Path, source: sled::Error) -> Error {
+    match &source {
+        sled::Error::Io(error)
+            if error.kind() == io::ErrorKind::Other
+                && error.to_string().contains("could not acquire lock") =>
+        {
+            Error::Locked {
+                dir: dir.to_owned(),
+                holder: holder(dir),
+            }
+        }
+        _ => storage_error(dir, source),
+    }
+}
+
+pub(super) fn storage_error(dir: &Path, source: sled::Error) -> Error {
+    match source {
+        sled::Error::Corruption { .. } => Error::Corrupt {
+            dir: dir.to_owned(),
+            detail: source.to_string(),
+        },
+        source => Error::Storage {
+            dir: dir.to_owned(),
+            source,
+        },
+    }
+}
+
+/// The pid written by the process that holds `dir`.
+pub(crate) fn holder(dir: &Path) -> Option<u32> {
+    fs::read_to_string(dir.join(HOLDER_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}

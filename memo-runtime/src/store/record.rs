@@ -1,0 +1,133 @@
+//! The records the store keeps, as postcard values: entry metadata, function records and
+//! the persisted counters.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Digest;
+use crate::clock;
+
+/// What the entries tree holds for one key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EntryRecord {
+    pub output: Digest,
+    pub created_ms: u64,
+    pub expires_ms: Option<u64>,
+    pub last_used_ms: u64,
+    pub function: String,
+    pub fingerprint: Digest,
+    pub tags: Vec<String>,
+    pub size: u64,
+    pub inputs: Vec<Digest>,
+}
+
+impl EntryRecord {
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_ms.is_some_and(|at| at <= now_ms)
+    }
+
+    pub fn to_entry(&self, key: Digest) -> Entry {
+        Entry {
+            key,
+            function: self.function.clone(),
+            fingerprint: self.fingerprint,
+            output: self.output,
+            created: clock::from_ms(self.created_ms),
+            expires: self.expires_ms.map(clock::from_ms),
+            last_used: clock::from_ms(self.last_used_ms),
+            tags: self.tags.clone(),
+            size: self.size,
+            inputs: self.inputs.clone(),
+        }
+    }
+}
+
+/// One stored result, as [`Store::entries`](crate::Store::entries) lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The cache key: code fingerprint, function identity and arguments, hashed.
+    pub key: Digest,
+    /// The function's stable name (`module::function`, or its `name = ".."`).
+    pub function: String,
+    /// The fingerprint of the function's code when the result was computed.
+    pub fingerprint: Digest,
+    /// The content hash of the stored result; identical results share one blob.
+    pub output: Digest,
+    /// When the result was computed.
+    pub created: SystemTime,
+    /// When it stops being returned, if the function has a `ttl`.
+    pub expires: Option<SystemTime>,
+    /// When it was last returned, to within a few minutes.
+    pub last_used: SystemTime,
+    /// The function's tags when the result was stored.
+    pub tags: Vec<String>,
+    /// The size of the encoded result in bytes.
+    pub size: u64,
+    /// The content hashes of the `Memo` arguments that fed this result (its lineage).
+    pub inputs: Vec<Digest>,
+}
+
+/// What the store knows of one cached function: where it is, and every fingerprint of its
+/// code that has written here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    /// The function's stable name.
+    pub name: String,
+    /// The module it is defined in.
+    pub module: String,
+    /// The source file, as the compiler named it.
+    pub file: String,
+    /// The line of its `#[cached]` attribute.
+    pub line: u32,
+    /// The fingerprint of the code that used this store most recently.
+    pub current: Digest,
+    /// Every fingerprint seen, oldest first.
+    pub versions: Vec<FunctionVersion>,
+}
+
+/// One version of a function's code, as its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionVersion {
+    /// The fingerprint of this version.
+    pub fingerprint: Digest,
+    /// When a program with this version first used the store (ms since the Unix epoch).
+    pub first_seen_ms: u64,
+    /// When one last did.
+    pub last_seen_ms: u64,
+    /// What the fingerprint is made of.
+    pub components: Vec<Component>,
+}
+
+/// One part of a fingerprint: the function itself, a helper, a const, a macro, a crate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    /// What kind of item it is (`fn`, `const`, `macro`, `crate`, ...).
+    pub kind: String,
+    /// Its path, as written in the package.
+    pub path: String,
+    /// Where it is defined (`file:line`), or the crate version.
+    pub location: String,
+    /// The hash of its canonical tokens.
+    pub hash: Digest,
+}
+
+/// Counters kept across runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Counters {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+/// Decodes a whole postcard value: trailing bytes are an error, not ignored.
+pub(crate) fn decode_exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).expect("store records always encode")
+}
