@@ -131,7 +131,7 @@ impl Store {
         for input in inputs {
             trees
                 .lineage
-                .insert(&lineage_key(input, key), &[])
+                .insert(lineage_key(input, key), &[])
                 .map_err(storage)?;
         }
         let now = clock::now_ms();

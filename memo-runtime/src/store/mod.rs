@@ -155,6 +155,16 @@ impl Store {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(error) = self.flush() {
+            crate::warn::once("flush on close", || {
+                format!("memo: could not flush the store when closing it: {error}")
+            });
+        }
+    }
+}
+
 impl Inner {
     fn storage(&self, source: sled::Error) -> Error {
         open::storage_error(&self.dir, source)

@@ -1,0 +1,258 @@
+//! The failure policy: results survive a normal exit, and a store that is locked, corrupt,
+//! damaged or disabled never breaks the program. Several cases run in a child process (this
+//! test binary, re-run on one ignored test) because the default store and the exit path are
+//! per process.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use memo_runtime::{Error, Store};
+use support::{Runs, square};
+
+const CHILD: &str = "MEMO_TEST_CHILD";
+
+/// Runs the ignored test `name` of this binary in a child process with `env`.
+fn child(name: &str, env: &[(&str, &Path)]) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env_remove("MEMO_DIR")
+        .env_remove("MEMO_DISABLE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+fn run_child(name: &str, env: &[(&str, &Path)]) {
+    let output = child(name, env).output().unwrap();
+    assert!(
+        output.status.success(),
+        "child {name} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// The child's work: one cached call through the default store (`MEMO_DIR`).
+fn compute_in_default_store() -> Runs {
+    let runs = Runs::default();
+    let site = site!("failure::square");
+    let value =
+        memo_runtime::call::<memo_runtime::Plain<u64>>(site, support::key(site, 12), || {
+            runs.bump();
+            144
+        });
+    assert_eq!(value, 144);
+    runs
+}
+
+fn assert_stored(dir: &Path) {
+    let store = Store::open(dir).unwrap();
+    let runs = Runs::default();
+    assert_eq!(square(&store, site!("failure::square"), 12, &runs), 144);
+    assert_eq!(runs.get(), 0, "the result the child computed is a hit");
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_computes_and_returns() {
+    if in_child() {
+        compute_in_default_store();
+    }
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_computes_and_exits() {
+    if in_child() {
+        compute_in_default_store();
+        std::process::exit(0);
+    }
+}
+
+#[test]
+fn a_result_computed_before_main_returns_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    run_child("child_computes_and_returns", &[("MEMO_DIR", dir.path())]);
+    assert_stored(dir.path());
+}
+
+#[test]
+fn a_result_computed_before_process_exit_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    run_child("child_computes_and_exits", &[("MEMO_DIR", dir.path())]);
+    assert_stored(dir.path());
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_holds_the_store() {
+    if in_child() {
+        let _store = Store::open(std::env::var_os("MEMO_DIR").unwrap()).unwrap();
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        // Hold the store until the parent closes our stdin.
+        std::io::stdin().lines().for_each(drop);
+    }
+}
+
+/// In a child: cached calls through a default store that cannot be used run uncached,
+/// and one warning says why.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_runs_uncached_with_one_warning() {
+    if in_child() {
+        let expected = std::env::var("EXPECTED_WARNING").unwrap();
+        let (runs, logged) = support::warnings(|| {
+            let runs = compute_in_default_store();
+            compute_in_default_store();
+            compute_in_default_store();
+            runs.get() + 2
+        });
+        assert_eq!(runs, 3, "nothing was cached, nothing failed");
+        assert_eq!(logged.len(), 1, "one warning: {logged:?}");
+        assert!(logged[0].contains(&expected), "{logged:?}");
+    }
+}
+
+fn run_uncached_child(dir: &Path, expected_warning: &str) {
+    let output = child("child_runs_uncached_with_one_warning", &[("MEMO_DIR", dir)])
+        .env("EXPECTED_WARNING", expected_warning)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_store_locked_by_another_process_runs_uncached() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = child("child_holds_the_store", &[("MEMO_DIR", dir.path())])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert!(lines.any(|line| line.unwrap().ends_with("ready")));
+
+    let error = Store::open(dir.path()).unwrap_err();
+    match &error {
+        Error::Locked { holder: pid, .. } => assert_eq!(*pid, Some(holder.id())),
+        other => panic!("expected a lock error, got {other}"),
+    }
+    assert!(error.to_string().contains(&format!("pid {}", holder.id())));
+    run_uncached_child(dir.path(), "in use by another process");
+
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    assert!(
+        Store::open(dir.path()).is_ok(),
+        "free again once the holder exits"
+    );
+}
+
+#[test]
+fn a_store_path_that_is_a_file_runs_uncached() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "x").unwrap();
+    assert!(matches!(Store::open(&file), Err(Error::Io { .. })));
+    run_uncached_child(&file, "could not use");
+}
+
+#[test]
+fn a_corrupt_store_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        square(&store, site!("failure::square"), 12, &Runs::default());
+    }
+    // sled's config file: damaged, the database cannot be opened.
+    std::fs::write(dir.path().join("conf"), b"\xde\xad\xbe\xef garbage").unwrap();
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(error, Error::Corrupt { .. } | Error::Storage { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("remove the directory") || error.to_string().contains("check")
+    );
+    run_uncached_child(dir.path(), "caching is off");
+}
+
+#[test]
+fn a_blob_that_fails_its_hash_is_recomputed_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site!("failure::square");
+    let output = {
+        let store = Store::open(dir.path()).unwrap();
+        square(&store, site, 12, &Runs::default());
+        store.entries().unwrap()[0].output
+    };
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let blobs = db.open_tree("blobs").unwrap();
+        blobs.insert(output, &[99u8][..]).unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let runs = Runs::default();
+    let (value, logged) = support::warnings(|| square(&store, site, 12, &runs));
+    assert_eq!(value, 144, "never the damaged value");
+    assert_eq!(runs.get(), 1);
+    assert!(
+        logged.iter().any(|l| l.contains("did not match its hash")),
+        "{logged:?}"
+    );
+    let repaired = store.blob(&output).unwrap().unwrap();
+    assert_eq!(postcard::from_bytes::<u64>(&repaired).unwrap(), 144);
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_with_caching_disabled() {
+    if in_child() {
+        let first = compute_in_default_store();
+        let second = compute_in_default_store();
+        assert_eq!(first.get() + second.get(), 2);
+        assert!(memo_runtime::current_store().is_none());
+    }
+}
+
+#[test]
+fn memo_disable_turns_caching_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let output = child("child_with_caching_disabled", &[("MEMO_DIR", &store_dir)])
+        .env("MEMO_DISABLE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !store_dir.exists(),
+        "a disabled cache does not even open its store"
+    );
+}

@@ -1,0 +1,256 @@
+//! Managing a store: listing, invalidation, gc, counters across runs, the format stamp.
+
+mod support;
+
+use std::time::Duration;
+
+use memo_runtime::{Error, Gc, Plain, STORE_FORMAT_VERSION, Store, call, with_store};
+use support::{Runs, key, square};
+
+static ML: &[&str] = &["ml", "nightly"];
+
+#[test]
+fn a_new_store_ignores_itself_in_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("cache")).unwrap();
+    let ignore = std::fs::read_to_string(store.dir().join(".gitignore")).unwrap();
+    assert!(ignore.lines().any(|line| line == "*"));
+}
+
+#[test]
+fn opening_an_open_directory_returns_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Store::open(dir.path()).unwrap();
+    let b = Store::open(dir.path().join(".")).unwrap();
+    assert_eq!(a, b);
+    let site = site!("manage::shared");
+    let runs = Runs::default();
+    square(&a, site, 1, &runs);
+    square(&b, site, 1, &runs);
+    assert_eq!(runs.get(), 1);
+}
+
+#[test]
+fn a_temporary_store_is_removed_when_dropped() {
+    let store = Store::temporary().unwrap();
+    let dir = store.dir().to_owned();
+    assert!(dir.exists());
+    drop(store);
+    assert!(!dir.exists());
+}
+
+#[test]
+fn entries_carry_their_metadata() {
+    let store = Store::temporary().unwrap();
+    let site = site!(
+        "manage::train",
+        fingerprint = [9; 32],
+        ttl = Some(3600),
+        tags = ML
+    );
+    square(&store, site, 3, &Runs::default());
+    let entries = store.entries().unwrap();
+    assert_eq!(entries.len(), 1);
+    let entry = &entries[0];
+    assert_eq!(entry.function, "manage::train");
+    assert_eq!(entry.fingerprint.0, [9; 32]);
+    assert_eq!(entry.tags, vec!["ml", "nightly"]);
+    assert_eq!(entry.size, 1, "postcard encodes 9 in one byte");
+    assert_eq!(
+        entry
+            .expires
+            .unwrap()
+            .duration_since(entry.created)
+            .unwrap(),
+        Duration::from_secs(3600)
+    );
+    assert_eq!(store.entry(&entry.key).unwrap().as_ref(), Some(entry));
+    let bytes = store.blob(&entry.output).unwrap().unwrap();
+    assert_eq!(postcard::from_bytes::<u64>(&bytes).unwrap(), 9);
+    let record = store.function("manage::train").unwrap().unwrap();
+    assert_eq!(record.current.0, [9; 32]);
+    assert_eq!(record.file, file!());
+}
+
+#[test]
+fn invalidate_by_tag_by_function_and_by_key() {
+    let store = Store::temporary().unwrap();
+    let tagged = site!(
+        "manage::tagged",
+        fingerprint = [1; 32],
+        ttl = None,
+        tags = ML
+    );
+    let plain = site!("manage::plain");
+    let runs = Runs::default();
+    for x in 0..3 {
+        square(&store, tagged, x, &runs);
+        square(&store, plain, x, &runs);
+    }
+    assert_eq!(store.invalidate_tag("ml").unwrap(), 3);
+    assert_eq!(store.invalidate_tag("ml").unwrap(), 0);
+    assert_eq!(
+        store.invalidate_tag("nightly").unwrap(),
+        0,
+        "both tag lines went"
+    );
+    square(&store, tagged, 0, &runs);
+    assert_eq!(runs.get(), 7, "an invalidated result is recomputed");
+
+    assert_eq!(store.invalidate_fn("manage::plain").unwrap(), 3);
+    let left = store.entries().unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(store.remove(&left[0].key).unwrap());
+    assert!(!store.remove(&left[0].key).unwrap());
+    assert_eq!(store.stats().unwrap().entries, 0);
+}
+
+#[test]
+fn clear_removes_everything() {
+    let store = Store::temporary().unwrap();
+    let site = site!("manage::clear");
+    for x in 0..4 {
+        square(&store, site, x, &Runs::default());
+    }
+    store.clear().unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.entries, stats.blobs), (0, 0));
+}
+
+#[test]
+fn gc_removes_expired_entries_and_orphan_blobs() {
+    let store = Store::temporary().unwrap();
+    let brief = site!(
+        "manage::brief",
+        fingerprint = [1; 32],
+        ttl = Some(0),
+        tags = &[]
+    );
+    let lasting = site!("manage::lasting");
+    square(&store, brief, 2, &Runs::default());
+    square(&store, lasting, 3, &Runs::default());
+    let report = store.gc(&Gc::new().expired()).unwrap();
+    assert_eq!(report.entries_removed, 1);
+    assert_eq!(report.blobs_removed, 1);
+    assert_eq!(store.stats().unwrap().entries, 1);
+    assert_eq!(store.stats().unwrap().evictions, 1);
+}
+
+#[test]
+fn gc_stale_keeps_only_the_current_code_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = site!(
+        "manage::model",
+        fingerprint = [1; 32],
+        ttl = None,
+        tags = &[]
+    );
+    {
+        let store = Store::open(dir.path()).unwrap();
+        square(&store, old, 1, &Runs::default());
+        square(&store, old, 2, &Runs::default());
+    }
+    // The next build of the program: the same function with new code, in a new run.
+    let new = site!(
+        "manage::model",
+        fingerprint = [2; 32],
+        ttl = None,
+        tags = &[]
+    );
+    let store = Store::open(dir.path()).unwrap();
+    square(&store, new, 1, &Runs::default());
+    let record = store.function("manage::model").unwrap().unwrap();
+    assert_eq!(record.current.0, [2; 32]);
+    assert_eq!(record.versions.len(), 2);
+    let report = store.gc(&Gc::new().stale()).unwrap();
+    assert_eq!(report.entries_removed, 2);
+    let left = store.entries().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].fingerprint.0, [2; 32]);
+}
+
+#[test]
+fn gc_to_a_size_budget_drops_the_least_recently_used() {
+    let store = Store::temporary().unwrap();
+    let site = site!("manage::sized");
+    for x in 0..10u64 {
+        with_store(&store, || {
+            call::<Plain<Vec<u8>>>(site, key(site, x), || vec![x as u8; 1000])
+        });
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let before = store.stats().unwrap().bytes;
+    assert!(before > 10_000, "{before}");
+    let report = store.gc(&Gc::new().max_bytes(3_500)).unwrap();
+    assert_eq!(report.entries_removed, 7);
+    assert_eq!(report.blobs_removed, 7);
+    assert!(store.stats().unwrap().bytes <= 3_500);
+    let runs = Runs::default();
+    let newest = with_store(&store, || {
+        call::<Plain<Vec<u8>>>(site, key(site, 9), || {
+            runs.bump();
+            vec![]
+        })
+    });
+    assert_eq!(
+        (newest.len(), runs.get()),
+        (1000, 0),
+        "the newest entry survived"
+    );
+}
+
+#[test]
+fn gc_unused_for_spares_recent_entries() {
+    let store = Store::temporary().unwrap();
+    square(&store, site!("manage::recent"), 1, &Runs::default());
+    let report = store
+        .gc(&Gc::new().unused_for(Duration::from_secs(3600)))
+        .unwrap();
+    assert_eq!(report.entries_removed, 0);
+    std::thread::sleep(Duration::from_millis(20));
+    let report = store
+        .gc(&Gc::new().unused_for(Duration::from_millis(10)))
+        .unwrap();
+    assert_eq!(report.entries_removed, 1);
+}
+
+#[test]
+fn counters_are_kept_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site!("manage::counted");
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let runs = Runs::default();
+        square(&store, site, 1, &runs);
+        square(&store, site, 1, &runs);
+        square(&store, site, 1, &runs);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (2, 1, 1));
+    assert!((stats.hit_rate() - 2.0 / 3.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_store_of_another_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("format", &99u32.to_le_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(
+        error,
+        Error::FormatVersion {
+            found: 99,
+            expected: STORE_FORMAT_VERSION,
+            ..
+        }
+    ));
+    let message = error.to_string();
+    assert!(message.contains("99") && message.contains(&STORE_FORMAT_VERSION.to_string()));
+    assert!(message.contains("remove the directory"), "{message}");
+}
