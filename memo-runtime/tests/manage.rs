@@ -200,6 +200,22 @@ fn gc_to_a_size_budget_drops_the_least_recently_used() {
 }
 
 #[test]
+fn gc_older_than_goes_by_creation_time() {
+    let store = Store::temporary().unwrap();
+    let site = site!("manage::aged");
+    let runs = Runs::default();
+    square(&store, site, 1, &runs);
+    std::thread::sleep(Duration::from_millis(30));
+    square(&store, site, 2, &runs);
+    let report = store
+        .gc(&Gc::new().older_than(Duration::from_millis(20)))
+        .unwrap();
+    assert_eq!(report.entries_removed, 1);
+    square(&store, site, 2, &runs);
+    assert_eq!(runs.get(), 2, "the younger entry stayed");
+}
+
+#[test]
 fn gc_unused_for_spares_recent_entries() {
     let store = Store::temporary().unwrap();
     square(&store, site!("manage::recent"), 1, &Runs::default());

@@ -16,6 +16,7 @@ use crate::{Digest, clock};
 /// let policy = memo::Gc::new()
 ///     .expired()
 ///     .stale()
+///     .older_than(Duration::from_secs(90 * 24 * 3600))
 ///     .unused_for(Duration::from_secs(30 * 24 * 3600))
 ///     .max_bytes(1 << 30);
 /// let report = store.gc(&policy).unwrap();
@@ -25,6 +26,7 @@ use crate::{Digest, clock};
 pub struct Gc {
     expired: bool,
     stale: bool,
+    older_than: Option<Duration>,
     unused_for: Option<Duration>,
     max_bytes: Option<u64>,
 }
@@ -45,6 +47,12 @@ impl Gc {
     /// fingerprint is not the one that most recently used the store.
     pub fn stale(mut self) -> Gc {
         self.stale = true;
+        self
+    }
+
+    /// Removes entries computed longer than `age` ago.
+    pub fn older_than(mut self, age: Duration) -> Gc {
+        self.older_than = Some(age);
         self
     }
 
@@ -97,7 +105,10 @@ impl Store {
             let unused = policy.unused_for.is_some_and(|age| {
                 now.saturating_sub(record.last_used_ms) > clock::duration_ms(age)
             });
-            if expired || stale || unused {
+            let old = policy
+                .older_than
+                .is_some_and(|age| now.saturating_sub(record.created_ms) > clock::duration_ms(age));
+            if expired || stale || unused || old {
                 inner.remove_entry(&key, &record)?;
                 report.entries_removed += 1;
             } else {
