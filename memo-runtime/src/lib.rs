@@ -19,6 +19,7 @@ mod clock;
 mod digest;
 mod error;
 mod key;
+mod memo;
 mod scope;
 mod store;
 mod warn;
@@ -26,6 +27,7 @@ mod warn;
 pub use digest::{Digest, ParseDigestError};
 pub use error::{Error, Result};
 pub use key::{CacheKey, FileContent, KEY_FORMAT_VERSION, KeyHasher, Serde, key_of};
+pub use memo::Memo;
 pub use scope::{
     bypass, current_store, default_dir, default_store, refresh, set_default_store, with_store,
 };
@@ -35,4 +37,9 @@ pub use store::{
 };
 
 #[doc(hidden)]
-pub use call::{CallSite, Plain, StaticComponent, Stored, call, call_ok};
+pub use call::{
+    CallSite, MemoOf, Outcome, Plain, Registration, StaticComponent, Stored, call, call_async,
+    call_ok, call_ok_async, registered,
+};
+#[doc(hidden)]
+pub use inventory;

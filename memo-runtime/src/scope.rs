@@ -146,10 +146,6 @@ pub fn current_store() -> Option<Store> {
         .or_else(default_store)
 }
 
-pub(crate) fn active_store() -> Option<Store> {
-    current_store()
-}
-
 pub(crate) fn refreshing() -> bool {
     MODE.get() == Mode::Refresh
 }

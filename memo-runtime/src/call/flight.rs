@@ -2,7 +2,10 @@
 //! and share its encoded result.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use crate::Digest;
 
@@ -16,8 +19,16 @@ pub(crate) struct Flights {
 }
 
 pub(crate) struct Flight {
-    state: Mutex<Option<Option<Shared>>>,
+    state: Mutex<State>,
     finished: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// `Some` once the leader finished: its shared result, if it had one.
+    result: Option<Option<Shared>>,
+    /// Async followers to wake when it does.
+    wakers: Vec<Waker>,
 }
 
 /// How a caller joined the flight for its key.
@@ -48,7 +59,7 @@ impl Flights {
             return Joined::Follower(Arc::clone(flight));
         }
         let flight = Arc::new(Flight {
-            state: Mutex::new(None),
+            state: Mutex::new(State::default()),
             finished: Condvar::new(),
         });
         running.insert(key, Arc::clone(&flight));
@@ -71,8 +82,13 @@ impl Leader<'_> {
     fn complete(&mut self, result: Option<Shared>) {
         self.finished = true;
         lock(&self.flights.running).remove(&self.key);
-        *lock(&self.flight.state) = Some(result);
+        let wakers = {
+            let mut state = lock(&self.flight.state);
+            state.result = Some(result);
+            std::mem::take(&mut state.wakers)
+        };
         self.flight.finished.notify_all();
+        wakers.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -89,13 +105,40 @@ impl Flight {
     pub(crate) fn wait(&self) -> Option<Shared> {
         let mut state = lock(&self.state);
         loop {
-            if let Some(result) = &*state {
+            if let Some(result) = &state.result {
                 return result.clone();
             }
             state = self
                 .finished
                 .wait(state)
                 .unwrap_or_else(|poison| poison.into_inner());
+        }
+    }
+
+    /// Waits for the leader without blocking the thread.
+    pub(crate) fn wait_async(self: Arc<Self>) -> WaitAsync {
+        WaitAsync { flight: self }
+    }
+}
+
+/// The future of [`Flight::wait_async`].
+pub(crate) struct WaitAsync {
+    flight: Arc<Flight>,
+}
+
+impl Future for WaitAsync {
+    type Output = Option<Shared>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Shared>> {
+        let mut state = lock(&self.flight.state);
+        match &state.result {
+            Some(result) => Poll::Ready(result.clone()),
+            None => {
+                if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.wakers.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
         }
     }
 }

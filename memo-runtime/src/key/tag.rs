@@ -41,5 +41,6 @@ pub const DIR: u8 = 0x74;
 pub const MISSING: u8 = 0x75;
 pub const SERDE: u8 = 0x80;
 pub const SERDE_END: u8 = 0x81;
+pub const MEMO: u8 = 0x90;
 /// A packed slice of fixed-width primitives follows: `PACKED`, the element tag, raw bytes.
 pub const PACKED: u8 = 0xf0;

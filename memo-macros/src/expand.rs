@@ -1,0 +1,191 @@
+//! Expansion of `#[cached]`: the function keeps its signature; its body runs only on a miss.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Error, GenericParam, ItemFn};
+
+use crate::ast::{Function, Stored};
+use crate::attr::{self, Options};
+use crate::fingerprint::{self, Component};
+use crate::valid;
+
+pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item_fn) => item_fn,
+        Err(_) => {
+            let error = Error::new(
+                Span::call_site(),
+                "`#[cached]` goes on a function with a body",
+            );
+            return with_item(error, item);
+        }
+    };
+    let mut errors = Vec::new();
+    let options = attr::parse(args, &mut errors);
+    let function = Function::from_syn(&item_fn);
+    valid::check(&function, &options, &mut errors);
+    match errors.into_iter().reduce(|mut all, next| {
+        all.combine(next);
+        all
+    }) {
+        Some(error) => with_item(error, item),
+        None => expand(&function, &options),
+    }
+}
+
+/// The errors, beside the user's function unchanged, so that one mistake gives one
+/// message and not a cascade from code that calls the function.
+fn with_item(error: Error, item: TokenStream) -> TokenStream {
+    let error = error.into_compile_error();
+    quote!(#error #item)
+}
+
+fn expand(function: &Function, options: &Options) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function.item;
+    let output = function
+        .output
+        .as_ref()
+        .expect("validated: the function returns a value");
+
+    let fn_name = sig.ident.to_string();
+    let name = match &options.name {
+        Some(name) => name.to_token_stream(),
+        None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
+    };
+    let own = Component {
+        kind: "fn",
+        path: fn_name,
+        hash: fingerprint::hash_tokens(quote!(#(#attrs)* #sig #block)),
+    };
+    let fingerprint = fingerprint::combine(std::slice::from_ref(&own), &options.semantic());
+    let fingerprint = bytes(&fingerprint);
+    let own_hash = bytes(&own.hash);
+    let own_kind = own.kind;
+    let ttl = match options.ttl {
+        Some(seconds) => quote!(::core::option::Option::Some(#seconds)),
+        None => quote!(::core::option::Option::None),
+    };
+    let tags = options.tags.iter().flatten();
+
+    let keys = key_statements(function, options);
+    let stored = match output.stored {
+        Stored::Plain(ty) => quote_spanned!(ty.span()=> ::memo::__private::Plain<#ty>),
+        Stored::Memo(ty) => quote_spanned!(ty.span()=> ::memo::__private::MemoOf<#ty>),
+    };
+    let ret = output.ty;
+    let site = quote!(&__MEMO_SITE);
+    let call = match (sig.asyncness.is_some(), output.fallible) {
+        (false, false) => quote! {
+            ::memo::__private::call::<#stored>(#site, __memo_key, || -> #ret #block)
+        },
+        (false, true) => quote! {
+            ::memo::__private::call_ok::<#stored, #ret>(#site, __memo_key, || -> #ret #block)
+        },
+        (true, false) => quote! {
+            ::memo::__private::call_async::<#stored>(#site, __memo_key, async move #block).await
+        },
+        (true, true) => quote! {
+            ::memo::__private::call_ok_async::<#stored, #ret>(#site, __memo_key, async move #block)
+                .await
+        },
+    };
+
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            static __MEMO_SITE: ::memo::__private::CallSite = ::memo::__private::CallSite {
+                name: #name,
+                module: ::core::module_path!(),
+                file: ::core::file!(),
+                line: ::core::line!(),
+                fingerprint: [#(#fingerprint),*],
+                ttl_secs: #ttl,
+                tags: &[#(#tags),*],
+                components: &[::memo::__private::StaticComponent {
+                    kind: #own_kind,
+                    path: #name,
+                    location: ::core::concat!(::core::file!(), ":", ::core::line!()),
+                    hash: [#(#own_hash),*],
+                }],
+            };
+            ::memo::__private::inventory::submit! {
+                ::memo::__private::Registration(&__MEMO_SITE)
+            }
+            #[allow(unused_mut)]
+            let mut __memo_key = __MEMO_SITE.hasher();
+            #(#keys)*
+            #call
+        }
+    }
+}
+
+/// Feeds every keyed input into `__memo_key`: the receiver, the type of `Self` where the
+/// body depends on it, the concrete generic arguments, and each argument not skipped.
+/// Each argument's call is spanned at its type, so a missing `CacheKey` impl is one error
+/// that points there.
+fn key_statements(function: &Function, options: &Options) -> Vec<TokenStream> {
+    let skipped = |name: &str| options.skip.iter().flatten().any(|s| s == name);
+    let mut keys = Vec::new();
+    match function.receiver {
+        Some(receiver) if !skipped("self") => {
+            let ty = &receiver.ty;
+            let self_token = &receiver.self_token;
+            keys.push(quote_spanned! {self_token.span=>
+                <#ty as ::memo::__private::CacheKey>::cache_key(&self, &mut __memo_key);
+            });
+        }
+        Some(_) => {}
+        None if function.mentions_self => keys.push(quote! {
+            <str as ::memo::__private::CacheKey>::cache_key(
+                ::core::any::type_name::<Self>(),
+                &mut __memo_key,
+            );
+        }),
+        None => {}
+    }
+    for param in &function.item.sig.generics.params {
+        match param {
+            GenericParam::Type(param) => {
+                let ident = &param.ident;
+                keys.push(quote! {
+                    <str as ::memo::__private::CacheKey>::cache_key(
+                        ::core::any::type_name::<#ident>(),
+                        &mut __memo_key,
+                    );
+                });
+            }
+            GenericParam::Const(param) => {
+                let ident = &param.ident;
+                keys.push(quote! {
+                    ::memo::__private::CacheKey::cache_key(&#ident, &mut __memo_key);
+                });
+            }
+            GenericParam::Lifetime(_) => {}
+        }
+    }
+    for arg in &function.args {
+        let ident = arg
+            .ident()
+            .expect("validated: arguments are plain bindings");
+        if skipped(&ident.to_string()) {
+            continue;
+        }
+        let ty = arg.ty;
+        keys.push(quote_spanned! {ty.span()=>
+            <#ty as ::memo::__private::CacheKey>::cache_key(&#ident, &mut __memo_key);
+        });
+    }
+    keys
+}
+
+fn bytes(digest: &[u8; 32]) -> impl Iterator<Item = proc_macro2::Literal> + '_ {
+    digest
+        .iter()
+        .map(|b| proc_macro2::Literal::u8_unsuffixed(*b))
+}

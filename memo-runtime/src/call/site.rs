@@ -1,0 +1,74 @@
+//! `CallSite`: what `#[cached]` compiles into a `static` for each function, and the
+//! process-wide list of them.
+
+use crate::{Component, Digest, KeyHasher};
+
+/// A cached function, as its `#[cached]` expansion describes it in a `static`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CallSite {
+    /// The stable name: `module::function`, or the `name = ".."` option.
+    pub name: &'static str,
+    /// `module_path!()` where the function is defined.
+    pub module: &'static str,
+    /// `file!()` of the definition.
+    pub file: &'static str,
+    /// `line!()` of the definition.
+    pub line: u32,
+    /// The blake3 fingerprint of the function's code, taken at compile time.
+    pub fingerprint: [u8; 32],
+    /// How long a result stays valid, if limited.
+    pub ttl_secs: Option<u64>,
+    /// The tags stored with each result.
+    pub tags: &'static [&'static str],
+    /// What the fingerprint is made of.
+    pub components: &'static [StaticComponent],
+}
+
+/// One fingerprint component, as compiled into a [`CallSite`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct StaticComponent {
+    /// See [`Component::kind`].
+    pub kind: &'static str,
+    /// See [`Component::path`].
+    pub path: &'static str,
+    /// See [`Component::location`].
+    pub location: &'static str,
+    /// See [`Component::hash`].
+    pub hash: [u8; 32],
+}
+
+impl CallSite {
+    /// A hasher primed with what identifies this function's code, ready for the arguments.
+    pub fn hasher(&self) -> KeyHasher {
+        let mut hasher = KeyHasher::new();
+        hasher.write_raw(&self.fingerprint);
+        hasher.write_str_raw(self.name);
+        hasher
+    }
+
+    pub(crate) fn components(&self) -> Vec<Component> {
+        self.components
+            .iter()
+            .map(|c| Component {
+                kind: c.kind.to_owned(),
+                path: c.path.to_owned(),
+                location: c.location.to_owned(),
+                hash: Digest(c.hash),
+            })
+            .collect()
+    }
+}
+
+/// Puts a call site in the process-wide list, from which `memo::explain` and the store's
+/// function records read.
+#[doc(hidden)]
+pub struct Registration(pub &'static CallSite);
+
+inventory::collect!(Registration);
+
+/// Every `#[cached]` function linked into this program.
+pub fn registered() -> impl Iterator<Item = &'static CallSite> {
+    inventory::iter::<Registration>.into_iter().map(|r| r.0)
+}

@@ -1,0 +1,79 @@
+//! How return values are stored: `Stored` encodes and rebuilds a value, `Outcome` says
+//! which returns are stored at all (`Ok` only, for a `Result`).
+
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::store::decode_exact;
+use crate::{Digest, Memo};
+
+/// How a kind of value is stored: encoded with postcard, and rebuilt from the bytes and
+/// their content hash.
+#[doc(hidden)]
+pub trait Stored {
+    /// The value stored: the function's return value, or its `Ok` value.
+    type Value;
+    /// The bytes to store.
+    fn encode(value: &Self::Value) -> Result<Vec<u8>, postcard::Error>;
+    /// The value back, or `None` if the bytes do not decode into it (its type changed).
+    fn decode(bytes: &[u8], hash: Digest) -> Option<Self::Value>;
+}
+
+/// Any `Serialize + DeserializeOwned` value, stored as itself.
+#[doc(hidden)]
+pub struct Plain<T>(PhantomData<T>);
+
+impl<T: Serialize + DeserializeOwned> Stored for Plain<T> {
+    type Value = T;
+
+    fn encode(value: &T) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(value)
+    }
+
+    fn decode(bytes: &[u8], _: Digest) -> Option<T> {
+        decode_exact(bytes)
+    }
+}
+
+/// A `Memo<T>`, stored as its value; a hit rebuilds it with the stored hash, without
+/// hashing the value again.
+#[doc(hidden)]
+pub struct MemoOf<T>(PhantomData<T>);
+
+impl<T: Serialize + DeserializeOwned> Stored for MemoOf<T> {
+    type Value = Memo<T>;
+
+    fn encode(value: &Memo<T>) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(&**value)
+    }
+
+    fn decode(bytes: &[u8], hash: Digest) -> Option<Memo<T>> {
+        decode_exact(bytes).map(|value| Memo::from_parts(value, hash))
+    }
+}
+
+/// A function's return, as the call path sees it: the part to store, if any, and how to
+/// rebuild the return from a stored value.
+#[doc(hidden)]
+pub trait Outcome: Sized {
+    /// What is stored.
+    type Ok;
+    /// The value to store, or `None` for a return that is not stored (an `Err`).
+    fn stored(&self) -> Option<&Self::Ok>;
+    /// The return rebuilt from a stored value.
+    fn from_stored(value: Self::Ok) -> Self;
+}
+
+impl<T, E> Outcome for Result<T, E> {
+    type Ok = T;
+
+    fn stored(&self) -> Option<&T> {
+        self.as_ref().ok()
+    }
+
+    fn from_stored(value: T) -> Self {
+        Ok(value)
+    }
+}
