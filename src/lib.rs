@@ -32,9 +32,9 @@ pub use memo_derive::CacheKey;
 pub use memo_macros::cached;
 pub use memo_runtime::{
     CacheKey, Component, Digest, Entry, Error, FileContent, FunctionRecord, FunctionVersion, Gc,
-    GcReport, KEY_FORMAT_VERSION, KeyHasher, Memo, ParseDigestError, STORE_FORMAT_VERSION, Serde,
-    Stats, Store, bypass, current_store, default_dir, default_store, key_of, refresh,
-    set_default_store, with_store,
+    GcReport, KEY_FORMAT_VERSION, KeyHasher, Memo, ParseDigestError, STORE_FORMAT_VERSION, Scoped,
+    Serde, Stats, Store, bypass, bypass_async, current_store, default_dir, default_store, key_of,
+    refresh, refresh_async, set_default_store, with_store, with_store_async,
 };
 
 /// What generated code names. Not a public API: it changes without notice.
@@ -42,6 +42,6 @@ pub use memo_runtime::{
 pub mod __private {
     pub use memo_runtime::{
         CacheKey, CallSite, KeyHasher, MemoOf, Plain, Registration, StaticComponent, call,
-        call_async, call_ok, call_ok_async, inventory,
+        call_async, call_ok, call_ok_async, inventory, registered,
     };
 }

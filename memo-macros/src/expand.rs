@@ -58,10 +58,14 @@ fn expand(function: &Function, options: &Options) -> TokenStream {
         Some(name) => name.to_token_stream(),
         None => quote!(::core::concat!(::core::module_path!(), "::", #fn_name)),
     };
+    // The function's own name is its identity (`name`), not its code: renaming it with a
+    // `name = ".."` in place keeps its results.
+    let mut anonymous = sig.clone();
+    anonymous.ident = syn::Ident::new("__memo_fn", sig.ident.span());
     let own = Component {
         kind: "fn",
-        path: fn_name,
-        hash: fingerprint::hash_tokens(quote!(#(#attrs)* #sig #block)),
+        path: options.name.as_ref().map_or(fn_name, syn::LitStr::value),
+        hash: fingerprint::hash_tokens(quote!(#(#attrs)* #anonymous #block)),
     };
     let fingerprint = fingerprint::combine(std::slice::from_ref(&own), &options.semantic());
     let fingerprint = bytes(&fingerprint);

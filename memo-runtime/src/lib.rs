@@ -29,7 +29,8 @@ pub use error::{Error, Result};
 pub use key::{CacheKey, FileContent, KEY_FORMAT_VERSION, KeyHasher, Serde, key_of};
 pub use memo::Memo;
 pub use scope::{
-    bypass, current_store, default_dir, default_store, refresh, set_default_store, with_store,
+    Scoped, bypass, bypass_async, current_store, default_dir, default_store, refresh,
+    refresh_async, set_default_store, with_store, with_store_async,
 };
 pub use store::{
     Component, Entry, FunctionRecord, FunctionVersion, Gc, GcReport, STORE_FORMAT_VERSION, Stats,

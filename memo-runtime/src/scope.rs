@@ -149,3 +149,71 @@ pub fn current_store() -> Option<Store> {
 pub(crate) fn refreshing() -> bool {
     MODE.get() == Mode::Refresh
 }
+
+/// What a [`Scoped`] future installs on its thread while it is polled.
+enum Install {
+    Store(Store),
+    Mode(Mode),
+}
+
+/// A future run with a store or mode in effect each time it is polled, from
+/// [`with_store_async`], [`bypass_async`] or [`refresh_async`].
+///
+/// The sync forms ([`with_store`] and the others) set a thread-local only while their
+/// closure runs; an `async fn` runs when it is polled, later and perhaps on another thread,
+/// so futures need these.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Scoped<F> {
+    future: std::pin::Pin<Box<F>>,
+    install: Install,
+}
+
+impl<F: std::future::Future> std::future::Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        match &this.install {
+            Install::Store(store) => with_store(store, || this.future.as_mut().poll(cx)),
+            Install::Mode(mode) => with_mode(*mode, || this.future.as_mut().poll(cx)),
+        }
+    }
+}
+
+/// Runs `future` with `store` as the store for the cached calls it makes.
+///
+/// ```
+/// # async fn demo() {
+/// let store = memo::Store::temporary().unwrap();
+/// let dir = memo::with_store_async(&store, async {
+///     memo::current_store().unwrap().dir().to_owned()
+/// })
+/// .await;
+/// assert_eq!(dir, store.dir());
+/// # }
+/// ```
+pub fn with_store_async<F: std::future::Future>(store: &Store, future: F) -> Scoped<F> {
+    Scoped {
+        future: Box::pin(future),
+        install: Install::Store(store.clone()),
+    }
+}
+
+/// Runs `future` with caching off for the cached calls it makes: the async [`bypass`].
+pub fn bypass_async<F: std::future::Future>(future: F) -> Scoped<F> {
+    Scoped {
+        future: Box::pin(future),
+        install: Install::Mode(Mode::Bypass),
+    }
+}
+
+/// Runs `future` with its cached calls recomputing: the async [`refresh`].
+pub fn refresh_async<F: std::future::Future>(future: F) -> Scoped<F> {
+    Scoped {
+        future: Box::pin(future),
+        install: Install::Mode(Mode::Refresh),
+    }
+}
