@@ -96,7 +96,11 @@ fn lineage_records_which_results_fed_which() {
 fn a_memo_keys_by_its_hash_not_its_value() {
     let big = Memo::new(vec![0u8; 1 << 20]);
     assert_eq!(memo::key_of(&big), memo::key_of(&big.clone()));
-    assert_ne!(memo::key_of(&big), memo::key_of(&*big), "the hash, not the bytes");
+    assert_ne!(
+        memo::key_of(&big),
+        memo::key_of(&*big),
+        "the hash, not the bytes"
+    );
     let mut hasher = memo::KeyHasher::new();
     hasher.update(&big);
     assert_eq!(hasher.inputs(), &[big.hash()]);

@@ -84,17 +84,19 @@ fn expand(function: &Function, options: &Options) -> TokenStream {
     };
     let ret = output.ty;
     let site = quote!(&__MEMO_SITE);
+    // The call is spanned at the return type, so an unstorable type is reported there.
+    let span = ret.span();
     let call = match (sig.asyncness.is_some(), output.fallible) {
-        (false, false) => quote! {
+        (false, false) => quote_spanned! {span=>
             ::memo::__private::call::<#stored>(#site, __memo_key, || -> #ret #block)
         },
-        (false, true) => quote! {
+        (false, true) => quote_spanned! {span=>
             ::memo::__private::call_ok::<#stored, #ret>(#site, __memo_key, || -> #ret #block)
         },
-        (true, false) => quote! {
+        (true, false) => quote_spanned! {span=>
             ::memo::__private::call_async::<#stored>(#site, __memo_key, async move #block).await
         },
-        (true, true) => quote! {
+        (true, true) => quote_spanned! {span=>
             ::memo::__private::call_ok_async::<#stored, #ret>(#site, __memo_key, async move #block)
                 .await
         },

@@ -25,8 +25,8 @@ pub fn check(function: &Function, options: &Options, errors: &mut Vec<Error>) {
         && receiver.reference.is_some()
         && receiver.mutability.is_some()
     {
-        errors.push(Error::new(
-            receiver.span(),
+        errors.push(Error::new_spanned(
+            receiver,
             "`#[cached]` cannot take `&mut self`: a cached call may not run, so it cannot mutate; take `&self`",
         ));
     }
@@ -34,33 +34,30 @@ pub fn check(function: &Function, options: &Options, errors: &mut Vec<Error>) {
         if let Type::Reference(reference) = arg.ty
             && reference.mutability.is_some()
         {
-            errors.push(Error::new(
-                arg.ty.span(),
+            errors.push(Error::new_spanned(
+                arg.ty,
                 "`#[cached]` cannot take `&mut` arguments: a cached call may not run, so it cannot mutate; take `&T`, or return the new value",
             ));
         }
         if let Some(impl_trait) = find_impl_trait(arg.ty) {
-            errors.push(Error::new(
-                impl_trait.span(),
+            errors.push(Error::new_spanned(
+                impl_trait,
                 "`#[cached]` cannot key an `impl Trait` argument; use a generic parameter `T: CacheKey` or a concrete type",
             ));
         }
         if arg.ident().is_none() {
-            errors.push(Error::new(
-                arg.pat.span(),
+            errors.push(Error::new_spanned(
+                arg.pat,
                 "`#[cached]` keys arguments by name; bind this one to a name (`arg: T`) and destructure it in the body",
             ));
         }
     }
     if function.output.is_none() {
-        let span = match &sig.output {
-            syn::ReturnType::Type(_, ty) => ty.span(),
-            syn::ReturnType::Default => sig.ident.span(),
-        };
-        errors.push(Error::new(
-            span,
-            "`#[cached]` needs a function that returns a value: a function returning `()` has nothing to store",
-        ));
+        let message = "`#[cached]` needs a function that returns a value: a function returning `()` has nothing to store";
+        errors.push(match &sig.output {
+            syn::ReturnType::Type(_, ty) => Error::new_spanned(ty, message),
+            syn::ReturnType::Default => Error::new(sig.ident.span(), message),
+        });
     }
     for skipped in options.skip.iter().flatten() {
         let known = skipped == "self" && function.receiver.is_some()

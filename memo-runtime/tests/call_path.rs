@@ -49,7 +49,7 @@ fn only_ok_results_are_stored() {
     let runs = Runs::default();
     let parse = |input: u64| {
         with_store(&store, || {
-            call_ok::<Plain<u64>, String>(site, key(site, input), || {
+            call_ok::<Plain<u64>, Result<u64, String>>(site, key(site, input), || {
                 runs.bump();
                 if input == 0 {
                     Err("zero".to_owned())

@@ -21,11 +21,21 @@ pub trait Stored {
     fn decode(bytes: &[u8], hash: Digest) -> Option<Self::Value>;
 }
 
+/// A value the store can keep: `Serialize` to write it, `Deserialize` to read it back.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored: a cached result must implement `Serialize` and `Deserialize`",
+    label = "not storable",
+    note = "derive them with `#[derive(serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait Storable: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> Storable for T {}
+
 /// Any `Serialize + DeserializeOwned` value, stored as itself.
 #[doc(hidden)]
 pub struct Plain<T>(PhantomData<T>);
 
-impl<T: Serialize + DeserializeOwned> Stored for Plain<T> {
+impl<T: Storable> Stored for Plain<T> {
     type Value = T;
 
     fn encode(value: &T) -> Result<Vec<u8>, postcard::Error> {
@@ -42,7 +52,7 @@ impl<T: Serialize + DeserializeOwned> Stored for Plain<T> {
 #[doc(hidden)]
 pub struct MemoOf<T>(PhantomData<T>);
 
-impl<T: Serialize + DeserializeOwned> Stored for MemoOf<T> {
+impl<T: Storable> Stored for MemoOf<T> {
     type Value = Memo<T>;
 
     fn encode(value: &Memo<T>) -> Result<Vec<u8>, postcard::Error> {

@@ -50,6 +50,11 @@ const DOMAIN: &[u8; 32] = b"memo cache-key stream, format 1\0";
 /// let b = Span { start: 1, end: 2, label: "y".into() };
 /// assert_ne!(memo::key_of(&a), memo::key_of(&b));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key: it does not implement `CacheKey`",
+    label = "not `CacheKey`",
+    note = "derive it with `#[derive(memo::CacheKey)]`, key a serde type with `memo::Serde(..)`, or leave the argument out of the key with `#[cached(skip(..))]`"
+)]
 pub trait CacheKey {
     /// Feeds this value's content into `hasher`.
     fn cache_key(&self, hasher: &mut KeyHasher);

@@ -1,0 +1,8 @@
+use memo::cached;
+
+#[cached]
+struct Settings {
+    depth: u32,
+}
+
+fn main() {}
