@@ -119,6 +119,7 @@ fn expand(function: &Function, options: &Options) -> TokenStream {
                     location: ::core::concat!(::core::file!(), ":", ::core::line!()),
                     hash: [#(#own_hash),*],
                 }],
+                state: ::memo::__private::SiteState::new(),
             };
             ::memo::__private::inventory::submit! {
                 ::memo::__private::Registration(&__MEMO_SITE)

@@ -39,8 +39,8 @@ pub use store::{
 
 #[doc(hidden)]
 pub use call::{
-    CallSite, MemoOf, Outcome, Plain, Registration, StaticComponent, Stored, call, call_async,
-    call_ok, call_ok_async, registered,
+    CallSite, MemoOf, Outcome, Plain, Registration, SiteState, StaticComponent, Stored, call,
+    call_async, call_ok, call_ok_async, registered,
 };
 #[doc(hidden)]
 pub use inventory;

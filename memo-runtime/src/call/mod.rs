@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::{Digest, KeyHasher, Store, scope, warn};
 use flight::{Joined, Leader, Shared};
 
-pub use site::{CallSite, Registration, StaticComponent, registered};
+pub use site::{CallSite, Registration, SiteState, StaticComponent, registered};
 pub use stored::{MemoOf, Outcome, Plain, Stored};
 
 /// Runs a cached function whose every result is stored.

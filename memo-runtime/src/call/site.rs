@@ -1,6 +1,8 @@
 //! `CallSite`: what `#[cached]` compiles into a `static` for each function, and the
 //! process-wide list of them.
 
+use std::sync::atomic::AtomicU64;
+
 use crate::{Component, Digest, KeyHasher};
 
 /// A cached function, as its `#[cached]` expansion describes it in a `static`.
@@ -23,6 +25,27 @@ pub struct CallSite {
     pub tags: &'static [&'static str],
     /// What the fingerprint is made of.
     pub components: &'static [StaticComponent],
+    /// What the runtime remembers of this function while the program runs.
+    pub state: SiteState,
+}
+
+/// The runtime's per-function state, kept in the function's `static` so the hot path
+/// needs no lookup.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SiteState {
+    /// The id of the store this function was last recorded in.
+    pub(crate) recorded_in: AtomicU64,
+}
+
+impl SiteState {
+    /// The state of a function not yet called.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> SiteState {
+        SiteState {
+            recorded_in: AtomicU64::new(0),
+        }
+    }
 }
 
 /// One fingerprint component, as compiled into a [`CallSite`].

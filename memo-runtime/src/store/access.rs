@@ -45,7 +45,7 @@ impl Store {
         let Some(raw) = trees.entries.get(key).map_err(|e| inner.storage(e))? else {
             return Ok(None);
         };
-        let Some(record) = decode_exact::<EntryRecord>(&raw) else {
+        let Some(head) = EntryHead::read(&raw) else {
             crate::warn::once("bad entry", || {
                 format!(
                     "memo: an entry in {} could not be read and was removed; `memo verify` checks the whole store",
@@ -56,20 +56,16 @@ impl Store {
             return Ok(None);
         };
         let now = clock::now_ms();
-        if record.is_expired(now) {
-            inner.remove_entry(key, &record)?;
+        if head.expires_ms.is_some_and(|at| at <= now) {
+            inner.remove_key(key)?;
             inner.live.evictions.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
-        let Some(bytes) = trees
-            .blobs
-            .get(record.output)
-            .map_err(|e| inner.storage(e))?
-        else {
-            inner.remove_entry(key, &record)?;
+        let Some(bytes) = trees.blobs.get(head.output).map_err(|e| inner.storage(e))? else {
+            inner.remove_key(key)?;
             return Ok(None);
         };
-        if Digest::of_bytes(&bytes) != record.output {
+        if Digest::of_bytes(&bytes) != head.output {
             crate::warn::once("bad blob", || {
                 format!(
                     "memo: a stored result in {} did not match its hash; it was removed and will be recomputed",
@@ -78,15 +74,17 @@ impl Store {
             });
             trees
                 .blobs
-                .remove(record.output)
+                .remove(head.output)
                 .map_err(|e| inner.storage(e))?;
-            inner.remove_entry(key, &record)?;
+            inner.remove_key(key)?;
             return Ok(None);
         }
-        if now.saturating_sub(record.last_used_ms) > LAST_USED_GRANULARITY_MS {
+        if now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS
+            && let Some(record) = decode_exact::<EntryRecord>(&raw)
+        {
             let touched = EntryRecord {
                 last_used_ms: now,
-                ..record.clone()
+                ..record
             };
             trees
                 .entries
@@ -94,7 +92,7 @@ impl Store {
                 .map_err(|e| inner.storage(e))?;
         }
         Ok(Some(Hit {
-            output: record.output,
+            output: head.output,
             bytes,
         }))
     }
@@ -170,6 +168,9 @@ impl Store {
     /// current fingerprint and when each fingerprint was seen.
     pub(crate) fn record_function(&self, site: &'static CallSite) -> Result<()> {
         let inner = &*self.inner;
+        if site.state.recorded_in.load(Ordering::Acquire) == inner.id {
+            return Ok(());
+        }
         {
             let mut recorded = inner
                 .recorded
@@ -213,11 +214,43 @@ impl Store {
         functions
             .insert(site.name, encode(&record))
             .map_err(|e| inner.storage(e))?;
+        site.state.recorded_in.store(inner.id, Ordering::Release);
         Ok(())
     }
 }
 
+/// The leading fields of an `EntryRecord`: all a hit needs, read without allocating.
+#[derive(serde::Deserialize)]
+struct EntryHead {
+    output: Digest,
+    #[allow(dead_code)]
+    created_ms: u64,
+    expires_ms: Option<u64>,
+    last_used_ms: u64,
+}
+
+impl EntryHead {
+    fn read(raw: &[u8]) -> Option<EntryHead> {
+        postcard::take_from_bytes(raw).ok().map(|(head, _)| head)
+    }
+}
+
 impl Inner {
+    /// Removes the entry under `key`, with its index lines if its record can be read.
+    fn remove_key(&self, key: &Digest) -> Result<()> {
+        let raw = self.trees.entries.get(key).map_err(|e| self.storage(e))?;
+        match raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
+            Some(record) => self.remove_entry(key, &record),
+            None => {
+                self.trees
+                    .entries
+                    .remove(key)
+                    .map_err(|e| self.storage(e))?;
+                Ok(())
+            }
+        }
+    }
+
     /// Removes an entry and its index lines. Its blob stays until `gc`, since other
     /// entries may share it.
     pub(super) fn remove_entry(&self, key: &Digest, record: &EntryRecord) -> Result<()> {

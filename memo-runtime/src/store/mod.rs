@@ -62,6 +62,8 @@ impl PartialEq for Store {
 impl Eq for Store {}
 
 pub(crate) struct Inner {
+    /// Unique in this process, so a call site can remember which store recorded it.
+    id: u64,
     dir: PathBuf,
     db: sled::Db,
     trees: Trees,

@@ -74,7 +74,9 @@ fn start(dir: &Path, config: sled::Config) -> Result<Inner> {
         meta: tree("meta")?,
     };
     check_format(dir, &trees)?;
+    static IDS: AtomicU64 = AtomicU64::new(1);
     Ok(Inner {
+        id: IDS.fetch_add(1, Ordering::Relaxed),
         dir: dir.to_owned(),
         db,
         trees,
