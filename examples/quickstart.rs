@@ -49,4 +49,7 @@ fn main() {
         stats.hits,
         stats.misses
     );
+    println!();
+    // What the cache key's code fingerprint is made of: `simulate` and the helper it calls.
+    print!("{}", memo::explain("simulate").expect("simulate is cached"));
 }

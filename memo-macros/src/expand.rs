@@ -8,9 +8,15 @@ use syn::{Error, GenericParam, ItemFn};
 use crate::ast::{Function, Stored};
 use crate::attr::{self, Options};
 use crate::fingerprint::{self, Component};
-use crate::valid;
+use crate::{cargo, closure, index, valid};
 
-pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+/// Where the macro was invoked: the source file and the attribute's line.
+pub struct Origin {
+    pub file: Option<std::path::PathBuf>,
+    pub line: Option<usize>,
+}
+
+pub fn cached(args: TokenStream, item: TokenStream, origin: &Origin) -> TokenStream {
     let item_fn: ItemFn = match syn::parse2(item.clone()) {
         Ok(item_fn) => item_fn,
         Err(_) => {
@@ -25,13 +31,64 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     let options = attr::parse(args, &mut errors);
     let function = Function::from_syn(&item_fn);
     valid::check(&function, &options, &mut errors);
+    let components = reach(&function, &options, origin, &mut errors);
     match errors.into_iter().reduce(|mut all, next| {
         all.combine(next);
         all
     }) {
         Some(error) => with_item(error, item),
-        None => expand(&function, &options),
+        None => expand(&function, &options, &components),
     }
+}
+
+/// The package items and crates the function reaches, and those named by `deps`.
+fn reach(
+    function: &Function,
+    options: &Options,
+    origin: &Origin,
+    errors: &mut Vec<Error>,
+) -> Vec<Component> {
+    let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from)
+    else {
+        return Vec::new();
+    };
+    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+    let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
+    let index = index::of_package(&manifest_dir, origin.file.as_deref());
+    let deps = cargo::of_package(&manifest_dir, &package, &version);
+
+    let ItemFn {
+        attrs, sig, block, ..
+    } = function.item;
+    let mut refs = index::references(quote!(#(#attrs)* #sig #block), origin.file.as_deref());
+    for path in options.deps.iter().flatten() {
+        let first = path.segments.first().map(|s| s.ident.to_string());
+        let last = path.segments.last().map(|s| s.ident.to_string());
+        let known = last.as_deref().is_some_and(|n| !index.named(n).is_empty())
+            || first.as_deref().is_some_and(|n| !deps.get(n).is_empty());
+        if !known {
+            errors.push(Error::new_spanned(
+                path,
+                "`deps` names an item that is neither in this package nor a dependency; name a function, const, static, macro or type of this package, or a dependency crate",
+            ));
+        }
+        refs.idents.extend(first);
+        refs.idents.extend(last);
+    }
+    let origin = closure::Origin {
+        file: origin.file.as_deref(),
+        line: origin.line,
+    };
+    let mut components = closure::components(&refs, &index, &deps, &origin);
+    for component in &mut components {
+        if component.kind == "file" {
+            let path = std::path::Path::new(&component.location);
+            if let Ok(relative) = path.strip_prefix(&manifest_dir) {
+                component.location = relative.to_string_lossy().into_owned();
+            }
+        }
+    }
+    components
 }
 
 /// The errors, beside the user's function unchanged, so that one mistake gives one
@@ -41,7 +98,7 @@ fn with_item(error: Error, item: TokenStream) -> TokenStream {
     quote!(#error #item)
 }
 
-fn expand(function: &Function, options: &Options) -> TokenStream {
+fn expand(function: &Function, options: &Options, reached: &[Component]) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -65,12 +122,32 @@ fn expand(function: &Function, options: &Options) -> TokenStream {
     let own = Component {
         kind: "fn",
         path: options.name.as_ref().map_or(fn_name, syn::LitStr::value),
+        location: String::new(),
         hash: fingerprint::hash_tokens(quote!(#(#attrs)* #anonymous #block)),
     };
-    let fingerprint = fingerprint::combine(std::slice::from_ref(&own), &options.semantic());
+    let mut all = vec![own];
+    all.extend(reached.iter().map(|c| Component {
+        kind: c.kind,
+        path: c.path.clone(),
+        location: c.location.clone(),
+        hash: c.hash,
+    }));
+    let fingerprint = fingerprint::combine(&all, &options.semantic());
     let fingerprint = bytes(&fingerprint);
-    let own_hash = bytes(&own.hash);
-    let own_kind = own.kind;
+    let own_hash = bytes(&all[0].hash);
+    let own_kind = all[0].kind;
+    let others = reached.iter().map(|c| {
+        let (kind, path, location) = (c.kind, &c.path, &c.location);
+        let hash = bytes(&c.hash);
+        quote! {
+            ::memo::__private::StaticComponent {
+                kind: #kind,
+                path: #path,
+                location: #location,
+                hash: [#(#hash),*],
+            }
+        }
+    });
     let ttl = match options.ttl {
         Some(seconds) => quote!(::core::option::Option::Some(#seconds)),
         None => quote!(::core::option::Option::None),
@@ -118,7 +195,7 @@ fn expand(function: &Function, options: &Options) -> TokenStream {
                     path: #name,
                     location: ::core::concat!(::core::file!(), ":", ::core::line!()),
                     hash: [#(#own_hash),*],
-                }],
+                }, #(#others),*],
                 state: ::memo::__private::SiteState::new(),
             };
             ::memo::__private::inventory::submit! {

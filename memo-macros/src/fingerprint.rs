@@ -12,6 +12,9 @@ const FORMAT: &[u8] = b"memo fingerprint v1";
 pub struct Component {
     pub kind: &'static str,
     pub path: String,
+    /// Where it is (`file:line`, a version); shown, never hashed, so moving code does not
+    /// change the fingerprint.
+    pub location: String,
     pub hash: [u8; 32],
 }
 

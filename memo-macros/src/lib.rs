@@ -2,8 +2,11 @@
 
 mod ast;
 mod attr;
+mod cargo;
+mod closure;
 mod expand;
 mod fingerprint;
+mod index;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -12,5 +15,29 @@ use proc_macro::TokenStream;
 /// code. See the `memo` crate for the options and what they mean.
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::cached(args.into(), item.into()).into()
+    let call_site = proc_macro::Span::call_site();
+    let origin = expand::Origin {
+        file: call_site.local_file().map(resolve),
+        line: Some(call_site.line()),
+    };
+    expand::cached(args.into(), item.into(), &origin).into()
+}
+
+/// The compiler names files relative to its working directory (the workspace root) or,
+/// for some invocations, to the package.
+fn resolve(file: std::path::PathBuf) -> std::path::PathBuf {
+    if file.is_absolute() {
+        return file;
+    }
+    let candidates = [
+        std::env::current_dir().ok(),
+        std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|base| base.join(&file))
+        .find(|path| path.exists())
+        .and_then(|path| path.canonicalize().ok())
+        .unwrap_or(file)
 }

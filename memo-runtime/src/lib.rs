@@ -18,6 +18,7 @@ mod call;
 mod clock;
 mod digest;
 mod error;
+mod explain;
 mod key;
 mod memo;
 mod scope;
@@ -26,6 +27,7 @@ mod warn;
 
 pub use digest::{Digest, ParseDigestError};
 pub use error::{Error, Result};
+pub use explain::{Change, ChangeKind, Explanation, diff_components, explain};
 pub use key::{CacheKey, FileContent, KEY_FORMAT_VERSION, KeyHasher, Serde, key_of};
 pub use memo::Memo;
 pub use scope::{

@@ -1,0 +1,133 @@
+//! The index of a package's own items, parsed from its source files once per compiler
+//! process and shared by every `#[cached]` in it.
+
+mod collect;
+mod refs;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub use refs::{Refs, references};
+
+/// An item of the package that a fingerprint can include.
+pub struct Item {
+    /// `fn`, `method`, `const`, `static`, `macro`, `type`, `trait`.
+    pub kind: &'static str,
+    /// The name it is looked up by.
+    pub name: String,
+    /// The type or trait whose `impl` or definition holds it.
+    pub owner: Option<String>,
+    /// A readable path: `module::name` or `module::Type::name`.
+    pub path: String,
+    /// The file, as an absolute path, and the lines the item spans there.
+    pub file: PathBuf,
+    pub lines: (usize, usize),
+    /// `file:line`, with the file relative to the package.
+    pub location: String,
+    /// The hash of its canonical tokens.
+    pub hash: [u8; 32],
+    /// What its tokens reference.
+    pub refs: Refs,
+}
+
+/// Every item of a package, by name and by owner.
+#[derive(Default)]
+pub struct Index {
+    pub items: Vec<Item>,
+    by_name: HashMap<String, Vec<usize>>,
+    by_owner: HashMap<String, Vec<usize>>,
+    /// What `use` declarations bring in: a local name → the first segments of its paths.
+    uses: HashMap<String, BTreeSet<String>>,
+    /// The first segments of `use x::*` imports.
+    pub globs: BTreeSet<String>,
+}
+
+impl Index {
+    pub fn named(&self, name: &str) -> &[usize] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn owned_by(&self, owner: &str) -> &[usize] {
+        self.by_owner.get(owner).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn imported_from(&self, name: &str) -> impl Iterator<Item = &String> {
+        self.uses.get(name).into_iter().flatten()
+    }
+
+    fn add(&mut self, item: Item) {
+        let id = self.items.len();
+        self.by_name.entry(item.name.clone()).or_default().push(id);
+        if let Some(owner) = &item.owner {
+            self.by_owner.entry(owner.clone()).or_default().push(id);
+        }
+        self.items.push(item);
+    }
+}
+
+/// The index of the package in `manifest_dir`: its `src/` tree and `extra` (the file that
+/// invoked the macro, which may lie outside `src/`, as an example or a test does).
+pub fn of_package(manifest_dir: &Path, extra: Option<&Path>) -> Arc<Index> {
+    type Cache = Mutex<HashMap<(PathBuf, Option<PathBuf>), Arc<Index>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let src = manifest_dir.join("src");
+    let extra = extra
+        .filter(|file| !file.starts_with(&src))
+        .map(Path::to_path_buf);
+    let key = (manifest_dir.to_path_buf(), extra.clone());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(index) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Arc::clone(index);
+    }
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    files.extend(extra);
+    let index = Arc::new(build(manifest_dir, &files));
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, Arc::clone(&index));
+    index
+}
+
+fn build(manifest_dir: &Path, files: &[PathBuf]) -> Index {
+    let mut index = Index::default();
+    // Parse with proc-macro2's own implementation: its spans carry lines, and these
+    // tokens are only hashed, never handed back to the compiler.
+    proc_macro2::fallback::force();
+    for file in files {
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
+        let Ok(parsed) = syn::parse_file(&text) else {
+            continue;
+        };
+        let relative = file.strip_prefix(manifest_dir).unwrap_or(file);
+        collect::file(&mut index, &parsed, file, relative);
+    }
+    proc_macro2::fallback::unforce();
+    index
+}
+
+/// Every `.rs` file under `dir`, skipping hidden directories and `target`.
+pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
