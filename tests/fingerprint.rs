@@ -1,0 +1,396 @@
+//! The code fingerprint, end to end: each case writes a small crate that uses memo into a
+//! temporary directory, builds and runs it, edits its source, rebuilds and runs it again,
+//! and asserts a hit or a miss from what the program reports. All cases share one target
+//! directory, so memo and its dependencies are built once.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A throwaway crate with its own store.
+struct Case {
+    name: String,
+    dir: tempfile::TempDir,
+    store: tempfile::TempDir,
+}
+
+const MAIN: &str = r#"
+mod util;
+
+use memo::cached;
+
+/// Adds one, after a helper.
+#[cached]
+fn f(x: u64) -> u64 {
+    println!("ran f");
+    util::helper(x) + 1
+}
+
+fn unrelated(x: u64) -> u64 {
+    x * 100
+}
+
+fn main() {
+    println!("result {} {}", f(5), unrelated(1));
+    let explained = memo::explain("f").expect("f is registered");
+    for change in explained.changes() {
+        println!("change {} {} {}", change.change, change.kind, change.path);
+    }
+}
+"#;
+
+const UTIL: &str = r#"
+pub fn helper(x: u64) -> u64 {
+    deeper::twice(x)
+}
+
+mod deeper {
+    pub fn twice(x: u64) -> u64 {
+        deepest(x) * 2
+    }
+
+    fn deepest(x: u64) -> u64 {
+        x + 10
+    }
+}
+"#;
+
+impl Case {
+    /// A crate named after the case (so parallel cases never share a binary), with
+    /// `src/main.rs` and `src/util.rs` as above unless `files` replaces them.
+    fn new(name: &str, deps: &str, files: &[(&str, &str)]) -> Case {
+        let case = Case {
+            name: format!("fp_{name}"),
+            dir: tempfile::tempdir().unwrap(),
+            store: tempfile::tempdir().unwrap(),
+        };
+        let root = env!("CARGO_MANIFEST_DIR");
+        case.write(
+            "Cargo.toml",
+            &format!(
+                "[package]\nname = \"{}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+                 [dependencies]\nmemo = {{ path = {root:?} }}\n{deps}\n\n[workspace]\n",
+                case.name
+            ),
+        );
+        // The same versions as memo's own build, so the shared target directory reuses them.
+        fs::copy(
+            Path::new(root).join("Cargo.lock"),
+            case.dir.path().join("Cargo.lock"),
+        )
+        .unwrap();
+        case.write("src/main.rs", MAIN);
+        case.write("src/util.rs", UTIL);
+        for (path, text) in files {
+            case.write(path, text);
+        }
+        case
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let path = self.dir.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// Replaces `from` with `to` in `path`; `from` must be there.
+    fn edit(&self, path: &str, from: &str, to: &str) {
+        let file = self.dir.path().join(path);
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(text.contains(from), "{path} does not contain {from:?}");
+        fs::write(file, text.replacen(from, to, 1)).unwrap();
+    }
+
+    /// Builds and runs the program; its standard output.
+    fn run(&self) -> String {
+        let target = target_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let build = Command::new(cargo)
+            .args(["build", "--quiet", "--manifest-path"])
+            .arg(self.dir.path().join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "build of {} failed:\n{}",
+            self.name,
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let run = Command::new(target.join("debug").join(&self.name))
+            .env("MEMO_DIR", self.store.path())
+            .env_remove("MEMO_DISABLE")
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        String::from_utf8(run.stdout).unwrap()
+    }
+
+    /// Runs the program and asserts that `f` ran (a miss) or did not (a hit).
+    #[track_caller]
+    fn expect(&self, miss: bool) -> String {
+        let out = self.run();
+        assert_eq!(
+            out.contains("ran f"),
+            miss,
+            "expected a {}:\n{out}",
+            if miss { "miss" } else { "hit" }
+        );
+        out
+    }
+
+    /// Builds the base version twice: a miss, then a hit.
+    fn baseline(&self) {
+        self.expect(true);
+        self.expect(false);
+    }
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("fingerprint-cases")
+}
+
+#[test]
+fn a_body_edit_is_a_miss() {
+    let case = Case::new("body_edit", "", &[]);
+    case.baseline();
+    case.edit("src/main.rs", "util::helper(x) + 1", "util::helper(x) + 2");
+    case.expect(true);
+}
+
+#[test]
+fn comments_whitespace_and_docs_anywhere_are_a_hit() {
+    let case = Case::new("layout_edit", "", &[]);
+    case.baseline();
+    case.edit(
+        "src/main.rs",
+        "/// Adds one, after a helper.",
+        "/// Adds one.\n/// Reworded docs.",
+    );
+    case.edit(
+        "src/main.rs",
+        "    util::helper(x) + 1\n",
+        "    // a new comment\n    util::helper( x )+1\n\n",
+    );
+    case.edit(
+        "src/util.rs",
+        "        x + 10\n",
+        "        // deep comment\n        x\n            + 10\n",
+    );
+    case.edit(
+        "src/util.rs",
+        "pub fn helper",
+        "/// Helper docs.\npub fn helper",
+    );
+    case.expect(false);
+}
+
+#[test]
+fn an_edited_helper_in_another_module_is_a_miss_and_explain_names_it() {
+    let case = Case::new("helper_edit", "", &[]);
+    case.baseline();
+    case.edit("src/util.rs", "deeper::twice(x)", "deeper::twice(x) + 0");
+    let out = case.expect(true);
+    assert!(
+        out.contains("change changed fn crate::util::helper"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("deeper::twice"),
+        "only the edited component: {out}"
+    );
+}
+
+#[test]
+fn a_helper_three_calls_deep_is_a_miss() {
+    let case = Case::new("deep_edit", "", &[]);
+    case.baseline();
+    case.edit("src/util.rs", "x + 10", "x + 11");
+    let out = case.expect(true);
+    assert!(
+        out.contains("change changed fn crate::util::deeper::deepest"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unrelated_edit_is_a_hit() {
+    let case = Case::new("unrelated_edit", "", &[]);
+    case.baseline();
+    case.edit("src/main.rs", "x * 100", "x * 1000");
+    case.expect(false);
+}
+
+const CONST_AND_MACRO: &str = r#"
+use memo::cached;
+
+const FACTOR: u64 = 3;
+
+macro_rules! bump {
+    ($x:expr) => {
+        $x + 1
+    };
+}
+
+struct Scaler {
+    k: u64,
+}
+
+impl Scaler {
+    fn apply(&self, x: u64) -> u64 {
+        x * self.k
+    }
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Summary {
+    total: u64,
+    input: u64,
+}
+
+#[cached]
+fn f(x: u64) -> Summary {
+    println!("ran f");
+    let scaler = Scaler { k: 2 };
+    Summary { total: bump!(scaler.apply(x) * FACTOR), input: x, ..Default::default() }
+}
+
+fn main() {
+    let summary = f(5);
+    println!("result {} {}", summary.total, summary.input);
+}
+"#;
+
+fn const_case(name: &str) -> Case {
+    let case = Case::new(
+        name,
+        "serde = { version = \"1\", features = [\"derive\"] }",
+        &[("src/main.rs", CONST_AND_MACRO), ("src/util.rs", "")],
+    );
+    case.baseline();
+    case
+}
+
+#[test]
+fn an_edited_const_is_a_miss() {
+    let case = const_case("const_edit");
+    case.edit("src/main.rs", "FACTOR: u64 = 3", "FACTOR: u64 = 4");
+    case.expect(true);
+}
+
+#[test]
+fn an_edited_macro_is_a_miss() {
+    let case = const_case("macro_edit");
+    case.edit("src/main.rs", "$x + 1", "$x + 2");
+    case.expect(true);
+}
+
+#[test]
+fn an_edited_method_of_a_local_type_is_a_miss() {
+    let case = const_case("method_edit");
+    case.edit("src/main.rs", "x * self.k", "x * self.k + 1");
+    case.expect(true);
+}
+
+#[test]
+fn a_field_added_to_the_return_type_is_a_miss() {
+    let case = const_case("field_added");
+    case.edit(
+        "src/main.rs",
+        "    input: u64,\n}",
+        "    input: u64,\n    #[serde(default)]\n    count: u32,\n}",
+    );
+    case.expect(true);
+}
+
+/// Old bytes that still decode into the new shape: only the fingerprint tells them apart.
+#[test]
+fn reordered_fields_of_the_return_type_are_a_miss() {
+    let case = const_case("fields_reordered");
+    assert!(case.run().contains("result 31 5"));
+    case.edit(
+        "src/main.rs",
+        "    total: u64,\n    input: u64,",
+        "    input: u64,\n    total: u64,",
+    );
+    let out = case.expect(true);
+    assert!(
+        out.contains("result 31 5"),
+        "never the swapped values: {out}"
+    );
+}
+
+const WITH_ITOA: &str = r#"
+use memo::cached;
+
+#[cached]
+fn f(x: u64) -> String {
+    println!("ran f");
+    itoa::Buffer::new().format(x).to_owned()
+}
+
+fn main() {
+    println!("result {}", f(5));
+}
+"#;
+
+#[test]
+fn a_dependency_version_change_is_a_miss() {
+    let case = Case::new(
+        "dep_version",
+        "itoa = \"=1.0.10\"",
+        &[("src/main.rs", WITH_ITOA), ("src/util.rs", "")],
+    );
+    case.baseline();
+    case.edit("Cargo.toml", "itoa = \"=1.0.10\"", "itoa = \"=1.0.11\"");
+    case.expect(true);
+}
+
+const WITH_PATH_DEP: &str = r#"
+use memo::cached;
+
+#[cached]
+fn f(x: u64) -> u64 {
+    println!("ran f");
+    fp_dep::scale(x)
+}
+
+fn main() {
+    println!("result {}", f(5));
+}
+"#;
+
+#[test]
+fn an_edited_helper_in_a_path_dependency_is_a_miss() {
+    let case = Case::new(
+        "path_dep",
+        "fp_dep = { path = \"dep\" }",
+        &[
+            ("src/main.rs", WITH_PATH_DEP),
+            ("src/util.rs", ""),
+            (
+                "dep/Cargo.toml",
+                "[package]\nname = \"fp_dep\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+            ),
+            (
+                "dep/src/lib.rs",
+                "pub fn scale(x: u64) -> u64 {\n    x * 3\n}\n",
+            ),
+        ],
+    );
+    case.baseline();
+    case.edit(
+        "dep/src/lib.rs",
+        "x * 3\n",
+        "// comments do not count\n    x * 3\n",
+    );
+    case.expect(false);
+    case.edit("dep/src/lib.rs", "x * 3", "x * 4");
+    case.expect(true);
+}
