@@ -394,3 +394,95 @@ fn an_edited_helper_in_a_path_dependency_is_a_miss() {
     case.edit("dep/src/lib.rs", "x * 3", "x * 4");
     case.expect(true);
 }
+
+const SHADOWING: &str = r#"
+use memo::cached;
+
+const LIMIT: u64 = 7;
+
+fn helper(x: u64) -> u64 {
+    x + 1
+}
+
+mod other {
+    pub fn helper(x: u64) -> u64 {
+        x + 2
+    }
+}
+
+#[cached]
+fn f(x: u64) -> u64 {
+    println!("ran f");
+    helper(x)
+}
+
+#[cached]
+fn g(x: u64) -> u64 {
+    println!("ran g");
+    other::helper(x)
+}
+
+#[cached]
+fn h(x: u64) -> String {
+    println!("ran h");
+    format!("{x} of {LIMIT}")
+}
+
+fn main() {
+    println!("result {} {} {}", f(1), g(1), h(1));
+}
+"#;
+
+#[test]
+fn names_resolve_by_module_and_path() {
+    let case = Case::new(
+        "shadowing",
+        "",
+        &[("src/main.rs", SHADOWING), ("src/util.rs", "")],
+    );
+    let first = case.run();
+    assert!(first.contains("ran f") && first.contains("ran g") && first.contains("ran h"));
+    // A helper of the same name in another module is not the one `f` calls.
+    case.edit("src/main.rs", "x + 2", "x + 3");
+    let out = case.run();
+    assert!(
+        !out.contains("ran f"),
+        "f calls its own module's helper: {out}"
+    );
+    assert!(out.contains("ran g"), "g calls other::helper: {out}");
+    // A const captured by a format string is part of the closure.
+    case.edit("src/main.rs", "LIMIT: u64 = 7", "LIMIT: u64 = 8");
+    let out = case.run();
+    assert!(out.contains("ran h") && !out.contains("ran g"), "{out}");
+}
+
+const WITH_INCLUDE: &str = r#"
+use memo::cached;
+
+#[cached]
+fn f(x: u64) -> usize {
+    println!("ran f");
+    include_str!("table.txt").lines().count() + x as usize
+}
+
+fn main() {
+    println!("result {}", f(1));
+}
+"#;
+
+#[test]
+fn an_edited_included_file_is_a_miss() {
+    let case = Case::new(
+        "included",
+        "",
+        &[
+            ("src/main.rs", WITH_INCLUDE),
+            ("src/util.rs", ""),
+            ("src/table.txt", "a\nb\n"),
+        ],
+    );
+    case.baseline();
+    case.write("src/table.txt", "a\nb\nc\n");
+    let out = case.expect(true);
+    assert!(out.contains("result 4"), "{out}");
+}

@@ -1,5 +1,7 @@
 //! The closure of a `#[cached]` function: every item of the package its code reaches,
-//! transitively, by name, and every dependency crate it names. Over-inclusion costs a
+//! transitively, and every dependency crate it names. Names resolve conservatively — a
+//! one-segment path to the items of its own module when there are any, to every item of
+//! that name otherwise; a method to every method of that name. Over-inclusion costs a
 //! spurious miss; under-inclusion returns a wrong result — so when in doubt, include.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
@@ -8,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use crate::cargo::Deps;
 use crate::fingerprint::Component;
-use crate::index::{Index, Refs};
+use crate::index::{Index, Item, Refs, Usage};
 
-/// Where the function being fingerprinted is, so its own index entry is not counted twice.
+/// Where the function being fingerprinted is, so its own index entry is not counted twice
+/// and its names resolve from its module.
 pub struct Origin<'a> {
     pub file: Option<&'a Path>,
     pub line: Option<usize>,
@@ -18,34 +21,55 @@ pub struct Origin<'a> {
 
 /// The components that `refs` (the function's own references) reach.
 pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> Vec<Component> {
-    let mut queue: VecDeque<String> = refs.idents.iter().cloned().collect();
+    let own = index.items.iter().position(|item| is_origin(item, origin));
+    let module = own.map_or_else(String::new, |id| index.items[id].module.clone());
+
+    let mut queue: VecDeque<(String, Usage, String)> = refs
+        .names
+        .iter()
+        .map(|(usage, name)| (module.clone(), *usage, name.clone()))
+        .collect();
     let mut files: BTreeSet<PathBuf> = refs.files.clone();
+    let mut seen: HashSet<(String, Usage, String)> = HashSet::new();
     let mut seen_names: HashSet<String> = HashSet::new();
     let mut items: BTreeSet<usize> = BTreeSet::new();
     let mut crates: BTreeSet<(String, String, [u8; 32])> = BTreeSet::new();
 
     // Glob imports hide which names they bring in: count their crates always.
     for root in &index.globs {
-        queue.push_back(root.clone());
+        queue.push_back((String::new(), Usage::Qualified, root.clone()));
     }
-    while let Some(name) = queue.pop_front() {
-        if !seen_names.insert(name.clone()) {
+    while let Some(reference) = queue.pop_front() {
+        if !seen.insert(reference.clone()) {
             continue;
         }
-        let owned = index.owned_by(&name);
-        for &id in index.named(&name).iter().chain(owned) {
-            let item = &index.items[id];
-            if is_origin(item, origin) || !items.insert(id) {
+        let (module, usage, name) = reference;
+        let mut reached: Vec<usize> = resolve(index, &module, usage, &name);
+        for &id in &reached.clone() {
+            if matches!(index.items[id].kind, "type" | "trait") {
+                reached.extend_from_slice(index.owned_by(&index.items[id].name));
+            }
+        }
+        for id in reached {
+            if Some(id) == own || !items.insert(id) {
                 continue;
             }
-            queue.extend(item.refs.idents.iter().cloned());
+            let item = &index.items[id];
+            queue.extend(
+                item.refs
+                    .names
+                    .iter()
+                    .map(|(usage, name)| (item.module.clone(), *usage, name.clone())),
+            );
             files.extend(item.refs.files.iter().cloned());
         }
-        for root in index.imported_from(&name) {
-            queue.push_back(root.clone());
-        }
-        for dep in deps.get(&name) {
-            crates.insert((dep.name.clone(), dep.location.clone(), dep.hash));
+        if seen_names.insert(name.clone()) {
+            for root in index.imported_from(&name) {
+                queue.push_back((String::new(), Usage::Qualified, root.clone()));
+            }
+            for dep in deps.get(&name) {
+                crates.insert((dep.name.clone(), dep.location.clone(), dep.hash));
+            }
         }
     }
 
@@ -82,9 +106,29 @@ pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> V
     out
 }
 
+/// The items a name used in `module` can be.
+fn resolve(index: &Index, module: &str, usage: Usage, name: &str) -> Vec<usize> {
+    let all = index.named(name).iter().copied();
+    let items = |id: &usize| &index.items[*id];
+    match usage {
+        Usage::Method => all.filter(|id| items(id).kind == "method").collect(),
+        Usage::Macro => all.filter(|id| items(id).kind == "macro").collect(),
+        Usage::Qualified => all.collect(),
+        Usage::Bare => {
+            let paths: Vec<usize> = all.filter(|id| items(id).kind != "method").collect();
+            let local: Vec<usize> = paths
+                .iter()
+                .copied()
+                .filter(|id| items(id).module == module)
+                .collect();
+            if local.is_empty() { paths } else { local }
+        }
+    }
+}
+
 /// The index's own entry for the function being fingerprinted: same file, and the
 /// attribute's line within the item.
-fn is_origin(item: &crate::index::Item, origin: &Origin) -> bool {
+fn is_origin(item: &Item, origin: &Origin) -> bool {
     match (origin.file, origin.line) {
         (Some(file), Some(line)) => {
             matches!(item.kind, "fn" | "method")

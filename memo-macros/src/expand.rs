@@ -72,8 +72,9 @@ fn reach(
                 "`deps` names an item that is neither in this package nor a dependency; name a function, const, static, macro or type of this package, or a dependency crate",
             ));
         }
-        refs.idents.extend(first);
-        refs.idents.extend(last);
+        for name in first.into_iter().chain(last) {
+            refs.add(index::Usage::Qualified, name);
+        }
     }
     let origin = closure::Origin {
         file: origin.file.as_deref(),

@@ -8,7 +8,7 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{ImplItem, Item as SynItem, TraitItem, Type, UseTree};
 
-use super::{Index, Item, references};
+use super::{Index, Item, Usage, references};
 use crate::fingerprint::hash_tokens;
 
 struct Ctx<'a> {
@@ -183,7 +183,7 @@ fn add_tokens(
     let (start, end) = (span.start().line, span.end().line);
     let mut refs = references(tokens.clone(), Some(ctx.file));
     if let Some(owner) = owner {
-        refs.idents.insert(owner.to_owned());
+        refs.add(Usage::Qualified, owner.to_owned());
     }
     let path = match owner {
         Some(owner) => format!("{module}::{owner}::{name}"),
@@ -193,6 +193,7 @@ fn add_tokens(
         kind,
         name,
         owner: owner.map(str::to_owned),
+        module: module.to_owned(),
         path,
         file: ctx.file.to_path_buf(),
         lines: (start, end.max(start)),

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use refs::{Refs, references};
+pub use refs::{Refs, Usage, references};
 
 /// An item of the package that a fingerprint can include.
 pub struct Item {
@@ -19,6 +19,8 @@ pub struct Item {
     pub name: String,
     /// The type or trait whose `impl` or definition holds it.
     pub owner: Option<String>,
+    /// The module it is defined in, as `crate::a::b`.
+    pub module: String,
     /// A readable path: `module::name` or `module::Type::name`.
     pub path: String,
     /// The file, as an absolute path, and the lines the item spans there.
