@@ -3,7 +3,8 @@
 # modules, against the same crate without the attribute. Dependencies are built first;
 # each round then rebuilds only the generated crate, alternating the two variants.
 #
-#   bash benches/compile_time.sh [rounds]     (default 5)
+#   bash benches/compile_time.sh [rounds]                   (default 5)
+#   CARGO_COMMAND=check bash benches/compile_time.sh        (no code generation)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 rounds="${1:-5}"
@@ -54,7 +55,7 @@ build() { # prints seconds for a rebuild of the crate in $1
     touch "$1"/src/*.rs
     local start end
     start=$(date +%s%N)
-    cargo build --quiet --manifest-path "$1/Cargo.toml"
+    cargo "${CARGO_COMMAND:-build}" --quiet --manifest-path "$1/Cargo.toml"
     end=$(date +%s%N)
     echo "scale=2; ($end - $start) / 1000000000" | bc
 }
