@@ -327,3 +327,46 @@ fn bypass_and_refresh_apply_to_cached_functions() {
         hit(|| shout("b", 1));
     });
 }
+
+/// Reached only through a table the analysis cannot follow by name.
+fn scale_by_three(x: u64) -> u64 {
+    x * 3
+}
+
+#[cached(deps = [scale_by_three])]
+fn through_table(x: u64) -> u64 {
+    ran();
+    let table: [(&str, u64); 1] = [("triple", 3)];
+    x * table[0].1
+}
+
+#[test]
+fn deps_adds_items_to_the_fingerprint() {
+    let explained = memo::explain("through_table").unwrap();
+    let paths: Vec<&str> = explained
+        .components
+        .iter()
+        .map(|c| c.path.as_str())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("::scale_by_three")),
+        "{paths:?}"
+    );
+    assert_eq!(scale_by_three(1), 3);
+    in_store(|_| {
+        miss(|| through_table(2));
+        hit(|| through_table(2));
+    });
+}
+
+#[test]
+fn helpers_are_components_of_the_fingerprint() {
+    let explained = memo::explain("cached::shout").unwrap();
+    assert_eq!(explained.components[0].kind, "fn");
+    assert_eq!(explained.components[0].path, "cached::shout");
+    assert!(
+        explained.components[0]
+            .location
+            .starts_with("tests/cached.rs:")
+    );
+}
