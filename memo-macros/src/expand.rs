@@ -156,6 +156,9 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
     let tags = options.tags.iter().flatten();
 
     let keys = key_statements(function, options);
+    let output_type = match output.stored {
+        Stored::Plain(ty) | Stored::Memo(ty) => quote!(#ty).to_string().replace(' ', ""),
+    };
     let stored = match output.stored {
         Stored::Plain(ty) => quote_spanned!(ty.span()=> ::memo::__private::Plain<#ty>),
         Stored::Memo(ty) => quote_spanned!(ty.span()=> ::memo::__private::MemoOf<#ty>),
@@ -197,6 +200,7 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
                     location: ::core::concat!(::core::file!(), ":", ::core::line!()),
                     hash: [#(#own_hash),*],
                 }, #(#others),*],
+                output_type: #output_type,
                 state: ::memo::__private::SiteState::new(),
             };
             ::memo::__private::inventory::submit! {

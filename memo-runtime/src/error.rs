@@ -65,6 +65,9 @@ pub enum Error {
         "the result could not be encoded for storage: {0}; make sure its `Serialize` impl cannot fail"
     )]
     Encode(#[source] postcard::Error),
+    /// An archive could not be imported.
+    #[error("the archive is damaged or not a memo archive ({0}); export it again")]
+    Archive(String),
     /// The store engine panicked; the panic was contained.
     #[error("the storage engine panicked ({0}); remove the store directory if this repeats")]
     Panicked(String),

@@ -35,8 +35,8 @@ pub use scope::{
     refresh_async, set_default_store, with_store, with_store_async,
 };
 pub use store::{
-    Component, Entry, FunctionRecord, FunctionVersion, Gc, GcReport, STORE_FORMAT_VERSION, Stats,
-    Store,
+    ArchiveReport, Component, Entry, FunctionRecord, FunctionVersion, Gc, GcReport,
+    STORE_FORMAT_VERSION, Stats, Store, VerifyReport,
 };
 
 #[doc(hidden)]

@@ -25,6 +25,8 @@ pub struct CallSite {
     pub tags: &'static [&'static str],
     /// What the fingerprint is made of.
     pub components: &'static [StaticComponent],
+    /// The type of the stored value, as written in the signature (`Vec<f32>`).
+    pub output_type: &'static str,
     /// What the runtime remembers of this function while the program runs.
     pub state: SiteState,
 }

@@ -189,6 +189,7 @@ impl Store {
                 module: String::new(),
                 file: String::new(),
                 line: 0,
+                output_type: String::new(),
                 current: Digest(site.fingerprint),
                 versions: Vec::new(),
             });
@@ -197,6 +198,7 @@ impl Store {
         record.module = site.module.to_owned();
         record.file = site.file.to_owned();
         record.line = site.line;
+        record.output_type = site.output_type.to_owned();
         record.current = fingerprint;
         match record
             .versions

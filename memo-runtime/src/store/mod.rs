@@ -1,20 +1,24 @@
 //! The store: one sled database per directory, holding results by content hash.
 
 mod access;
+mod archive;
 mod gc;
 mod manage;
 mod open;
 mod record;
 mod registry;
+mod verify;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub use archive::ArchiveReport;
 pub use gc::{Gc, GcReport};
 pub use manage::Stats;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
+pub use verify::VerifyReport;
 
 pub(crate) use open::panic_message;
 pub(crate) use record::decode_exact;

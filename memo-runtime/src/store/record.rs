@@ -80,6 +80,8 @@ pub struct FunctionRecord {
     pub file: String,
     /// The line of its `#[cached]` attribute.
     pub line: u32,
+    /// The type of its stored values, as written in its signature.
+    pub output_type: String,
     /// The fingerprint of the code that used this store most recently.
     pub current: Digest,
     /// Every fingerprint seen, oldest first.

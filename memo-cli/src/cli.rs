@@ -1,0 +1,174 @@
+//! The command line: commands, options and their help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Inspect and manage a memo store, like `git` for cached results.
+///
+/// The store is `--dir`, else `$MEMO_DIR`, else the nearest `.memo/` in the working
+/// directory or above it.
+#[derive(Debug, Parser)]
+#[command(name = "memo", version, propagate_version = true)]
+pub struct Cli {
+    /// The store directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Json {
+    /// Print JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Entries, bytes, blobs, hits, misses, hit rate and evictions.
+    #[command(after_help = "Example:\n  memo stats\n  memo stats --json | jq .hit_rate")]
+    Stats(#[command(flatten)] Json),
+
+    /// List entries, newest first.
+    #[command(
+        after_help = "Examples:\n  memo ls\n  memo ls --fn train --limit 5\n  memo ls --tag ml --json"
+    )]
+    Ls {
+        /// Only entries of this function (its stored name, or the last part of it).
+        #[arg(long = "fn", value_name = "NAME")]
+        function: Option<String>,
+        /// Only entries with this tag.
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
+        /// At most this many entries.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Show one entry: function, fingerprint, components, times, tags, size, lineage.
+    #[command(after_help = "Example:\n  memo show 3fa9c1")]
+    Show {
+        /// The entry's key, or any unique prefix of it.
+        key: String,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Print a stored result: readable where its type allows, else its bytes.
+    #[command(after_help = "Examples:\n  memo get 3fa9c1\n  memo get 3fa9c1 -o result.bin")]
+    Get {
+        /// The entry's key, or any unique prefix of it.
+        key: String,
+        /// Write the stored bytes (postcard) to this file.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Write the stored bytes to standard output even on a terminal.
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// The functions this store has seen, their fingerprints, entries and stale entries.
+    #[command(after_help = "Example:\n  memo fns")]
+    Fns(#[command(flatten)] Json),
+
+    /// What a function's fingerprint is made of; with fingerprints, which parts differ.
+    #[command(
+        after_help = "Examples:\n  memo explain train               # current vs the version before\n  memo explain train 1a2b 9f8e     # two versions, by fingerprint prefix"
+    )]
+    Explain {
+        /// The function's stored name, or the last part of it.
+        function: String,
+        /// Fingerprints (or prefixes) to compare; one is compared with the current one.
+        #[arg(value_name = "FINGERPRINT", num_args = 0..=2)]
+        fingerprints: Vec<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Remove the entries of a tag or of a function.
+    #[command(after_help = "Examples:\n  memo invalidate --tag ml\n  memo invalidate --fn train")]
+    Invalidate {
+        /// Remove the entries stored with this tag.
+        #[arg(
+            long,
+            value_name = "TAG",
+            required_unless_present = "function",
+            conflicts_with = "function"
+        )]
+        tag: Option<String>,
+        /// Remove the entries of this function.
+        #[arg(long = "fn", value_name = "NAME")]
+        function: Option<String>,
+    },
+
+    /// Remove one entry.
+    #[command(after_help = "Example:\n  memo rm 3fa9c1")]
+    Rm {
+        /// The entry's key, or any unique prefix of it.
+        key: String,
+    },
+
+    /// Collect garbage: expired, stale, old or over-budget entries, and unused blobs.
+    #[command(
+        after_help = "Examples:\n  memo gc                        # expired entries and unused blobs\n  memo gc --stale --older-than 30d\n  memo gc --max-size 1GB"
+    )]
+    Gc {
+        /// Remove entries whose ttl has passed (the default when no other choice is given).
+        #[arg(long)]
+        expired: bool,
+        /// Remove entries of older versions of their function's code.
+        #[arg(long)]
+        stale: bool,
+        /// Remove entries computed longer ago than this (`30d`, `12h`).
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// Remove entries not used for longer than this (`30d`, `12h`).
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        unused_for: Option<std::time::Duration>,
+        /// Remove the least recently used entries until results take at most this (`1GB`).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Remove every entry and result.
+    #[command(after_help = "Example:\n  memo clear")]
+    Clear,
+
+    /// Re-hash every blob and check every entry; remove what is damaged.
+    #[command(after_help = "Example:\n  memo verify")]
+    Verify(#[command(flatten)] Json),
+
+    /// Write the store's entries and results to a portable archive.
+    #[command(after_help = "Example:\n  memo export results.memo")]
+    Export {
+        /// The archive to write.
+        file: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Add an archive's entries and results to the store; what exists is skipped.
+    #[command(after_help = "Example:\n  memo import results.memo")]
+    Import {
+        /// The archive to read.
+        file: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("`{text}` is not a size like 500MB or 1GiB: {e}"))
+}

@@ -1,0 +1,63 @@
+//! export and import: a portable archive of a store.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use memo_runtime::{ArchiveReport, Store};
+use serde_json::json;
+
+use super::Result;
+use crate::output::{self, count};
+use crate::progress;
+
+fn report_json(report: &ArchiveReport) -> serde_json::Value {
+    json!({
+        "entries": report.entries,
+        "blobs": report.blobs,
+        "functions": report.functions,
+        "skipped_entries": report.skipped_entries,
+        "skipped_blobs": report.skipped_blobs,
+    })
+}
+
+pub fn export(store: &Store, file: &Path, json: bool) -> Result {
+    let out = File::create(file).map_err(|e| format!("cannot create {}: {e}", file.display()))?;
+    let bar = progress::bar("export");
+    let report = store
+        .export(BufWriter::new(out), &mut progress::track(&bar))
+        .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    if json {
+        output::json(&report_json(&report));
+    } else {
+        println!(
+            "exported {} with {} to {}",
+            count(report.entries, "entry", "entries"),
+            count(report.blobs, "blob", "blobs"),
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn import(store: &Store, file: &Path, json: bool) -> Result {
+    let input = File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+    let bar = progress::bar("import");
+    let report = store
+        .import(input, &mut progress::track(&bar))
+        .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    if json {
+        output::json(&report_json(&report));
+    } else {
+        println!(
+            "imported {} and {}; {} and {} were already here",
+            count(report.entries, "entry", "entries"),
+            count(report.blobs, "blob", "blobs"),
+            count(report.skipped_entries, "entry", "entries"),
+            count(report.skipped_blobs, "blob", "blobs")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,406 @@
+//! The read commands: stats, ls, show, get, fns, explain.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use memo_runtime::{Change, Component, Entry, Store, diff_components};
+use serde_json::{Value, json};
+
+use super::{Result, entry_by_prefix, fingerprint_by_prefix, function_name, short};
+use crate::output::{self, bytes, count, epoch, relative, table, when};
+use crate::render::render;
+
+fn fail(e: memo_runtime::Error) -> String {
+    e.to_string()
+}
+
+pub fn stats(store: &Store, json: bool) -> Result {
+    let s = store.stats().map_err(fail)?;
+    if json {
+        output::json(&json!({
+            "dir": store.dir(),
+            "entries": s.entries,
+            "blobs": s.blobs,
+            "bytes": s.bytes,
+            "disk_bytes": s.disk_bytes,
+            "hits": s.hits,
+            "misses": s.misses,
+            "hit_rate": s.hit_rate(),
+            "evictions": s.evictions,
+        }));
+        return Ok(());
+    }
+    let rows = vec![
+        vec!["entries".into(), s.entries.to_string()],
+        vec![
+            "results".into(),
+            format!("{} in {}", bytes(s.bytes), count(s.blobs, "blob", "blobs")),
+        ],
+        vec!["on disk".into(), bytes(s.disk_bytes)],
+        vec!["hits".into(), s.hits.to_string()],
+        vec!["misses".into(), s.misses.to_string()],
+        vec!["hit rate".into(), format!("{:.1}%", s.hit_rate() * 100.0)],
+        vec!["evictions".into(), s.evictions.to_string()],
+    ];
+    for row in rows {
+        println!("{:<10} {}", row[0], row[1]);
+    }
+    Ok(())
+}
+
+fn entry_json(entry: &Entry) -> Value {
+    json!({
+        "key": entry.key.to_string(),
+        "function": entry.function,
+        "fingerprint": entry.fingerprint.to_string(),
+        "output": entry.output.to_string(),
+        "created": epoch(entry.created),
+        "last_used": epoch(entry.last_used),
+        "expires": entry.expires.map(epoch),
+        "tags": entry.tags,
+        "size": entry.size,
+        "inputs": entry.inputs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
+}
+
+pub fn ls(
+    store: &Store,
+    function: Option<&str>,
+    tag: Option<&str>,
+    limit: Option<usize>,
+    json: bool,
+) -> Result {
+    let function = function.map(|f| function_name(store, f)).transpose()?;
+    let entries: Vec<Entry> = store
+        .entries()
+        .map_err(fail)?
+        .into_iter()
+        .filter(|e| function.as_ref().is_none_or(|f| &e.function == f))
+        .filter(|e| tag.is_none_or(|t| e.tags.iter().any(|x| x == t)))
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    if json {
+        output::json(&entries.iter().map(entry_json).collect::<Vec<_>>());
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no entries");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                short(&e.key),
+                e.function.clone(),
+                relative(e.created),
+                e.expires.map_or_else(|| "-".into(), relative),
+                bytes(e.size),
+                e.tags.join(","),
+            ]
+        })
+        .collect();
+    table(
+        &["KEY", "FUNCTION", "CREATED", "EXPIRES", "SIZE", "TAGS"],
+        &rows,
+    );
+    Ok(())
+}
+
+/// The components of the version of `entry`'s function that wrote it.
+fn components_of(store: &Store, entry: &Entry) -> Vec<Component> {
+    store
+        .function(&entry.function)
+        .ok()
+        .flatten()
+        .and_then(|record| {
+            record
+                .versions
+                .into_iter()
+                .find(|v| v.fingerprint == entry.fingerprint)
+        })
+        .map(|v| v.components)
+        .unwrap_or_default()
+}
+
+pub fn show(store: &Store, key: &str, json: bool) -> Result {
+    let entry = entry_by_prefix(store, key)?;
+    let components = components_of(store, &entry);
+    let outputs: HashMap<_, _> = store
+        .entries()
+        .map_err(fail)?
+        .into_iter()
+        .map(|e| (e.output, e))
+        .collect();
+    let consumers = store.consumers(&entry.output).map_err(fail)?;
+    if json {
+        let mut value = entry_json(&entry);
+        value["components"] = components.iter().map(component_json).collect();
+        value["consumers"] = consumers
+            .iter()
+            .map(|k| Value::String(k.to_string()))
+            .collect();
+        output::json(&value);
+        return Ok(());
+    }
+    println!("key          {}", entry.key);
+    println!("function     {}", entry.function);
+    println!("fingerprint  {}", entry.fingerprint);
+    println!("created      {}", when(entry.created));
+    println!("last used    {}", when(entry.last_used));
+    println!(
+        "expires      {}",
+        entry.expires.map_or_else(|| "never".into(), when)
+    );
+    println!(
+        "tags         {}",
+        if entry.tags.is_empty() {
+            "-".into()
+        } else {
+            entry.tags.join(", ")
+        }
+    );
+    println!("output       {}", entry.output);
+    println!("size         {}", bytes(entry.size));
+    section("components", components.is_empty(), "(not recorded)");
+    let width = components.iter().map(|c| c.path.len()).max().unwrap_or(0);
+    for c in &components {
+        println!(
+            "  {:<7} {:<width$}  {}  {}",
+            c.kind,
+            c.path,
+            c.hash.short(),
+            c.location
+        );
+    }
+    section("inputs", entry.inputs.is_empty(), "-");
+    for input in &entry.inputs {
+        let from = outputs.get(input).map_or_else(
+            || "(not in this store)".into(),
+            |e| format!("from {} {}", short(&e.key), e.function),
+        );
+        println!("  {}  {from}", input.short());
+    }
+    section("fed", consumers.is_empty(), "-");
+    for consumer in &consumers {
+        let function = store
+            .entry(consumer)
+            .ok()
+            .flatten()
+            .map_or_else(String::new, |e| e.function);
+        println!("  {}  {function}", consumer.short());
+    }
+    Ok(())
+}
+
+/// A heading of `show`, with `empty` beside it when nothing follows.
+fn section(name: &str, is_empty: bool, empty: &str) {
+    if is_empty {
+        println!("{name:<12} {empty}");
+    } else {
+        println!("{name}");
+    }
+}
+
+fn component_json(c: &Component) -> Value {
+    json!({ "kind": c.kind, "path": c.path, "location": c.location, "hash": c.hash.to_string() })
+}
+
+pub fn get(store: &Store, key: &str, out: Option<&Path>, raw: bool, json: bool) -> Result {
+    let entry = entry_by_prefix(store, key)?;
+    let blob = store
+        .blob(&entry.output)
+        .map_err(fail)?
+        .ok_or_else(|| "the result is missing or damaged; `memo verify` repairs the store, and the next call recomputes it".to_owned())?;
+    if let Some(path) = out {
+        std::fs::write(path, &blob).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!(
+            "memo: wrote {} to {}",
+            bytes(blob.len() as u64),
+            path.display()
+        );
+        return Ok(());
+    }
+    let type_name = store
+        .function(&entry.function)
+        .ok()
+        .flatten()
+        .map(|f| f.output_type)
+        .unwrap_or_default();
+    let rendered = (!raw).then(|| render(&type_name, &blob)).flatten();
+    match (json, rendered) {
+        (true, rendered) => output::json(&json!({
+            "key": entry.key.to_string(),
+            "type": type_name,
+            "size": blob.len(),
+            "value": rendered,
+        })),
+        (false, Some(value)) => println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("JSON values print")
+        ),
+        (false, None) if raw || !std::io::stdout().is_terminal() => std::io::stdout()
+            .write_all(&blob)
+            .map_err(|e| format!("cannot write the result: {e}"))?,
+        (false, None) => {
+            println!(
+                "{} of postcard-encoded `{}`; write them with -o FILE or --raw",
+                bytes(blob.len() as u64),
+                if type_name.is_empty() {
+                    "?"
+                } else {
+                    &type_name
+                }
+            );
+            for chunk in blob.chunks(16).take(16) {
+                let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+                println!("  {}", hex.join(" "));
+            }
+            if blob.len() > 256 {
+                println!("  ...");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn fns(store: &Store, json: bool) -> Result {
+    let functions = store.functions().map_err(fail)?;
+    let entries = store.entries().map_err(fail)?;
+    let rows: Vec<(String, String, String, usize, usize, usize)> = functions
+        .iter()
+        .map(|f| {
+            let own = entries.iter().filter(|e| e.function == f.name);
+            let (total, stale) = own.fold((0, 0), |(t, s), e| {
+                (t + 1, s + usize::from(e.fingerprint != f.current))
+            });
+            (
+                f.name.clone(),
+                f.current.to_string(),
+                format!("{}:{}", f.file, f.line),
+                f.versions.len(),
+                total,
+                stale,
+            )
+        })
+        .collect();
+    if json {
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|(name, fp, location, versions, total, stale)| {
+                json!({
+                    "name": name, "fingerprint": fp, "location": location,
+                    "versions": versions, "entries": total, "stale": stale,
+                })
+            })
+            .collect();
+        output::json(&list);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no functions");
+        return Ok(());
+    }
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(name, fp, location, versions, total, stale)| {
+            vec![
+                name.clone(),
+                fp[..12].to_owned(),
+                total.to_string(),
+                stale.to_string(),
+                versions.to_string(),
+                location.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "FUNCTION",
+            "FINGERPRINT",
+            "ENTRIES",
+            "STALE",
+            "VERSIONS",
+            "DEFINED",
+        ],
+        &table_rows,
+    );
+    Ok(())
+}
+
+pub fn explain(store: &Store, function: &str, fingerprints: &[String], json: bool) -> Result {
+    let name = function_name(store, function)?;
+    let record = store
+        .function(&name)
+        .map_err(fail)?
+        .ok_or_else(|| format!("no record of `{name}`"))?;
+    let current = record
+        .versions
+        .iter()
+        .find(|v| v.fingerprint == record.current)
+        .ok_or_else(|| format!("the record of `{name}` lacks its current version"))?;
+    let (old, new) = match fingerprints {
+        [] => {
+            let mut others: Vec<_> = record
+                .versions
+                .iter()
+                .filter(|v| v.fingerprint != record.current)
+                .collect();
+            others.sort_by_key(|v| std::cmp::Reverse(v.last_seen_ms));
+            (others.first().copied(), current)
+        }
+        [one] => (Some(fingerprint_by_prefix(&record.versions, one)?), current),
+        [a, b, ..] => (
+            Some(fingerprint_by_prefix(&record.versions, a)?),
+            fingerprint_by_prefix(&record.versions, b)?,
+        ),
+    };
+    let changes: Vec<Change> = old
+        .map(|old| diff_components(&old.components, &new.components))
+        .unwrap_or_default();
+    if json {
+        output::json(&json!({
+            "function": name,
+            "fingerprint": new.fingerprint.to_string(),
+            "components": new.components.iter().map(component_json).collect::<Vec<_>>(),
+            "compared_with": old.map(|o| o.fingerprint.to_string()),
+            "changes": changes.iter().map(|c| json!({
+                "change": c.change.to_string(), "kind": c.kind, "path": c.path, "location": c.location,
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    println!("{name}, fingerprint {}", new.fingerprint.short());
+    let rows: Vec<Vec<String>> = new
+        .components
+        .iter()
+        .map(|c| {
+            vec![
+                c.kind.clone(),
+                c.path.clone(),
+                c.hash.short(),
+                c.location.clone(),
+            ]
+        })
+        .collect();
+    table(&["KIND", "PATH", "HASH", "WHERE"], &rows);
+    match old {
+        None => println!("\nno other version of `{name}` has used this store"),
+        Some(old) => {
+            println!(
+                "\nchanged since {}: {}",
+                old.fingerprint.short(),
+                count(changes.len() as u64, "component", "components")
+            );
+            for c in &changes {
+                println!("  {:<8} {:<7} {}  {}", c.change, c.kind, c.path, c.location);
+            }
+        }
+    }
+    println!(
+        "\n{} of `{name}` seen; `memo gc --stale` drops entries of older ones",
+        count(record.versions.len() as u64, "version", "versions")
+    );
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! The `memo` binary against real stores, filled by a program through the macros.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use memo::{Memo, Store, cached};
+use serde_json::Value;
+
+#[cached(tags = ["ml"])]
+fn load(rows: u32) -> Memo<Vec<u32>> {
+    Memo::new((0..rows).collect())
+}
+
+#[cached(ttl = "1h")]
+fn total(data: &Memo<Vec<u32>>) -> u64 {
+    data.iter().map(|x| u64::from(*x)).sum()
+}
+
+#[cached]
+fn greet(name: &str) -> String {
+    format!("hello, {name}")
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Report {
+    lines: u32,
+}
+
+#[cached]
+fn report(lines: u32) -> Report {
+    Report { lines }
+}
+
+#[cached(name = "model")]
+fn model_v1(x: u32) -> u32 {
+    x + 1
+}
+
+#[cached(name = "model")]
+fn model_v2(x: u32) -> u32 {
+    x + 2
+}
+
+/// A store with: load(3) → total, two greetings, a report, and the `model` function at two
+/// code versions (the second is current).
+fn filled() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        memo::with_store(&store, || {
+            let data = load(3);
+            assert_eq!(total(&data), 3);
+            greet("ada");
+            greet("bob");
+            report(7);
+            model_v1(1);
+        });
+    }
+    {
+        // A later run of the program, with new code for `model`.
+        let store = Store::open(dir.path()).unwrap();
+        memo::with_store(&store, || model_v2(1));
+    }
+    dir
+}
+
+fn memo(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_memo"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("MEMO_DIR")
+        .output()
+        .unwrap()
+}
+
+/// Runs a command that must succeed; its standard output.
+#[track_caller]
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = memo(dir, args);
+    assert!(
+        out.status.success(),
+        "memo {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[track_caller]
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    serde_json::from_str(&ok(dir, &args)).unwrap()
+}
+
+/// Runs a command that must fail with `code`; its error line.
+#[track_caller]
+fn fails(dir: &Path, args: &[&str], code: i32) -> String {
+    let out = memo(dir, args);
+    assert_eq!(out.status.code(), Some(code), "memo {args:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn key_of(dir: &Path, function: &str) -> String {
+    let entries = json(dir, &["ls", "--fn", function]);
+    entries[0]["key"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn stats_counts_entries_and_calls() {
+    let dir = filled();
+    let stats = json(dir.path(), &["stats"]);
+    assert_eq!(stats["entries"], 7);
+    assert_eq!(stats["misses"], 7);
+    assert_eq!(stats["hits"], 0);
+    assert!(stats["bytes"].as_u64().unwrap() > 0);
+    let text = ok(dir.path(), &["stats"]);
+    assert!(
+        text.contains("entries    7") && text.contains("hit rate   0.0%"),
+        "{text}"
+    );
+    let out = memo(dir.path(), &["stats"]);
+    let said = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        said.contains("memo: store "),
+        "it says which store it opened: {said}"
+    );
+}
+
+#[test]
+fn ls_filters_and_limits() {
+    let dir = filled();
+    let all = json(dir.path(), &["ls"]);
+    assert_eq!(all.as_array().unwrap().len(), 7);
+    for field in [
+        "key",
+        "function",
+        "fingerprint",
+        "output",
+        "created",
+        "expires",
+        "size",
+        "tags",
+    ] {
+        assert!(all[0].get(field).is_some(), "ls --json has `{field}`");
+    }
+    let tagged = json(dir.path(), &["ls", "--tag", "ml"]);
+    assert_eq!(tagged.as_array().unwrap().len(), 1);
+    assert_eq!(tagged[0]["function"], "cli::load");
+    let greets = json(dir.path(), &["ls", "--fn", "greet"]);
+    assert_eq!(greets.as_array().unwrap().len(), 2);
+    assert_eq!(
+        json(dir.path(), &["ls", "--limit", "3"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let table = ok(dir.path(), &["ls"]);
+    assert!(table.starts_with("KEY"), "{table}");
+    assert!(
+        table.contains("cli::total") && table.contains("in 59m"),
+        "{table}"
+    );
+}
+
+#[test]
+fn show_finds_an_entry_by_prefix_with_its_lineage() {
+    let dir = filled();
+    let key = key_of(dir.path(), "total");
+    let shown = json(dir.path(), &["show", &key[..10]]);
+    assert_eq!(shown["key"], key.as_str());
+    assert_eq!(shown["function"], "cli::total");
+    assert_eq!(
+        shown["inputs"].as_array().unwrap().len(),
+        1,
+        "fed by load's Memo"
+    );
+    assert_eq!(shown["components"][0]["kind"], "fn");
+    let load = json(dir.path(), &["show", &key_of(dir.path(), "load")]);
+    assert_eq!(load["consumers"][0], key.as_str(), "load fed total");
+    let text = ok(dir.path(), &["show", &key[..8]]);
+    assert!(
+        text.contains("from ") && text.contains("cli::load"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_and_ambiguous_keys_are_errors() {
+    let dir = filled();
+    let missing = fails(dir.path(), &["show", "ffffffffffff"], 1);
+    assert!(
+        missing.contains("no entry has a key starting with"),
+        "{missing}"
+    );
+    // With seven entries, some one-digit prefix is shared by two of them, or every digit
+    // is unique; find a shared one.
+    let keys: Vec<String> = json(dir.path(), &["ls"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .collect();
+    let shared = (0..keys.len())
+        .flat_map(|i| (0..keys.len()).map(move |j| (i, j)))
+        .filter(|(i, j)| i < j)
+        .map(|(i, j)| {
+            let common = keys[i]
+                .chars()
+                .zip(keys[j].chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            keys[i][..common].to_owned()
+        })
+        .find(|p| !p.is_empty())
+        .unwrap_or_default();
+    if !shared.is_empty() {
+        let ambiguous = fails(dir.path(), &["show", &shared], 1);
+        assert!(ambiguous.contains("ambiguous"), "{ambiguous}");
+    }
+    let bad = fails(dir.path(), &["get", "xyz"], 1);
+    assert!(bad.contains("not a key"), "{bad}");
+}
+
+#[test]
+fn get_renders_known_types_and_writes_bytes() {
+    let dir = filled();
+    let greet = key_of(dir.path(), "greet");
+    let value = json(dir.path(), &["get", &greet]);
+    assert!(
+        value["value"].as_str().unwrap().starts_with("hello, "),
+        "{value}"
+    );
+    assert_eq!(value["type"], "String");
+    let total = json(dir.path(), &["get", &key_of(dir.path(), "total")]);
+    assert_eq!(total["value"], 3);
+    let loaded = json(dir.path(), &["get", &key_of(dir.path(), "load")]);
+    assert_eq!(
+        loaded["value"],
+        serde_json::json!([0, 1, 2]),
+        "a Memo stores its value"
+    );
+    let opaque = json(dir.path(), &["get", &key_of(dir.path(), "report")]);
+    assert_eq!(opaque["value"], Value::Null, "a user type stays bytes");
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("report.bin");
+    ok(
+        dir.path(),
+        &[
+            "get",
+            &key_of(dir.path(), "report"),
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        vec![7],
+        "postcard of Report {{ lines: 7 }}"
+    );
+    let raw = memo(dir.path(), &["get", &key_of(dir.path(), "report"), "--raw"]);
+    assert_eq!(raw.stdout, vec![7]);
+}
+
+#[test]
+fn fns_counts_stale_entries_and_explain_diffs_versions() {
+    let dir = filled();
+    let fns = json(dir.path(), &["fns"]);
+    let model = fns
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "model")
+        .unwrap();
+    assert_eq!(model["entries"], 2);
+    assert_eq!(model["stale"], 1);
+    assert_eq!(model["versions"], 2);
+
+    let explained = json(dir.path(), &["explain", "model"]);
+    assert_eq!(explained["fingerprint"], model["fingerprint"]);
+    assert_eq!(explained["changes"][0]["change"], "changed");
+    assert_eq!(explained["changes"][0]["kind"], "fn");
+    let old = explained["compared_with"].as_str().unwrap().to_owned();
+    let new = explained["fingerprint"].as_str().unwrap().to_owned();
+    let pair = json(dir.path(), &["explain", "model", &old[..8], &new[..8]]);
+    assert_eq!(pair["changes"], explained["changes"]);
+    let text = ok(dir.path(), &["explain", "model"]);
+    assert!(
+        text.contains("changed since") && text.contains("2 versions"),
+        "{text}"
+    );
+    let missing = fails(dir.path(), &["explain", "nothing"], 1);
+    assert!(missing.contains("memo fns"), "{missing}");
+}
+
+#[test]
+fn invalidate_rm_gc_and_clear_remove_entries() {
+    let dir = filled();
+    assert!(ok(dir.path(), &["invalidate", "--tag", "ml"]).contains("removed 1 entry"));
+    assert!(ok(dir.path(), &["invalidate", "--fn", "greet"]).contains("removed 2 entries"));
+    let key = key_of(dir.path(), "report");
+    assert!(ok(dir.path(), &["rm", &key[..12]]).contains("removed"));
+    let gc = json(dir.path(), &["gc", "--stale"]);
+    assert_eq!(gc["entries_removed"], 1, "the old version of model");
+    assert!(gc["blobs_removed"].as_u64().unwrap() >= 1);
+    let left = json(dir.path(), &["ls"]);
+    let functions: Vec<&str> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["function"].as_str().unwrap())
+        .collect();
+    assert_eq!(functions.len(), 2, "{functions:?}");
+    let budget = ok(dir.path(), &["gc", "--max-size", "0B"]);
+    assert!(budget.contains("removed 2 entries"), "{budget}");
+    fails(dir.path(), &["gc", "--older-than", "soon"], 2);
+    fails(dir.path(), &["gc", "--max-size", "lots"], 2);
+    ok(dir.path(), &["clear"]);
+    assert_eq!(json(dir.path(), &["stats"])["entries"], 0);
+}
+
+#[test]
+fn verify_reports_and_removes_damage() {
+    let dir = filled();
+    assert_eq!(json(dir.path(), &["verify"])["clean"], true);
+    let output = json(dir.path(), &["ls", "--fn", "report"])[0]["output"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let hash: memo::Digest = output.parse().unwrap();
+        db.open_tree("blobs")
+            .unwrap()
+            .insert(hash, &[1u8, 2][..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let report = json(dir.path(), &["verify"]);
+    assert_eq!(report["clean"], false);
+    assert_eq!(report["bad_blobs"][0], output.as_str());
+    assert_eq!(report["bad_entries"], 1);
+    assert_eq!(
+        json(dir.path(), &["verify"])["clean"],
+        true,
+        "removed the first time"
+    );
+}
+
+#[test]
+fn export_and_import_keep_entries_and_dedup() {
+    let dir = filled();
+    let archive = tempfile::tempdir().unwrap();
+    let file = archive.path().join("store.memo");
+    let exported = json(dir.path(), &["export", file.to_str().unwrap()]);
+    assert_eq!(exported["entries"], 7);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let target = fresh.path().join("store");
+    let imported = json(&target, &["import", file.to_str().unwrap()]);
+    assert_eq!(imported["entries"], 7);
+    assert_eq!(imported["blobs"], exported["blobs"]);
+    let again = json(&target, &["import", file.to_str().unwrap()]);
+    assert_eq!(again["entries"], 0);
+    assert_eq!(again["skipped_entries"], 7);
+    assert_eq!(
+        again["skipped_blobs"], exported["blobs"],
+        "dedup: no blob twice"
+    );
+    assert_eq!(json(&target, &["ls"]), json(dir.path(), &["ls"]));
+
+    // The imported store serves the program.
+    let store = Store::open(&target).unwrap();
+    let greeted = memo::with_store(&store, || memo::bypass(|| greet("ada")));
+    assert_eq!(greeted, "hello, ada");
+    drop(store);
+
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    let corrupt = archive.path().join("corrupt.memo");
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let error = fails(&target, &["import", corrupt.to_str().unwrap()], 1);
+    assert!(error.contains("archive is damaged"), "{error}");
+    std::fs::write(&corrupt, b"not an archive").unwrap();
+    let error = fails(&target, &["import", corrupt.to_str().unwrap()], 1);
+    assert!(
+        error.contains("not a memo archive") || error.contains("damaged"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_store_and_bad_usage_are_errors() {
+    let nowhere = tempfile::tempdir().unwrap();
+    let missing = nowhere.path().join("absent");
+    let error = fails(&missing, &["stats"], 1);
+    assert!(error.contains("does not exist"), "{error}");
+    let empty = tempfile::tempdir().unwrap();
+    let error = fails(empty.path(), &["ls"], 1);
+    assert!(error.contains("not a memo store"), "{error}");
+    fails(empty.path(), &["frobnicate"], 2);
+    fails(empty.path(), &["invalidate"], 2);
+}
+
+#[test]
+fn the_store_is_found_from_memo_dir_or_a_parent_directory() {
+    let dir = filled();
+    let from_env = Command::new(env!("CARGO_BIN_EXE_memo"))
+        .arg("stats")
+        .env("MEMO_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(from_env.status.success());
+    let project = tempfile::tempdir().unwrap();
+    let nested = project.path().join("a").join("b");
+    std::fs::create_dir_all(&nested).unwrap();
+    {
+        let store = Store::open(project.path().join(".memo")).unwrap();
+        memo::with_store(&store, || greet("walk"));
+    }
+    let walked = Command::new(env!("CARGO_BIN_EXE_memo"))
+        .args(["ls", "--json"])
+        .current_dir(&nested)
+        .env_remove("MEMO_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        walked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&walked.stderr)
+    );
+    let entries: Value = serde_json::from_slice(&walked.stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_store_held_by_a_running_program_says_which() {
+    let dir = filled();
+    let held = Store::open(dir.path()).unwrap();
+    let error = fails(dir.path(), &["stats"], 1);
+    assert!(error.contains("in use by another process"), "{error}");
+    assert!(
+        error.contains(&format!("pid {}", std::process::id())),
+        "{error}"
+    );
+    drop(held);
+    ok(dir.path(), &["stats"]);
+}

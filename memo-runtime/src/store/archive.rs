@@ -1,0 +1,307 @@
+//! Export and import: a portable archive of a store's entries, blobs and function records.
+//!
+//! The archive is a stream of frames — a kind byte, a length and a postcard payload —
+//! after a magic header, closed by a frame holding the blake3 hash of all that came before.
+//! Import checks that hash before it writes anything, so a damaged archive changes nothing.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::access::{index_key, lineage_key};
+use super::record::{EntryRecord, encode};
+use super::{STORE_FORMAT_VERSION, Store, decode_exact};
+use crate::error::{Error, Result};
+use crate::{Digest, FunctionRecord};
+
+const MAGIC: &[u8; 8] = b"MEMOARC\x01";
+const FUNCTION: u8 = 1;
+const BLOB: u8 = 2;
+const ENTRY: u8 = 3;
+const END: u8 = 0;
+/// No frame is larger: a bigger length means the archive is damaged.
+const MAX_FRAME: u64 = 1 << 34;
+
+/// What an export wrote or an import added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchiveReport {
+    /// Entries written, or added.
+    pub entries: u64,
+    /// Blobs written, or added.
+    pub blobs: u64,
+    /// Function records written, or merged.
+    pub functions: u64,
+    /// On import: entries already in the store, skipped.
+    pub skipped_entries: u64,
+    /// On import: blobs already in the store, skipped (identical results stay shared).
+    pub skipped_blobs: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BlobFrame {
+    hash: Digest,
+    bytes: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EntryFrame {
+    key: Digest,
+    record: EntryRecord,
+}
+
+fn damaged(detail: impl Into<String>) -> Error {
+    Error::Archive(detail.into())
+}
+
+/// Writes frames while hashing them.
+struct FrameWriter<W: Write> {
+    out: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> FrameWriter<W> {
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hasher.update(bytes);
+        self.out.write_all(bytes)
+    }
+
+    fn frame(&mut self, kind: u8, payload: &[u8]) -> io::Result<()> {
+        self.raw(&[kind])?;
+        self.raw(&(payload.len() as u64).to_le_bytes())?;
+        self.raw(payload)
+    }
+}
+
+impl Store {
+    /// Writes every function record, blob and entry to `out` as an archive that
+    /// [`import`](Store::import) reads. `progress` gets items written and the total.
+    pub fn export(
+        &self,
+        out: impl Write,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ArchiveReport> {
+        let inner = &*self.inner;
+        let trees = &inner.trees;
+        let io_error = |source| Error::Io {
+            path: "archive".into(),
+            source,
+        };
+        let mut writer = FrameWriter {
+            out,
+            hasher: blake3::Hasher::new(),
+        };
+        writer.raw(MAGIC).map_err(io_error)?;
+        writer
+            .raw(&STORE_FORMAT_VERSION.to_le_bytes())
+            .map_err(io_error)?;
+        let total = (trees.functions.len() + trees.blobs.len() + trees.entries.len()) as u64;
+        let mut done = 0;
+        let mut report = ArchiveReport::default();
+        for raw in trees.functions.iter().values() {
+            let raw = raw.map_err(|e| inner.storage(e))?;
+            writer.frame(FUNCTION, &raw).map_err(io_error)?;
+            report.functions += 1;
+            done += 1;
+            progress(done, total);
+        }
+        for item in trees.blobs.iter() {
+            let (hash, bytes) = item.map_err(|e| inner.storage(e))?;
+            let Ok(hash) = <[u8; 32]>::try_from(hash.as_ref()) else {
+                continue;
+            };
+            if Digest::of_bytes(&bytes) != Digest(hash) {
+                continue; // damaged: not worth carrying elsewhere
+            }
+            let frame = BlobFrame {
+                hash: Digest(hash),
+                bytes: bytes.to_vec(),
+            };
+            writer.frame(BLOB, &encode(&frame)).map_err(io_error)?;
+            report.blobs += 1;
+            done += 1;
+            progress(done, total);
+        }
+        for (key, record) in self.records()? {
+            writer
+                .frame(ENTRY, &encode(&EntryFrame { key, record }))
+                .map_err(io_error)?;
+            report.entries += 1;
+            done += 1;
+            progress(done, total);
+        }
+        let checksum = *writer.hasher.finalize().as_bytes();
+        writer.out.write_all(&[END]).map_err(io_error)?;
+        writer.out.write_all(&checksum).map_err(io_error)?;
+        writer.out.flush().map_err(io_error)?;
+        Ok(report)
+    }
+
+    /// Adds an archive's contents to this store: entries and blobs already here are
+    /// skipped, identical results keep sharing one blob, and function records are merged.
+    /// The whole archive is checked first; a damaged one changes nothing.
+    /// `progress` gets bytes read and the archive's size.
+    pub fn import<R: Read + Seek>(
+        &self,
+        mut input: R,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ArchiveReport> {
+        let io_error = |source| Error::Io {
+            path: "archive".into(),
+            source,
+        };
+        let size = input.seek(SeekFrom::End(0)).map_err(io_error)?;
+        input.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        check(&mut input, size)?;
+        input.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        let mut reader = io::BufReader::new(input);
+        let mut header = [0u8; 12];
+        reader.read_exact(&mut header).map_err(io_error)?;
+        let mut report = ArchiveReport::default();
+        let mut read = 12u64;
+        while let Some((kind, payload)) = next_frame(&mut reader)? {
+            read += 9 + payload.len() as u64;
+            self.apply(kind, &payload, &mut report)?;
+            progress(read, size);
+        }
+        Ok(report)
+    }
+
+    fn apply(&self, kind: u8, payload: &[u8], report: &mut ArchiveReport) -> Result<()> {
+        let inner = &*self.inner;
+        let trees = &inner.trees;
+        let storage = |e| inner.storage(e);
+        match kind {
+            FUNCTION => {
+                let incoming: FunctionRecord = decode_exact(payload)
+                    .ok_or_else(|| damaged("a function record does not decode"))?;
+                let merged = match self.function(&incoming.name)? {
+                    None => incoming,
+                    Some(mut existing) => {
+                        for version in incoming.versions {
+                            if !existing
+                                .versions
+                                .iter()
+                                .any(|v| v.fingerprint == version.fingerprint)
+                            {
+                                existing.versions.push(version);
+                            }
+                        }
+                        existing
+                    }
+                };
+                trees
+                    .functions
+                    .insert(merged.name.as_bytes(), encode(&merged))
+                    .map_err(storage)?;
+                report.functions += 1;
+            }
+            BLOB => {
+                let frame: BlobFrame =
+                    decode_exact(payload).ok_or_else(|| damaged("a blob does not decode"))?;
+                if Digest::of_bytes(&frame.bytes) != frame.hash {
+                    return Err(damaged("a blob does not match its hash"));
+                }
+                if trees.blobs.contains_key(frame.hash).map_err(storage)? {
+                    report.skipped_blobs += 1;
+                } else {
+                    trees
+                        .blobs
+                        .insert(frame.hash, frame.bytes)
+                        .map_err(storage)?;
+                    report.blobs += 1;
+                }
+            }
+            ENTRY => {
+                let EntryFrame { key, record } =
+                    decode_exact(payload).ok_or_else(|| damaged("an entry does not decode"))?;
+                if trees.entries.contains_key(key).map_err(storage)? {
+                    report.skipped_entries += 1;
+                    return Ok(());
+                }
+                if !trees.blobs.contains_key(record.output).map_err(storage)? {
+                    return Err(damaged("an entry's result is missing from the archive"));
+                }
+                for tag in &record.tags {
+                    trees
+                        .tags
+                        .insert(index_key(tag, &key), &[])
+                        .map_err(storage)?;
+                }
+                trees
+                    .by_function
+                    .insert(index_key(&record.function, &key), &[])
+                    .map_err(storage)?;
+                for input in &record.inputs {
+                    trees
+                        .lineage
+                        .insert(lineage_key(input, &key), &[])
+                        .map_err(storage)?;
+                }
+                trees
+                    .entries
+                    .insert(key, encode(&record))
+                    .map_err(storage)?;
+                report.entries += 1;
+            }
+            other => return Err(damaged(format!("unknown frame kind {other}"))),
+        }
+        Ok(())
+    }
+}
+
+/// Reads one frame; `None` at the closing frame.
+fn next_frame(reader: &mut impl Read) -> Result<Option<(u8, Vec<u8>)>> {
+    let truncated = |_| damaged("it ends early");
+    let mut kind = [0u8; 1];
+    reader.read_exact(&mut kind).map_err(truncated)?;
+    if kind[0] == END {
+        return Ok(None);
+    }
+    let mut len = [0u8; 8];
+    reader.read_exact(&mut len).map_err(truncated)?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_FRAME {
+        return Err(damaged("a frame is impossibly large"));
+    }
+    let mut payload = vec![0u8; len as usize];
+    reader.read_exact(&mut payload).map_err(truncated)?;
+    Ok(Some((kind[0], payload)))
+}
+
+/// Checks the header, every frame's framing and the closing hash, without writing.
+fn check(input: &mut (impl Read + Seek), size: u64) -> Result<()> {
+    let mut reader = io::BufReader::new(input);
+    let mut hasher = blake3::Hasher::new();
+    let mut header = [0u8; 12];
+    reader
+        .read_exact(&mut header)
+        .map_err(|_| damaged("it is too short to be a memo archive"))?;
+    if &header[..8] != MAGIC {
+        return Err(damaged("it does not start like a memo archive"));
+    }
+    let version = u32::from_le_bytes(header[8..].try_into().expect("four bytes"));
+    if version != STORE_FORMAT_VERSION {
+        return Err(damaged(format!(
+            "it has format version {version}, and this memo reads version {STORE_FORMAT_VERSION}"
+        )));
+    }
+    hasher.update(&header);
+    let mut read = 12u64;
+    while let Some((kind, payload)) = next_frame(&mut reader)? {
+        hasher.update(&[kind]);
+        hasher.update(&(payload.len() as u64).to_le_bytes());
+        hasher.update(&payload);
+        read += 9 + payload.len() as u64;
+        if read > size {
+            return Err(damaged("it ends early"));
+        }
+    }
+    let mut checksum = [0u8; 32];
+    reader
+        .read_exact(&mut checksum)
+        .map_err(|_| damaged("its checksum is missing"))?;
+    if checksum != *hasher.finalize().as_bytes() {
+        return Err(damaged("its checksum does not match its contents"));
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `Store::verify`: re-hash every blob and check every entry, removing what is damaged.
+
+use std::collections::HashSet;
+
+use super::record::EntryRecord;
+use super::{Store, decode_exact};
+use crate::Digest;
+use crate::error::Result;
+
+/// What [`Store::verify`] found and removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Blobs re-hashed.
+    pub blobs_checked: u64,
+    /// Blobs whose bytes did not match their hash, removed.
+    pub bad_blobs: Vec<Digest>,
+    /// Entries checked.
+    pub entries_checked: u64,
+    /// Entries removed: unreadable, or pointing at a missing or damaged blob.
+    pub bad_entries: u64,
+}
+
+impl VerifyReport {
+    /// Whether nothing was damaged.
+    pub fn is_clean(&self) -> bool {
+        self.bad_blobs.is_empty() && self.bad_entries == 0
+    }
+}
+
+impl Store {
+    /// Re-hashes every blob and checks every entry; removes damaged blobs and the entries
+    /// that cannot be served, so they are recomputed on their next call.
+    ///
+    /// `progress` is called with the number of items checked so far and the total.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary().unwrap();
+    /// let report = store.verify(&mut |_, _| {}).unwrap();
+    /// assert!(report.is_clean());
+    /// ```
+    pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
+        let inner = &*self.inner;
+        let trees = &inner.trees;
+        let storage = |e| inner.storage(e);
+        let total = (trees.blobs.len() + trees.entries.len()) as u64;
+        let mut done = 0;
+        let mut report = VerifyReport::default();
+        let mut good: HashSet<Digest> = HashSet::new();
+        for item in trees.blobs.iter() {
+            let (hash, bytes) = item.map_err(storage)?;
+            report.blobs_checked += 1;
+            let hash = <[u8; 32]>::try_from(hash.as_ref()).ok().map(Digest);
+            match hash {
+                Some(hash) if Digest::of_bytes(&bytes) == hash => {
+                    good.insert(hash);
+                }
+                _ => {
+                    trees
+                        .blobs
+                        .remove(hash.map_or([0; 32], |h| h.0))
+                        .map_err(storage)?;
+                    report.bad_blobs.push(hash.unwrap_or(Digest([0; 32])));
+                }
+            }
+            done += 1;
+            progress(done, total);
+        }
+        for item in trees.entries.iter() {
+            let (key, raw) = item.map_err(storage)?;
+            report.entries_checked += 1;
+            let record = decode_exact::<EntryRecord>(&raw);
+            let key32 = <[u8; 32]>::try_from(key.as_ref()).ok().map(Digest);
+            match (key32, record) {
+                (Some(key), Some(record)) if good.contains(&record.output) => {
+                    let _ = key;
+                }
+                (Some(key), Some(record)) => {
+                    inner.remove_entry(&key, &record)?;
+                    report.bad_entries += 1;
+                }
+                _ => {
+                    trees.entries.remove(&key).map_err(storage)?;
+                    report.bad_entries += 1;
+                }
+            }
+            done += 1;
+            progress(done, total);
+        }
+        Ok(report)
+    }
+}
