@@ -169,16 +169,16 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
     let span = ret.span();
     let call = match (sig.asyncness.is_some(), output.fallible) {
         (false, false) => quote_spanned! {span=>
-            ::memo::__private::call::<#stored>(#site, __memo_key, || -> #ret #block)
+            ::memo::__private::call::<#stored>(#site, &__memo_key, || -> #ret #block)
         },
         (false, true) => quote_spanned! {span=>
-            ::memo::__private::call_ok::<#stored, #ret>(#site, __memo_key, || -> #ret #block)
+            ::memo::__private::call_ok::<#stored, #ret>(#site, &__memo_key, || -> #ret #block)
         },
         (true, false) => quote_spanned! {span=>
-            ::memo::__private::call_async::<#stored>(#site, __memo_key, async move #block).await
+            ::memo::__private::call_async::<#stored>(#site, &__memo_key, async move #block).await
         },
         (true, true) => quote_spanned! {span=>
-            ::memo::__private::call_ok_async::<#stored, #ret>(#site, __memo_key, async move #block)
+            ::memo::__private::call_ok_async::<#stored, #ret>(#site, &__memo_key, async move #block)
                 .await
         },
     };

@@ -36,7 +36,7 @@ pub use scope::{
 };
 pub use store::{
     ArchiveReport, Component, Entry, FunctionRecord, FunctionVersion, Gc, GcReport,
-    STORE_FORMAT_VERSION, Stats, Store, VerifyReport,
+    STORE_FORMAT_VERSION, Stats, Store, StoreBuilder, VerifyReport,
 };
 
 #[doc(hidden)]
@@ -44,5 +44,6 @@ pub use call::{
     CallSite, MemoOf, Outcome, Plain, Registration, SiteState, StaticComponent, Stored, call,
     call_async, call_ok, call_ok_async, registered,
 };
+pub use call::{MemoryUsage, memory_usage, set_memory_budget};
 #[doc(hidden)]
 pub use inventory;

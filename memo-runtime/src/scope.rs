@@ -1,22 +1,19 @@
 //! Which store a call uses, and whether it caches: the default store, `with_store`,
 //! `bypass`, `refresh`, `MEMO_DIR` and `MEMO_DISABLE`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
+use crate::call::Local;
 use crate::{Store, warn};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Normal,
     Bypass,
     Refresh,
-}
-
-thread_local! {
-    static MODE: Cell<Mode> = const { Cell::new(Mode::Normal) };
-    static STORES: RefCell<Vec<Store>> = const { RefCell::new(Vec::new()) };
 }
 
 enum Default {
@@ -26,6 +23,92 @@ enum Default {
 }
 
 static DEFAULT: RwLock<Default> = RwLock::new(Default::Unopened);
+/// Bumped when the default store changes, so threads refresh their copy of it.
+static DEFAULT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Everything memo keeps per thread, in one place so the hot path reads it once.
+pub(crate) struct ThreadState {
+    pub(crate) mode: Mode,
+    /// `with_store` scopes, innermost last.
+    stores: Vec<Store>,
+    /// This thread's copy of the default store and the generation it was taken at, so
+    /// the hot path does not touch the shared lock.
+    default: (u64, Option<Store>),
+    /// The thread's tier of results and its uncounted hits.
+    pub(crate) local: Local,
+}
+
+impl ThreadState {
+    /// The store a cached call would use now, or `None` when caching is off.
+    pub(crate) fn store(&mut self) -> Option<&Store> {
+        self.split().0
+    }
+
+    /// The current store and the thread's tier, borrowed apart.
+    pub(crate) fn split(&mut self) -> (Option<&Store>, &mut Local) {
+        let ThreadState {
+            mode,
+            stores,
+            default,
+            local,
+        } = self;
+        (current(*mode, stores, default), local)
+    }
+}
+
+fn current<'a>(
+    mode: Mode,
+    stores: &'a [Store],
+    default: &'a mut (u64, Option<Store>),
+) -> Option<&'a Store> {
+    if mode == Mode::Bypass || disabled() {
+        return None;
+    }
+    if let Some(store) = stores.last() {
+        return Some(store);
+    }
+    let generation = DEFAULT_GENERATION.load(Ordering::Acquire);
+    if default.0 != generation || default.1.is_none() {
+        *default = (generation, default_store());
+    }
+    default.1.as_ref()
+}
+
+thread_local! {
+    static THREAD: RefCell<ThreadState> = const {
+        RefCell::new(ThreadState {
+            mode: Mode::Normal,
+            stores: Vec::new(),
+            default: (0, None),
+            local: Local::new(),
+        })
+    };
+}
+
+/// Runs `f` on this thread's state. `f` must not run user code, which could call back in.
+pub(crate) fn with_thread<T>(f: impl FnOnce(&mut ThreadState) -> T) -> T {
+    THREAD.with_borrow_mut(f)
+}
+
+/// Adds this thread's uncounted hits to their store's counters.
+pub(crate) fn flush_hits() {
+    let _ = THREAD.try_with(|thread| {
+        if let Ok(mut thread) = thread.try_borrow_mut() {
+            thread.local.flush();
+        }
+    });
+}
+
+/// Takes this thread's uncounted hits of the store with `id`, which is closing.
+pub(crate) fn take_hits(id: u64) -> u64 {
+    THREAD
+        .try_with(|thread| {
+            thread
+                .try_borrow_mut()
+                .map_or(0, |mut thread| thread.local.take_hits(id))
+        })
+        .unwrap_or(0)
+}
 
 /// Whether `MEMO_DISABLE` turns caching off for this process (`1`, `true` or `yes`).
 fn disabled() -> bool {
@@ -54,6 +137,7 @@ pub fn default_dir() -> PathBuf {
 /// ```
 pub fn set_default_store(store: Store) {
     *DEFAULT.write().unwrap_or_else(|p| p.into_inner()) = Default::Open(store);
+    DEFAULT_GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 /// The default store, opening it if this is its first use; `None` if it cannot be opened
@@ -93,11 +177,11 @@ pub fn default_store() -> Option<Store> {
 /// assert_eq!(dir, store.dir());
 /// ```
 pub fn with_store<R>(store: &Store, f: impl FnOnce() -> R) -> R {
-    STORES.with_borrow_mut(|stores| stores.push(store.clone()));
+    with_thread(|thread| thread.stores.push(store.clone()));
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
-            STORES.with_borrow_mut(|stores| stores.pop());
+            with_thread(|thread| thread.stores.pop());
         }
     }
     let _pop = Pop;
@@ -124,11 +208,11 @@ pub fn refresh<R>(f: impl FnOnce() -> R) -> R {
 }
 
 fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> R {
-    let previous = MODE.replace(mode);
+    let previous = with_thread(|thread| std::mem::replace(&mut thread.mode, mode));
     struct Restore(Mode);
     impl Drop for Restore {
         fn drop(&mut self) {
-            MODE.set(self.0);
+            with_thread(|thread| thread.mode = self.0);
         }
     }
     let _restore = Restore(previous);
@@ -138,16 +222,11 @@ fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> R {
 /// The store a cached call on this thread would use now, or `None` when caching is off
 /// (`MEMO_DISABLE`, [`bypass`], or a default store that could not be opened).
 pub fn current_store() -> Option<Store> {
-    if disabled() || MODE.get() == Mode::Bypass {
-        return None;
-    }
-    STORES
-        .with_borrow(|stores| stores.last().cloned())
-        .or_else(default_store)
+    with_thread(|thread| thread.store().cloned())
 }
 
 pub(crate) fn refreshing() -> bool {
-    MODE.get() == Mode::Refresh
+    with_thread(|thread| thread.mode == Mode::Refresh)
 }
 
 /// What a [`Scoped`] future installs on its thread while it is polled.

@@ -49,7 +49,7 @@ fn only_ok_results_are_stored() {
     let runs = Runs::default();
     let parse = |input: u64| {
         with_store(&store, || {
-            call_ok::<Plain<u64>, Result<u64, String>>(site, key(site, input), || {
+            call_ok::<Plain<u64>, Result<u64, String>>(site, &key(site, input), || {
                 runs.bump();
                 if input == 0 {
                     Err("zero".to_owned())
@@ -75,7 +75,7 @@ fn option_none_is_stored() {
     let runs = Runs::default();
     let find = || {
         with_store(&store, || {
-            call::<Plain<Option<u64>>>(site, key(site, 1), || {
+            call::<Plain<Option<u64>>>(site, &key(site, 1), || {
                 runs.bump();
                 None
             })
@@ -134,7 +134,7 @@ fn refresh_recomputes_and_overwrites() {
     let mut version = 1;
     let mut get = |bump: bool| {
         with_store(&store, || {
-            call::<Plain<u64>>(site, key(site, 0), || {
+            call::<Plain<u64>>(site, &key(site, 0), || {
                 if bump {
                     version += 1;
                 }
@@ -167,7 +167,7 @@ fn identical_results_share_one_blob() {
     let site = site!("tests::constant");
     for x in 0..5 {
         with_store(&store, || {
-            call::<Plain<String>>(site, key(site, x), || "same".to_owned())
+            call::<Plain<String>>(site, &key(site, x), || "same".to_owned())
         });
     }
     let stats = store.stats().unwrap();
@@ -186,7 +186,7 @@ fn concurrent_calls_compute_once() {
             thread::spawn(move || {
                 barrier.wait();
                 with_store(&store, || {
-                    call::<Plain<u64>>(site, key(site, 9), || {
+                    call::<Plain<u64>>(site, &key(site, 9), || {
                         runs.bump();
                         thread::sleep(Duration::from_millis(200));
                         81
@@ -213,7 +213,7 @@ fn a_panicking_leader_hands_over_to_a_waiter() {
         let (store, runs, started) = (store.clone(), runs.clone(), started.clone());
         thread::spawn(move || {
             with_store(&store, || {
-                call::<Plain<u64>>(site, key(site, 1), || {
+                call::<Plain<u64>>(site, &key(site, 1), || {
                     runs.bump();
                     started.wait();
                     thread::sleep(Duration::from_millis(200));
@@ -224,7 +224,7 @@ fn a_panicking_leader_hands_over_to_a_waiter() {
     };
     started.wait();
     let value = with_store(&store, || {
-        call::<Plain<u64>>(site, key(site, 1), || {
+        call::<Plain<u64>>(site, &key(site, 1), || {
             runs.bump();
             5
         })
@@ -240,10 +240,10 @@ fn a_value_that_no_longer_decodes_is_recomputed() {
     // Same name, fingerprint and arguments: the same key, read as a different type.
     let old = site!("tests::shape");
     let new = site!("tests::shape");
-    with_store(&store, || call::<Plain<u64>>(old, key(old, 1), || 7));
+    with_store(&store, || call::<Plain<u64>>(old, &key(old, 1), || 7));
     let runs = Runs::default();
     let text = with_store(&store, || {
-        call::<Plain<String>>(new, key(new, 1), || {
+        call::<Plain<String>>(new, &key(new, 1), || {
             runs.bump();
             "seven".to_owned()
         })
@@ -251,7 +251,7 @@ fn a_value_that_no_longer_decodes_is_recomputed() {
     assert_eq!(text, "seven");
     assert_eq!(runs.get(), 1);
     let again = with_store(&store, || {
-        call::<Plain<String>>(new, key(new, 1), || unreachable!("overwritten above"))
+        call::<Plain<String>>(new, &key(new, 1), || unreachable!("overwritten above"))
     });
     assert_eq!(again, "seven");
 }
@@ -265,7 +265,7 @@ fn an_uncacheable_key_runs_uncached_with_a_warning() {
         with_store(&store, || {
             let mut h = key(site, 1);
             h.mark_uncacheable("could not read input.csv");
-            call::<Plain<u64>>(site, h, || {
+            call::<Plain<u64>>(site, &h, || {
                 runs.bump();
                 1
             })
@@ -290,7 +290,7 @@ fn memo_inputs_are_recorded_as_lineage() {
     with_store(&key, || {
         let mut h = site.hasher();
         h.record_input(input);
-        call::<Plain<u8>>(site, h, || 1)
+        call::<Plain<u8>>(site, &h, || 1)
     });
     let entry = &store.entries().unwrap()[0];
     assert_eq!(entry.inputs, vec![input]);

@@ -53,7 +53,7 @@ fn compute_in_default_store() -> Runs {
     let runs = Runs::default();
     let site = site!("failure::square");
     let value =
-        memo_runtime::call::<memo_runtime::Plain<u64>>(site, support::key(site, 12), || {
+        memo_runtime::call::<memo_runtime::Plain<u64>>(site, &support::key(site, 12), || {
             runs.bump();
             144
         });

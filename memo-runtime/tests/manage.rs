@@ -175,7 +175,7 @@ fn gc_to_a_size_budget_drops_the_least_recently_used() {
     let site = site!("manage::sized");
     for x in 0..10u64 {
         with_store(&store, || {
-            call::<Plain<Vec<u8>>>(site, key(site, x), || vec![x as u8; 1000])
+            call::<Plain<Vec<u8>>>(site, &key(site, x), || vec![x as u8; 1000])
         });
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -187,7 +187,7 @@ fn gc_to_a_size_budget_drops_the_least_recently_used() {
     assert!(store.stats().unwrap().bytes <= 3_500);
     let runs = Runs::default();
     let newest = with_store(&store, || {
-        call::<Plain<Vec<u8>>>(site, key(site, 9), || {
+        call::<Plain<Vec<u8>>>(site, &key(site, 9), || {
             runs.bump();
             vec![]
         })

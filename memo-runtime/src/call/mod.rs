@@ -1,26 +1,33 @@
 //! The call path that `#[cached]` expands into: key, look up, or compute once and store.
 
 pub(crate) mod flight;
+mod hot;
+mod local;
 mod site;
 mod stored;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::{Digest, KeyHasher, Store, scope, warn};
 use flight::{Joined, Leader, Shared};
 
+pub use hot::{MemoryUsage, memory_usage, set_memory_budget};
+pub(crate) use local::Local;
+pub(crate) use scope::flush_hits;
 pub use site::{CallSite, Registration, SiteState, StaticComponent, registered};
 pub use stored::{MemoOf, Outcome, Plain, Stored};
 
 /// Runs a cached function whose every result is stored.
 #[doc(hidden)]
+#[inline]
 pub fn call<S: Stored>(
     site: &'static CallSite,
-    key: KeyHasher,
+    key: &KeyHasher,
     compute: impl FnOnce() -> S::Value,
 ) -> S::Value {
     match call_ok::<S, Result<S::Value, Infallible>>(site, key, || Ok(compute())) {
@@ -31,11 +38,15 @@ pub fn call<S: Stored>(
 
 /// Runs a cached function whose return is an [`Outcome`]: only what it says is stored.
 #[doc(hidden)]
+#[inline]
 pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
     site: &'static CallSite,
-    key: KeyHasher,
+    key: &KeyHasher,
     compute: impl FnOnce() -> R,
 ) -> R {
+    if let Some(value) = warm::<S>(site, key) {
+        return R::from_stored(value);
+    }
     let Some(call) = Call::begin(site, key) else {
         return compute();
     };
@@ -67,7 +78,7 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
 #[doc(hidden)]
 pub async fn call_async<S: Stored>(
     site: &'static CallSite,
-    key: KeyHasher,
+    key: &KeyHasher,
     compute: impl Future<Output = S::Value>,
 ) -> S::Value {
     let ok = async { Ok::<_, Infallible>(compute.await) };
@@ -81,9 +92,12 @@ pub async fn call_async<S: Stored>(
 #[doc(hidden)]
 pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     site: &'static CallSite,
-    key: KeyHasher,
+    key: &KeyHasher,
     compute: impl Future<Output = R>,
 ) -> R {
+    if let Some(value) = warm::<S>(site, key) {
+        return R::from_stored(value);
+    }
     let Some(call) = Call::begin(site, key) else {
         return compute.await;
     };
@@ -110,19 +124,43 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     }
 }
 
+/// A warm hit from the thread's tier or the in-process one: the fast path, tried before
+/// anything else, with one visit to the thread's state.
+#[inline]
+fn warm<S: Stored>(site: &'static CallSite, key: &KeyHasher) -> Option<S::Value> {
+    let (output, bytes) = scope::with_thread(|thread| {
+        if thread.mode == scope::Mode::Refresh {
+            return None;
+        }
+        let (store, local) = thread.split();
+        let store = store?;
+        let found = local.get(site, store, key).or_else(|| {
+            let hit = site.state.hot.get(store, key)?;
+            let bytes = local
+                .put(site, store, key, hit.output, &hit.bytes, hit.expires_ms)
+                .unwrap_or_else(|| Rc::from(&hit.bytes[..]));
+            Some((hit.output, bytes))
+        })?;
+        local.count_hit(store);
+        Some(found)
+    })?;
+    // Decoded outside the thread's state: a `Deserialize` impl may call cached functions.
+    S::decode(&bytes, output)
+}
+
 /// One call that caching applies to: its store, key and mode.
-struct Call {
+struct Call<'k> {
     site: &'static CallSite,
     store: Store,
-    key: KeyHasher,
+    key: &'k KeyHasher,
     digest: Digest,
     refresh: bool,
 }
 
-impl Call {
+impl<'k> Call<'k> {
     /// `None` when the call must run uncached: caching is off, or no key can stand for
     /// the arguments.
-    fn begin(site: &'static CallSite, key: KeyHasher) -> Option<Call> {
+    fn begin(site: &'static CallSite, key: &'k KeyHasher) -> Option<Call<'k>> {
         let store = scope::current_store()?;
         if let Some(reason) = key.uncacheable() {
             warn::once(&format!("uncacheable {}", site.name), || {
@@ -148,7 +186,13 @@ impl Call {
             return None;
         }
         let value = match contained(|| self.store.lookup(&self.digest)) {
-            Ok(Some(hit)) => S::decode(&hit.bytes, hit.output),
+            Ok(Some(hit)) => {
+                let value = S::decode(&hit.bytes, hit.output);
+                if value.is_some() {
+                    self.keep(hit.output, Arc::from(&hit.bytes[..]), hit.expires_ms);
+                }
+                value
+            }
             Ok(None) => None,
             Err(error) => {
                 degraded(&self.store, &error);
@@ -202,8 +246,27 @@ impl Call {
                 .insert(site, &self.digest, output, &bytes, inputs)
         }) {
             degraded(&self.store, &error);
+            return Some((output, Arc::from(bytes)));
         }
-        Some((output, Arc::from(bytes)))
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        let expires_ms = site
+            .ttl_secs
+            .map(|secs| crate::clock::now_ms().saturating_add(secs * 1000));
+        self.keep(output, Arc::clone(&bytes), expires_ms);
+        Some((output, bytes))
+    }
+
+    /// Keeps a result in the in-process tier and this thread's.
+    fn keep(&self, output: Digest, bytes: Arc<[u8]>, expires_ms: Option<u64>) {
+        scope::with_thread(|thread| {
+            thread
+                .local
+                .put(self.site, &self.store, self.key, output, &bytes, expires_ms)
+        });
+        self.site
+            .state
+            .hot
+            .put(&self.store, self.key, output, bytes, expires_ms);
     }
 }
 

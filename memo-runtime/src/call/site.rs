@@ -3,6 +3,7 @@
 
 use std::sync::atomic::AtomicU64;
 
+use super::hot::HotMap;
 use crate::{Component, Digest, KeyHasher};
 
 /// A cached function, as its `#[cached]` expansion describes it in a `static`.
@@ -34,10 +35,17 @@ pub struct CallSite {
 /// The runtime's per-function state, kept in the function's `static` so the hot path
 /// needs no lookup.
 #[doc(hidden)]
-#[derive(Debug)]
 pub struct SiteState {
     /// The id of the store this function was last recorded in.
     pub(crate) recorded_in: AtomicU64,
+    /// The function's in-process tier.
+    pub(crate) hot: HotMap,
+}
+
+impl std::fmt::Debug for SiteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteState").finish_non_exhaustive()
+    }
 }
 
 impl SiteState {
@@ -46,6 +54,7 @@ impl SiteState {
     pub const fn new() -> SiteState {
         SiteState {
             recorded_in: AtomicU64::new(0),
+            hot: HotMap::new(),
         }
     }
 }
@@ -66,11 +75,8 @@ pub struct StaticComponent {
 
 impl CallSite {
     /// A hasher primed with what identifies this function's code, ready for the arguments.
-    pub fn hasher(&self) -> KeyHasher {
-        let mut hasher = KeyHasher::new();
-        hasher.write_raw(&self.fingerprint);
-        hasher.write_str_raw(self.name);
-        hasher
+    pub fn hasher(&'static self) -> KeyHasher {
+        KeyHasher::for_function(&self.fingerprint, self.name)
     }
 
     pub(crate) fn components(&self) -> Vec<Component> {

@@ -16,6 +16,7 @@ const LAST_USED_GRANULARITY_MS: u64 = 10 * 60 * 1000;
 pub(crate) struct Hit {
     pub output: Digest,
     pub bytes: sled::IVec,
+    pub expires_ms: Option<u64>,
 }
 
 /// The separator between a name and a key in the index trees: never part of UTF-8.
@@ -94,6 +95,7 @@ impl Store {
         Ok(Some(Hit {
             output: head.output,
             bytes,
+            expires_ms: head.expires_ms,
         }))
     }
 
@@ -158,6 +160,12 @@ impl Store {
 
     pub(crate) fn count_hit(&self) {
         self.inner.live.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_hits(&self, n: u64) {
+        if n > 0 {
+            self.inner.live.hits.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn count_miss(&self) {

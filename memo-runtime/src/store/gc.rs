@@ -155,6 +155,9 @@ impl Store {
             }
         }
         self.count_evictions(report.entries_removed);
+        if report.entries_removed > 0 {
+            self.forget_hot();
+        }
         Ok(report)
     }
 }

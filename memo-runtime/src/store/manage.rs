@@ -56,6 +56,7 @@ impl Store {
     /// assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
     /// ```
     pub fn stats(&self) -> Result<Stats> {
+        crate::call::flush_hits();
         let inner = &*self.inner;
         let stored = inner.stored_counters()?;
         let live = inner.live.snapshot();
@@ -176,6 +177,7 @@ impl Store {
 
     /// Removes one entry; returns whether it was there.
     pub fn remove(&self, key: &Digest) -> Result<bool> {
+        self.forget_hot();
         let inner = &*self.inner;
         let raw = inner.trees.entries.get(key).map_err(|e| inner.storage(e))?;
         match raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
@@ -191,6 +193,7 @@ impl Store {
 
     /// Removes every entry and result. The function records and counters stay.
     pub fn clear(&self) -> Result<()> {
+        self.forget_hot();
         let inner = &*self.inner;
         let trees = &inner.trees;
         for tree in [
@@ -206,6 +209,7 @@ impl Store {
     }
 
     fn invalidate_indexed(&self, index: &sled::Tree, name: &str) -> Result<usize> {
+        self.forget_hot();
         let inner = &*self.inner;
         let prefix = index_key(name, &Digest([0; 32]));
         let prefix = &prefix[..prefix.len() - 32];

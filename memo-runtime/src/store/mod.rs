@@ -74,6 +74,10 @@ pub(crate) struct Inner {
     live: LiveCounters,
     /// The functions recorded in this store by this process, so each is written once.
     recorded: Mutex<HashSet<&'static str>>,
+    /// Bumped whenever entries are removed, so the in-process tier drops what it held.
+    epoch: AtomicU64,
+    /// Whether results of this store are kept in the in-process tier.
+    hot: bool,
     pub(crate) flights: Flights,
 }
 
@@ -113,7 +117,71 @@ impl LiveCounters {
     }
 }
 
+/// Options for opening a store: [`Store::builder`].
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = memo::Store::builder(dir.path())
+///     .cache_capacity(16 << 20)
+///     .in_memory_tier(false)
+///     .open()
+///     .unwrap();
+/// assert_eq!(store.dir(), dir.path().canonicalize().unwrap());
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreBuilder {
+    dir: Option<PathBuf>,
+    cache_capacity: u64,
+    hot: bool,
+}
+
+impl StoreBuilder {
+    /// The bytes of sled's page cache (64 MiB by default; sled's own default is 1 GiB).
+    pub fn cache_capacity(mut self, bytes: u64) -> StoreBuilder {
+        self.cache_capacity = bytes;
+        self
+    }
+
+    /// Whether this store's results are also kept in the in-process tier (the default),
+    /// which makes warm hits a map lookup. Off, every hit reads the store.
+    pub fn in_memory_tier(mut self, keep: bool) -> StoreBuilder {
+        self.hot = keep;
+        self
+    }
+
+    /// Opens the store; a directory this process already has open returns that store,
+    /// with the options it was opened with.
+    pub fn open(self) -> Result<Store> {
+        let options = open::Options {
+            cache_capacity: self.cache_capacity,
+            hot: self.hot,
+        };
+        match &self.dir {
+            Some(dir) => open::open(dir, &options),
+            None => open::temporary(&options),
+        }
+        .map(|inner| Store { inner })
+    }
+}
+
 impl Store {
+    /// Options for opening the store in `dir`.
+    pub fn builder(dir: impl AsRef<Path>) -> StoreBuilder {
+        StoreBuilder {
+            dir: Some(dir.as_ref().to_owned()),
+            ..Store::temporary_builder()
+        }
+    }
+
+    /// Options for a temporary store, as [`Store::temporary`] makes.
+    pub fn temporary_builder() -> StoreBuilder {
+        StoreBuilder {
+            dir: None,
+            cache_capacity: open::CACHE_CAPACITY,
+            hot: true,
+        }
+    }
+
     /// Opens the store in `dir`, creating it if needed.
     ///
     /// A new directory gets a `.gitignore` of `*`, so a store is never committed by
@@ -128,7 +196,7 @@ impl Store {
     /// assert_eq!(store, again);
     /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
-        open::open(dir.as_ref()).map(|inner| Store { inner })
+        Store::builder(dir).open()
     }
 
     /// A store in a new temporary directory, deleted when the last handle is dropped.
@@ -139,12 +207,33 @@ impl Store {
     /// assert!(store.dir().exists());
     /// ```
     pub fn temporary() -> Result<Store> {
-        open::temporary().map(|inner| Store { inner })
+        Store::temporary_builder().open()
     }
 
     /// The directory the store lives in.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn keeps_hot(&self) -> bool {
+        self.inner.hot
+    }
+
+    /// Starts a new epoch: whatever the in-process tier holds for this store is dropped.
+    pub(crate) fn forget_hot(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Writes everything buffered to disk, with the counters.
@@ -163,6 +252,8 @@ impl Store {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        let pending = crate::scope::take_hits(self.id);
+        self.live.hits.fetch_add(pending, Ordering::Relaxed);
         if let Err(error) = self.flush() {
             crate::warn::once("flush on close", || {
                 format!("memo: could not flush the store when closing it: {error}")
@@ -177,6 +268,7 @@ impl Inner {
     }
 
     fn flush(&self) -> Result<()> {
+        crate::call::flush_hits();
         self.persist_counters()?;
         self.db.flush().map_err(|e| self.storage(e))?;
         Ok(())

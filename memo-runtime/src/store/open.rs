@@ -12,11 +12,17 @@ use crate::call::flight::Flights;
 use crate::error::{Error, Result};
 
 /// sled's page cache: its default is 1 GiB, far more than a cache's metadata needs.
-const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+pub(super) const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+
+/// How to open a store.
+pub(super) struct Options {
+    pub cache_capacity: u64,
+    pub hot: bool,
+}
 /// The file in which the process that holds a store writes its pid.
 const HOLDER_FILE: &str = "holder.pid";
 
-pub(super) fn open(dir: &Path) -> Result<Arc<Inner>> {
+pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     let io_error = |source| Error::Io {
         path: dir.to_owned(),
         source,
@@ -29,14 +35,14 @@ pub(super) fn open(dir: &Path) -> Result<Arc<Inner>> {
     }
     write_gitignore(&dir)?;
     let config = sled::Config::new().path(&dir);
-    let inner = Arc::new(start(&dir, config)?);
+    let inner = Arc::new(start(&dir, config, options)?);
     // Best effort: the pid only helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
     registry::add(&mut open, dir, &inner);
     Ok(inner)
 }
 
-pub(super) fn temporary() -> Result<Arc<Inner>> {
+pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -47,14 +53,14 @@ pub(super) fn temporary() -> Result<Arc<Inner>> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let config = sled::Config::new().path(&dir).temporary(true);
-    let inner = Arc::new(start(&dir, config)?);
+    let inner = Arc::new(start(&dir, config, options)?);
     registry::add(&mut registry::lock(), dir, &inner);
     Ok(inner)
 }
 
-fn start(dir: &Path, config: sled::Config) -> Result<Inner> {
+fn start(dir: &Path, config: sled::Config, options: &Options) -> Result<Inner> {
     let config = config
-        .cache_capacity(CACHE_CAPACITY)
+        .cache_capacity(options.cache_capacity)
         .flush_every_ms(Some(500));
     // sled can panic on some damaged files rather than return an error.
     let db = catch_unwind(AssertUnwindSafe(|| config.open()))
@@ -82,6 +88,8 @@ fn start(dir: &Path, config: sled::Config) -> Result<Inner> {
         trees,
         live: Default::default(),
         recorded: Default::default(),
+        epoch: AtomicU64::new(0),
+        hot: options.hot,
         flights: Flights::default(),
     })
 }

@@ -86,6 +86,9 @@ impl Store {
             done += 1;
             progress(done, total);
         }
+        if !report.is_clean() {
+            self.forget_hot();
+        }
         Ok(report)
     }
 }

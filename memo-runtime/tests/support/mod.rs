@@ -33,7 +33,7 @@ macro_rules! site {
 }
 
 /// The key of a call of `site` with argument `arg`.
-pub fn key(site: &CallSite, arg: u64) -> KeyHasher {
+pub fn key(site: &'static CallSite, arg: u64) -> KeyHasher {
     let mut h = site.hasher();
     h.update(&arg);
     h
@@ -56,7 +56,7 @@ impl Runs {
 /// A cached `x * x` through `site`, in `store`.
 pub fn square(store: &Store, site: &'static CallSite, x: u64, runs: &Runs) -> u64 {
     with_store(store, || {
-        call::<Plain<u64>>(site, key(site, x), || {
+        call::<Plain<u64>>(site, &key(site, x), || {
             runs.bump();
             x * x
         })

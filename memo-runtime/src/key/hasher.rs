@@ -1,0 +1,233 @@
+//! `KeyHasher`: the typed stream a key is made of, kept inline while it is small so that a
+//! warm hit can be found by the stream itself, without hashing it.
+
+use super::{CacheKey, tag};
+use crate::Digest;
+
+/// blake3 runs in keyed mode with this key, which separates memo's keys from any other use
+/// of blake3 and carries the format version.
+const DOMAIN: &[u8; 32] = b"memo cache-key stream, format 1\0";
+
+/// Streams up to this many bytes stay inline; longer ones go to blake3 as they come.
+const INLINE: usize = 192;
+
+/// Builds a cache key from a typed, length-prefixed stream of values.
+///
+/// Every value starts with a one-byte tag naming its kind; strings, byte strings and
+/// sequences carry their length; `usize` and `isize` are written as 64 bits, so a key is the
+/// same on every platform. The stream goes to blake3 in keyed mode, which also carries the
+/// [`KEY_FORMAT_VERSION`](crate::KEY_FORMAT_VERSION).
+///
+/// ```
+/// use memo::{CacheKey, KeyHasher};
+///
+/// let mut h = KeyHasher::new();
+/// "load".cache_key(&mut h);
+/// 42u64.cache_key(&mut h);
+/// let key = h.finish();
+/// assert_eq!(key, {
+///     let mut h = KeyHasher::new();
+///     String::from("load").cache_key(&mut h);
+///     42usize.cache_key(&mut h);
+///     h.finish()
+/// });
+/// ```
+#[derive(Clone)]
+pub struct KeyHasher {
+    /// A cached function's fingerprint and name, which start its stream; fed to blake3
+    /// only when the digest is needed.
+    prefix: Option<(&'static [u8; 32], &'static str)>,
+    buf: [u8; INLINE],
+    len: usize,
+    /// Where the stream went once it outgrew `buf`: everything so far, prefix included.
+    spill: Option<Box<blake3::Hasher>>,
+    uncacheable: Option<String>,
+    inputs: Vec<Digest>,
+    /// The digest, once computed: the stream no longer changes by then.
+    digest: std::sync::OnceLock<Digest>,
+}
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        KeyHasher::new()
+    }
+}
+
+impl std::fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyHasher")
+            .field("uncacheable", &self.uncacheable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyHasher {
+    /// A hasher with an empty stream.
+    pub fn new() -> KeyHasher {
+        KeyHasher {
+            prefix: None,
+            buf: [0; INLINE],
+            len: 0,
+            spill: None,
+            uncacheable: None,
+            inputs: Vec::new(),
+            digest: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A hasher whose stream starts with a cached function's fingerprint and name.
+    pub(crate) fn for_function(fingerprint: &'static [u8; 32], name: &'static str) -> KeyHasher {
+        KeyHasher {
+            prefix: Some((fingerprint, name)),
+            ..KeyHasher::new()
+        }
+    }
+
+    /// Feeds `value` into the stream; the same as `value.cache_key(self)`.
+    pub fn update<T: CacheKey + ?Sized>(&mut self, value: &T) -> &mut Self {
+        value.cache_key(self);
+        self
+    }
+
+    /// The key of everything fed so far.
+    pub fn finish(&self) -> Digest {
+        if let Some(digest) = self.digest.get() {
+            return *digest;
+        }
+        let digest = self.compute();
+        if self.prefix.is_some() {
+            // A cached call's key is asked for more than once; remember it.
+            let _ = self.digest.set(digest);
+        }
+        digest
+    }
+
+    fn compute(&self) -> Digest {
+        if let Some(spill) = &self.spill {
+            return Digest::from(spill.finalize());
+        }
+        match self.prefix {
+            None => Digest::from(blake3::keyed_hash(DOMAIN, &self.buf[..self.len])),
+            Some(_) => {
+                let mut hasher = blake3::Hasher::new_keyed(DOMAIN);
+                self.feed_prefix(&mut hasher);
+                hasher.update(&self.buf[..self.len]);
+                Digest::from(hasher.finalize())
+            }
+        }
+    }
+
+    /// The stream after the prefix, while it is short enough to be kept whole.
+    pub(crate) fn stream(&self) -> Option<&[u8]> {
+        self.spill.is_none().then(|| &self.buf[..self.len])
+    }
+
+    /// Starts a struct with `fields` keyed fields; each follows as [`write_field`] and the
+    /// field's value.
+    ///
+    /// [`write_field`]: KeyHasher::write_field
+    pub fn write_struct(&mut self, name: &str, fields: usize) {
+        self.write_tag(tag::STRUCT);
+        self.write_str_raw(name);
+        self.write_len(fields);
+    }
+
+    /// Starts an enum variant with `fields` keyed fields, which follow as for a struct.
+    pub fn write_variant(&mut self, enum_name: &str, variant: &str, fields: usize) {
+        self.write_tag(tag::VARIANT);
+        self.write_str_raw(enum_name);
+        self.write_str_raw(variant);
+        self.write_len(fields);
+    }
+
+    /// Names the next field of a struct or variant; tuple fields are named by their index.
+    pub fn write_field(&mut self, name: &str) {
+        self.write_tag(tag::FIELD);
+        self.write_str_raw(name);
+    }
+
+    /// Feeds an opaque byte string, tagged and length-prefixed.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        self.write_tag(tag::BYTES);
+        self.write_len(bytes.len());
+        self.write_raw(bytes);
+    }
+
+    /// Says that this key cannot stand for its value — an input could not be read, or a
+    /// value failed to serialize — so the call it belongs to must run uncached. The first
+    /// reason is kept.
+    pub fn mark_uncacheable(&mut self, reason: impl Into<String>) {
+        if self.uncacheable.is_none() {
+            self.uncacheable = Some(reason.into());
+        }
+    }
+
+    /// Why this key cannot be used, if [`mark_uncacheable`](KeyHasher::mark_uncacheable)
+    /// was called.
+    pub fn uncacheable(&self) -> Option<&str> {
+        self.uncacheable.as_deref()
+    }
+
+    /// Records that this key was built from a stored result with content hash `input`
+    /// (a `Memo` argument), so the store can keep the lineage of the entry.
+    pub fn record_input(&mut self, input: Digest) {
+        self.inputs.push(input);
+    }
+
+    /// The content hashes recorded with [`record_input`](KeyHasher::record_input).
+    pub fn inputs(&self) -> &[Digest] {
+        &self.inputs
+    }
+
+    fn feed_prefix(&self, hasher: &mut blake3::Hasher) {
+        if let Some((fingerprint, name)) = self.prefix {
+            hasher.update(fingerprint);
+            hasher.update(&(name.len() as u64).to_le_bytes());
+            hasher.update(name.as_bytes());
+        }
+    }
+
+    pub(crate) fn write_tag(&mut self, tag: u8) {
+        self.write_raw(&[tag]);
+    }
+
+    /// A tag followed by up to 16 bytes.
+    pub(crate) fn write_tagged(&mut self, tag: u8, bytes: &[u8]) {
+        let mut buf = [0u8; 17];
+        buf[0] = tag;
+        buf[1..=bytes.len()].copy_from_slice(bytes);
+        self.write_raw(&buf[..=bytes.len()]);
+    }
+
+    pub(crate) fn write_len(&mut self, len: usize) {
+        self.write_raw(&(len as u64).to_le_bytes());
+    }
+
+    pub(crate) fn write_str_raw(&mut self, s: &str) {
+        self.write_len(s.len());
+        self.write_raw(s.as_bytes());
+    }
+
+    #[inline]
+    pub(crate) fn write_raw(&mut self, bytes: &[u8]) {
+        self.digest.take();
+        if self.spill.is_none() && self.len + bytes.len() <= INLINE {
+            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+            return;
+        }
+        self.spilled().update(bytes);
+    }
+
+    /// The blake3 hasher the stream continues in, created with what was inline.
+    fn spilled(&mut self) -> &mut blake3::Hasher {
+        if self.spill.is_none() {
+            let mut hasher = Box::new(blake3::Hasher::new_keyed(DOMAIN));
+            self.feed_prefix(&mut hasher);
+            hasher.update(&self.buf[..self.len]);
+            self.len = 0;
+            self.spill = Some(hasher);
+        }
+        self.spill.as_mut().expect("just set")
+    }
+}
