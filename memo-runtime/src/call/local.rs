@@ -30,22 +30,18 @@ type SiteMap = HashMap<Box<[u8]>, LocalEntry, FixedState>;
 
 /// One thread's results and uncounted hits; it lives in the thread's scope state.
 pub(crate) struct Local {
-    /// By call site address, then argument stream.
-    sites: HashMap<usize, SiteMap, FixedState>,
+    /// By call site slot, then argument stream.
+    sites: Vec<SiteMap>,
     entries: usize,
     pending_hits: u64,
     /// The store the pending hits belong to; weak, so a thread never keeps a store open.
     pending_store: Option<(u64, Weak<Inner>)>,
 }
 
-fn site_id(site: &CallSite) -> usize {
-    std::ptr::from_ref(site) as usize
-}
-
 impl Local {
     pub(crate) const fn new() -> Local {
         Local {
-            sites: HashMap::with_hasher(FixedState::with_seed(0x6c6f63616c)),
+            sites: Vec::new(),
             entries: 0,
             pending_hits: 0,
             pending_store: None,
@@ -60,7 +56,7 @@ impl Local {
         key: &KeyHasher,
     ) -> Option<(Digest, Rc<[u8]>)> {
         let stream = key.stream()?;
-        let map = self.sites.get_mut(&site_id(site))?;
+        let map = self.sites.get_mut(site.state.slot())?;
         let entry = map.get(stream)?;
         let live = entry.store == store.id()
             && entry.epoch == store.epoch()
@@ -89,7 +85,7 @@ impl Local {
         }
         if self.entries >= MAX_ENTRIES {
             // Full: start this thread's share afresh rather than track recency.
-            self.sites.clear();
+            self.sites.iter_mut().for_each(HashMap::clear);
             self.entries = 0;
         }
         let bytes: Rc<[u8]> = Rc::from(bytes);
@@ -100,7 +96,13 @@ impl Local {
             bytes: Rc::clone(&bytes),
             expires_ms,
         };
-        let map = self.sites.entry(site_id(site)).or_default();
+        let slot = site.state.slot();
+        if self.sites.len() <= slot {
+            self.sites.resize_with(slot + 1, || {
+                HashMap::with_hasher(FixedState::with_seed(0x6c6f63))
+            });
+        }
+        let map = &mut self.sites[slot];
         if map.insert(stream.into(), entry).is_none() {
             self.entries += 1;
         }

@@ -1,7 +1,7 @@
 //! `CallSite`: what `#[cached]` compiles into a `static` for each function, and the
 //! process-wide list of them.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::hot::HotMap;
 use crate::{Component, Digest, KeyHasher};
@@ -40,6 +40,8 @@ pub struct SiteState {
     pub(crate) recorded_in: AtomicU64,
     /// The function's in-process tier.
     pub(crate) hot: HotMap,
+    /// Where each thread keeps this function's results, once assigned (0 until then).
+    slot: AtomicUsize,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -55,6 +57,25 @@ impl SiteState {
         SiteState {
             recorded_in: AtomicU64::new(0),
             hot: HotMap::new(),
+            slot: AtomicUsize::new(0),
+        }
+    }
+
+    /// A small number unique to this function, for the threads' tables.
+    pub(crate) fn slot(&self) -> usize {
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        match self.slot.load(Ordering::Relaxed) {
+            0 => {
+                let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+                match self
+                    .slot
+                    .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => fresh,
+                    Err(taken) => taken,
+                }
+            }
+            slot => slot,
         }
     }
 }

@@ -70,7 +70,7 @@ macro_rules! tuple_keys {
             #[allow(non_snake_case)]
             fn cache_key(&self, h: &mut KeyHasher) {
                 let ($($name,)+) = self;
-                h.write_tagged(tag::TUPLE, &[$len]);
+                h.write_tagged(tag::TUPLE, [$len]);
                 $($name.cache_key(h);)+
             }
         }

@@ -128,7 +128,7 @@ fn write_tree(h: &mut KeyHasher, path: &Path, ancestors: &mut Vec<PathBuf>) -> i
     } else {
         let mut content = blake3::Hasher::new();
         let length = content.update_reader(fs::File::open(path)?)?.count();
-        h.write_tagged(tag::FILE, &length.to_le_bytes());
+        h.write_tagged(tag::FILE, length.to_le_bytes());
         h.write_raw(content.finalize().as_bytes());
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! `KeyHasher`: the typed stream a key is made of, kept inline while it is small so that a
 //! warm hit can be found by the stream itself, without hashing it.
 
+use std::mem::MaybeUninit;
+
 use super::{CacheKey, tag};
 use crate::Digest;
 
@@ -9,7 +11,7 @@ use crate::Digest;
 const DOMAIN: &[u8; 32] = b"memo cache-key stream, format 1\0";
 
 /// Streams up to this many bytes stay inline; longer ones go to blake3 as they come.
-const INLINE: usize = 192;
+const INLINE: usize = 320;
 
 /// Builds a cache key from a typed, length-prefixed stream of values.
 ///
@@ -37,7 +39,8 @@ pub struct KeyHasher {
     /// A cached function's fingerprint and name, which start its stream; fed to blake3
     /// only when the digest is needed.
     prefix: Option<(&'static [u8; 32], &'static str)>,
-    buf: [u8; INLINE],
+    /// The stream so far; bytes `..len` are written, the rest never read.
+    buf: [MaybeUninit<u8>; INLINE],
     len: usize,
     /// Where the stream went once it outgrew `buf`: everything so far, prefix included.
     spill: Option<Box<blake3::Hasher>>,
@@ -66,7 +69,7 @@ impl KeyHasher {
     pub fn new() -> KeyHasher {
         KeyHasher {
             prefix: None,
-            buf: [0; INLINE],
+            buf: [MaybeUninit::uninit(); INLINE],
             len: 0,
             spill: None,
             uncacheable: None,
@@ -107,11 +110,11 @@ impl KeyHasher {
             return Digest::from(spill.finalize());
         }
         match self.prefix {
-            None => Digest::from(blake3::keyed_hash(DOMAIN, &self.buf[..self.len])),
+            None => Digest::from(blake3::keyed_hash(DOMAIN, self.filled())),
             Some(_) => {
                 let mut hasher = blake3::Hasher::new_keyed(DOMAIN);
                 self.feed_prefix(&mut hasher);
-                hasher.update(&self.buf[..self.len]);
+                hasher.update(self.filled());
                 Digest::from(hasher.finalize())
             }
         }
@@ -119,7 +122,7 @@ impl KeyHasher {
 
     /// The stream after the prefix, while it is short enough to be kept whole.
     pub(crate) fn stream(&self) -> Option<&[u8]> {
-        self.spill.is_none().then(|| &self.buf[..self.len])
+        self.spill.is_none().then(|| self.filled())
     }
 
     /// Starts a struct with `fields` keyed fields; each follows as [`write_field`] and the
@@ -191,12 +194,32 @@ impl KeyHasher {
         self.write_raw(&[tag]);
     }
 
-    /// A tag followed by up to 16 bytes.
-    pub(crate) fn write_tagged(&mut self, tag: u8, bytes: &[u8]) {
-        let mut buf = [0u8; 17];
-        buf[0] = tag;
-        buf[1..=bytes.len()].copy_from_slice(bytes);
-        self.write_raw(&buf[..=bytes.len()]);
+    /// A tag followed by a fixed number of bytes: the common case of a scalar, written
+    /// with moves of known size.
+    #[inline]
+    pub(crate) fn write_tagged<const N: usize>(&mut self, tag: u8, bytes: [u8; N]) {
+        self.digest.take();
+        if self.spill.is_none() && self.len + 1 + N <= INLINE {
+            self.buf[self.len].write(tag);
+            for (slot, byte) in self.buf[self.len + 1..self.len + 1 + N]
+                .iter_mut()
+                .zip(bytes)
+            {
+                slot.write(byte);
+            }
+            self.len += 1 + N;
+            return;
+        }
+        self.write_raw(&[tag]);
+        self.write_raw(&bytes);
+    }
+
+    /// The bytes of the stream kept inline.
+    fn filled(&self) -> &[u8] {
+        // SAFETY: `buf[..len]` has been written: `len` only grows by the number of bytes
+        // written just before it (in `write_raw` and `write_tagged`), and `u8` has no
+        // invalid values.
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.len) }
     }
 
     pub(crate) fn write_len(&mut self, len: usize) {
@@ -212,7 +235,12 @@ impl KeyHasher {
     pub(crate) fn write_raw(&mut self, bytes: &[u8]) {
         self.digest.take();
         if self.spill.is_none() && self.len + bytes.len() <= INLINE {
-            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            for (slot, byte) in self.buf[self.len..self.len + bytes.len()]
+                .iter_mut()
+                .zip(bytes)
+            {
+                slot.write(*byte);
+            }
             self.len += bytes.len();
             return;
         }
@@ -224,7 +252,7 @@ impl KeyHasher {
         if self.spill.is_none() {
             let mut hasher = Box::new(blake3::Hasher::new_keyed(DOMAIN));
             self.feed_prefix(&mut hasher);
-            hasher.update(&self.buf[..self.len]);
+            hasher.update(self.filled());
             self.len = 0;
             self.spill = Some(hasher);
         }

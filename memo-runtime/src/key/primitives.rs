@@ -20,7 +20,7 @@ fn write_packed<T: Copy, const W: usize>(
     items: &[T],
     to_bytes: impl Fn(T) -> [u8; W],
 ) {
-    h.write_tagged(tag::PACKED, &[elem_tag]);
+    h.write_tagged(tag::PACKED, [elem_tag]);
     let mut buf = [0u8; PACK_BUFFER];
     for chunk in items.chunks(PACK_BUFFER / W) {
         for (dst, &item) in buf.chunks_exact_mut(W).zip(chunk) {
@@ -35,7 +35,7 @@ macro_rules! int_keys {
         impl CacheKey for $ty {
             #[inline]
             fn cache_key(&self, h: &mut KeyHasher) {
-                h.write_tagged(tag::$tag, &(*self as $wide).to_le_bytes());
+                h.write_tagged(tag::$tag, (*self as $wide).to_le_bytes());
             }
 
             fn cache_key_slice(items: &[Self], h: &mut KeyHasher) {
@@ -62,11 +62,11 @@ int_keys! {
 impl CacheKey for u8 {
     #[inline]
     fn cache_key(&self, h: &mut KeyHasher) {
-        h.write_tagged(tag::U8, &[*self]);
+        h.write_tagged(tag::U8, [*self]);
     }
 
     fn cache_key_slice(items: &[Self], h: &mut KeyHasher) {
-        h.write_tagged(tag::PACKED, &[tag::U8]);
+        h.write_tagged(tag::PACKED, [tag::U8]);
         h.write_raw(items);
     }
 }
@@ -79,7 +79,7 @@ macro_rules! float_keys {
             #[inline]
             fn cache_key(&self, h: &mut KeyHasher) {
                 let canonical = if self.is_nan() { <$ty>::NAN } else { *self };
-                h.write_tagged(tag::$tag, &canonical.to_bits().to_le_bytes());
+                h.write_tagged(tag::$tag, canonical.to_bits().to_le_bytes());
             }
 
             fn cache_key_slice(items: &[Self], h: &mut KeyHasher) {
@@ -97,14 +97,14 @@ float_keys!(f32 => F32, f64 => F64);
 impl CacheKey for bool {
     #[inline]
     fn cache_key(&self, h: &mut KeyHasher) {
-        h.write_tagged(tag::BOOL, &[u8::from(*self)]);
+        h.write_tagged(tag::BOOL, [u8::from(*self)]);
     }
 }
 
 impl CacheKey for char {
     #[inline]
     fn cache_key(&self, h: &mut KeyHasher) {
-        h.write_tagged(tag::CHAR, &u32::from(*self).to_le_bytes());
+        h.write_tagged(tag::CHAR, u32::from(*self).to_le_bytes());
     }
 }
 
@@ -142,7 +142,7 @@ impl CacheKey for Duration {
         let mut bytes = [0u8; 12];
         bytes[..8].copy_from_slice(&self.as_secs().to_le_bytes());
         bytes[8..].copy_from_slice(&self.subsec_nanos().to_le_bytes());
-        h.write_tagged(tag::DURATION, &bytes);
+        h.write_tagged(tag::DURATION, bytes);
     }
 }
 
