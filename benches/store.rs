@@ -1,0 +1,115 @@
+//! Hits served by the persistent layer, and the cost of a miss, side by side with the
+//! peers: memo's sled store (its in-process tier switched off), `cached`'s redb disk
+//! store, and for misses one raw sled insert of the same bytes.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cached::{ConcurrentCached, RedbCache};
+use criterion::{Criterion, criterion_group, criterion_main};
+use memo::{Store, cached};
+
+#[cached]
+fn square(x: u64) -> u64 {
+    x.wrapping_mul(x)
+}
+
+fn redb(dir: &std::path::Path, durable: bool) -> RedbCache<u64, u64> {
+    RedbCache::builder("bench")
+        .disk_dir(dir)
+        .durable(durable)
+        .build()
+        .unwrap()
+}
+
+fn persistent_hit(c: &mut Criterion) {
+    let memo_dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(memo_dir.path()).unwrap();
+        memo::with_store(&store, || (0..1000).for_each(|x| drop(square(x))));
+    }
+    // A fresh handle on the filled store, with every hit going to sled.
+    let store = Store::builder(memo_dir.path())
+        .in_memory_tier(false)
+        .open()
+        .unwrap();
+    let redb_dir = tempfile::tempdir().unwrap();
+    let disk = redb(redb_dir.path(), true);
+    for x in 0..1000 {
+        let _ = disk.cache_set(x, x.wrapping_mul(x)).unwrap();
+    }
+
+    let mut group = c.benchmark_group("persistent_hit_u64");
+    let mut i = 0u64;
+    group.bench_function("memo_sled", |b| {
+        b.iter(|| {
+            i = (i + 1) % 1000;
+            memo::with_store(&store, || square(black_box(i)))
+        })
+    });
+    let mut i = 0u64;
+    group.bench_function("cached_redb", |b| {
+        b.iter(|| {
+            i = (i + 1) % 1000;
+            disk.cache_get(&black_box(i)).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn miss(c: &mut Criterion) {
+    let store = Store::temporary().unwrap();
+    let redb_dir = tempfile::tempdir().unwrap();
+    let fast_disk = redb(redb_dir.path(), false);
+    let durable_dir = tempfile::tempdir().unwrap();
+    let durable_disk = redb(durable_dir.path(), true);
+    let sled_dir = tempfile::tempdir().unwrap();
+    let raw = sled::open(sled_dir.path()).unwrap();
+    let next = AtomicU64::new(1 << 32);
+    let fresh = || next.fetch_add(1, Ordering::Relaxed);
+
+    let mut group = c.benchmark_group("miss_u64");
+    group.bench_function("memo", |b| {
+        b.iter(|| memo::with_store(&store, || square(black_box(fresh()))))
+    });
+    group.bench_function("cached_memory", |b| {
+        b.iter(|| cached_square(black_box(fresh())))
+    });
+    group.bench_function("cached_redb", |b| {
+        b.iter(|| {
+            let x = fresh();
+            fast_disk.cache_set(x, x.wrapping_mul(x)).unwrap()
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("cached_redb_durable", |b| {
+        b.iter(|| {
+            let x = fresh();
+            durable_disk.cache_set(x, x.wrapping_mul(x)).unwrap()
+        })
+    });
+    group.sample_size(100);
+    group.bench_function("sled_insert", |b| {
+        b.iter(|| {
+            let x = fresh();
+            raw.insert(x.to_le_bytes(), &x.wrapping_mul(x).to_le_bytes())
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+#[cached::macros::cached]
+fn cached_square(x: u64) -> u64 {
+    x.wrapping_mul(x)
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = persistent_hit, miss
+}
+criterion_main!(benches);
