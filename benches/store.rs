@@ -27,7 +27,11 @@ fn persistent_hit(c: &mut Criterion) {
     let memo_dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(memo_dir.path()).unwrap();
-        memo::with_store(&store, || (0..1000).for_each(|x| drop(square(x))));
+        memo::with_store(&store, || {
+            (0..1000).for_each(|x| {
+                square(x);
+            })
+        });
     }
     // A fresh handle on the filled store, with every hit going to sled.
     let store = Store::builder(memo_dir.path())
