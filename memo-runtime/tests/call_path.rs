@@ -167,11 +167,26 @@ fn identical_results_share_one_blob() {
     let site = site!("tests::constant");
     for x in 0..5 {
         with_store(&store, || {
-            call::<Plain<String>>(site, &key(site, x), || "same".to_owned())
+            call::<Plain<String>>(site, &key(site, x), || "same".repeat(100))
         });
     }
     let stats = store.stats().unwrap();
     assert_eq!((stats.entries, stats.blobs), (5, 1));
+}
+
+#[test]
+fn small_results_live_inside_their_entry() {
+    let store = Store::temporary().unwrap();
+    let site = site!("tests::small");
+    let runs = Runs::default();
+    for x in 0..5 {
+        square(&store, site, x, &runs);
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.entries, stats.blobs), (5, 0), "no blob for a u64");
+    let entry = &store.entries().unwrap()[0];
+    let bytes = store.result(&entry.key).unwrap().unwrap();
+    assert_eq!(memo_runtime::Digest::of_bytes(&bytes), entry.output);
 }
 
 #[test]

@@ -199,32 +199,82 @@ fn a_corrupt_store_is_an_error_not_a_panic() {
     run_uncached_child(dir.path(), "caching is off");
 }
 
+/// A cached call whose result (over 256 bytes) is stored as a blob.
+fn report(store: &Store, runs: &Runs) -> String {
+    let site = site!("failure::report");
+    memo_runtime::with_store(store, || {
+        memo_runtime::call::<memo_runtime::Plain<String>>(site, &support::key(site, 1), || {
+            runs.bump();
+            "line\n".repeat(100)
+        })
+    })
+}
+
 #[test]
 fn a_blob_that_fails_its_hash_is_recomputed_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let site = site!("failure::square");
     let output = {
         let store = Store::open(dir.path()).unwrap();
-        square(&store, site, 12, &Runs::default());
+        report(&store, &Runs::default());
         store.entries().unwrap()[0].output
     };
     {
         let db = sled::open(dir.path()).unwrap();
         let blobs = db.open_tree("blobs").unwrap();
-        blobs.insert(output, &[99u8][..]).unwrap();
+        blobs.insert(output, &b"line\n"[..]).unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let runs = Runs::default();
-    let (value, logged) = support::warnings(|| square(&store, site, 12, &runs));
-    assert_eq!(value, 144, "never the damaged value");
+    let (value, logged) = support::warnings(|| report(&store, &runs));
+    assert_eq!(value, "line\n".repeat(100), "never the damaged value");
     assert_eq!(runs.get(), 1);
     assert!(
         logged.iter().any(|l| l.contains("did not match its hash")),
         "{logged:?}"
     );
     let repaired = store.blob(&output).unwrap().unwrap();
-    assert_eq!(postcard::from_bytes::<u64>(&repaired).unwrap(), 144);
+    assert_eq!(postcard::from_bytes::<String>(&repaired).unwrap(), value);
+}
+
+#[test]
+fn a_damaged_entry_with_its_result_inside_is_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site!("failure::square");
+    let key = {
+        let store = Store::open(dir.path()).unwrap();
+        square(&store, site, 12, &Runs::default());
+        store.entries().unwrap()[0].key
+    };
+    // 144 is stored inside the entry as `Some(postcard(144))`: 1, length 2, 0x90 0x01.
+    let damage: [fn(&[u8]) -> usize; 2] = [
+        |_| 0, // the first byte of the content hash
+        |raw| {
+            raw.windows(4)
+                .position(|w| w == [1, 2, 0x90, 0x01])
+                .expect("the inline value")
+                + 2
+        },
+    ];
+    for (round, find) in damage.iter().enumerate() {
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let entries = db.open_tree("entries").unwrap();
+            let mut raw = entries.get(key).unwrap().unwrap().to_vec();
+            let at = find(&raw);
+            raw[at] ^= 0x5a;
+            entries.insert(key, raw).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let runs = Runs::default();
+        assert_eq!(
+            square(&store, site, 12, &runs),
+            144,
+            "never a damaged value"
+        );
+        assert_eq!(runs.get(), 1, "damage {round}: recomputed");
+    }
 }
 
 #[test]

@@ -65,7 +65,7 @@ fn entries_carry_their_metadata() {
         Duration::from_secs(3600)
     );
     assert_eq!(store.entry(&entry.key).unwrap().as_ref(), Some(entry));
-    let bytes = store.blob(&entry.output).unwrap().unwrap();
+    let bytes = store.result(&entry.key).unwrap().unwrap();
     assert_eq!(postcard::from_bytes::<u64>(&bytes).unwrap(), 9);
     let record = store.function("manage::train").unwrap().unwrap();
     assert_eq!(record.current.0, [9; 32]);
@@ -127,8 +127,14 @@ fn gc_removes_expired_entries_and_orphan_blobs() {
         tags = &[]
     );
     let lasting = site!("manage::lasting");
-    square(&store, brief, 2, &Runs::default());
-    square(&store, lasting, 3, &Runs::default());
+    // Over 256 bytes each: stored as blobs, not inside the entries.
+    let big = |site, x: u64| {
+        with_store(&store, || {
+            call::<Plain<Vec<u8>>>(site, &key(site, x), || vec![x as u8; 300])
+        })
+    };
+    big(brief, 2);
+    big(lasting, 3);
     let report = store.gc(&Gc::new().expired()).unwrap();
     assert_eq!(report.entries_removed, 1);
     assert_eq!(report.blobs_removed, 1);

@@ -210,7 +210,7 @@ fn component_json(c: &Component) -> Value {
 pub fn get(store: &Store, key: &str, out: Option<&Path>, raw: bool, json: bool) -> Result {
     let entry = entry_by_prefix(store, key)?;
     let blob = store
-        .blob(&entry.output)
+        .result(&entry.key)
         .map_err(fail)?
         .ok_or_else(|| "the result is missing or damaged; `memo verify` repairs the store, and the next call recomputes it".to_owned())?;
     if let Some(path) = out {

@@ -9,6 +9,9 @@ use crate::clock;
 use crate::error::Result;
 use crate::{Digest, FunctionRecord};
 
+/// Results up to this size are kept in their entry rather than as a shared blob.
+pub(crate) const INLINE_MAX: usize = 256;
+
 /// Reading an entry rewrites its `last_used` at most this often, so hits stay reads.
 const LAST_USED_GRANULARITY_MS: u64 = 10 * 60 * 1000;
 
@@ -42,7 +45,7 @@ impl Store {
     /// An expired entry, or one whose blob is missing or damaged, is removed and is a miss.
     pub(crate) fn lookup(&self, key: &Digest) -> Result<Option<Hit>> {
         let inner = &*self.inner;
-        let trees = &inner.trees;
+        let trees = &inner.trees();
         let Some(raw) = trees.entries.get(key).map_err(|e| inner.storage(e))? else {
             return Ok(None);
         };
@@ -62,9 +65,15 @@ impl Store {
             inner.live.evictions.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
-        let Some(bytes) = trees.blobs.get(head.output).map_err(|e| inner.storage(e))? else {
-            inner.remove_key(key)?;
-            return Ok(None);
+        let bytes = match head.inline {
+            Some(inline) => sled::IVec::from(inline),
+            None => match trees.blobs.get(head.output).map_err(|e| inner.storage(e))? {
+                Some(bytes) => bytes,
+                None => {
+                    inner.remove_key(key)?;
+                    return Ok(None);
+                }
+            },
         };
         if Digest::of_bytes(&bytes) != head.output {
             crate::warn::once("bad blob", || {
@@ -73,10 +82,12 @@ impl Store {
                     inner.dir.display()
                 )
             });
-            trees
-                .blobs
-                .remove(head.output)
-                .map_err(|e| inner.storage(e))?;
+            if head.inline.is_none() {
+                trees
+                    .blobs
+                    .remove(head.output)
+                    .map_err(|e| inner.storage(e))?;
+            }
             inner.remove_key(key)?;
             return Ok(None);
         }
@@ -101,9 +112,10 @@ impl Store {
 
     /// Stores `bytes`, whose content hash is `output`, as the result of `site` for `key`.
     ///
-    /// The blob goes first and the entry last, each index before the entry it points at:
-    /// a crash in between leaves an unreferenced blob or a dangling index line, which
-    /// lookups ignore and `gc` collects, never an entry without its result.
+    /// A small result goes inside the entry, a single write. A larger one goes to the blobs
+    /// tree first and the entry last, each index line before the entry it points at: a
+    /// crash in between leaves an unreferenced blob or a dangling index line, which lookups
+    /// ignore and `gc` collects, never an entry without its result.
     pub(crate) fn insert(
         &self,
         site: &CallSite,
@@ -113,9 +125,10 @@ impl Store {
         inputs: &[Digest],
     ) -> Result<()> {
         let inner = &*self.inner;
-        let trees = &inner.trees;
+        let trees = &inner.trees();
         let storage = |e| inner.storage(e);
-        if !trees.blobs.contains_key(output).map_err(storage)? {
+        let inline = bytes.len() <= INLINE_MAX;
+        if !inline && !trees.blobs.contains_key(output).map_err(storage)? {
             trees.blobs.insert(output, bytes).map_err(storage)?;
         }
         for tag in site.tags {
@@ -124,10 +137,6 @@ impl Store {
                 .insert(index_key(tag, key), &[])
                 .map_err(storage)?;
         }
-        trees
-            .by_function
-            .insert(index_key(site.name, key), &[])
-            .map_err(storage)?;
         for input in inputs {
             trees
                 .lineage
@@ -140,6 +149,7 @@ impl Store {
             created_ms: now,
             expires_ms: site.ttl_secs.map(|secs| now.saturating_add(secs * 1000)),
             last_used_ms: now,
+            inline: inline.then(|| bytes.to_vec()),
             function: site.name.to_owned(),
             fingerprint: Digest(site.fingerprint),
             tags: site.tags.iter().map(|t| (*t).to_owned()).collect(),
@@ -188,7 +198,7 @@ impl Store {
                 return Ok(());
             }
         }
-        let functions = &inner.trees.functions;
+        let functions = &inner.trees().functions;
         let old = functions.get(site.name).map_err(|e| inner.storage(e))?;
         let mut record = old
             .and_then(|raw| decode_exact::<FunctionRecord>(&raw))
@@ -231,16 +241,18 @@ impl Store {
 
 /// The leading fields of an `EntryRecord`: all a hit needs, read without allocating.
 #[derive(serde::Deserialize)]
-struct EntryHead {
+struct EntryHead<'a> {
     output: Digest,
     #[allow(dead_code)]
     created_ms: u64,
     expires_ms: Option<u64>,
     last_used_ms: u64,
+    #[serde(borrow)]
+    inline: Option<&'a [u8]>,
 }
 
-impl EntryHead {
-    fn read(raw: &[u8]) -> Option<EntryHead> {
+impl<'a> EntryHead<'a> {
+    fn read(raw: &'a [u8]) -> Option<EntryHead<'a>> {
         postcard::take_from_bytes(raw).ok().map(|(head, _)| head)
     }
 }
@@ -248,11 +260,11 @@ impl EntryHead {
 impl Inner {
     /// Removes the entry under `key`, with its index lines if its record can be read.
     fn remove_key(&self, key: &Digest) -> Result<()> {
-        let raw = self.trees.entries.get(key).map_err(|e| self.storage(e))?;
+        let raw = self.trees().entries.get(key).map_err(|e| self.storage(e))?;
         match raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
             Some(record) => self.remove_entry(key, &record),
             None => {
-                self.trees
+                self.trees()
                     .entries
                     .remove(key)
                     .map_err(|e| self.storage(e))?;
@@ -264,16 +276,12 @@ impl Inner {
     /// Removes an entry and its index lines. Its blob stays until `gc`, since other
     /// entries may share it.
     pub(super) fn remove_entry(&self, key: &Digest, record: &EntryRecord) -> Result<()> {
-        let trees = &self.trees;
+        let trees = &self.trees();
         let storage = |e| self.storage(e);
         trees.entries.remove(key).map_err(storage)?;
         for tag in &record.tags {
             trees.tags.remove(index_key(tag, key)).map_err(storage)?;
         }
-        trees
-            .by_function
-            .remove(index_key(&record.function, key))
-            .map_err(storage)?;
         for input in &record.inputs {
             trees
                 .lineage

@@ -81,7 +81,7 @@ impl Store {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ArchiveReport> {
         let inner = &*self.inner;
-        let trees = &inner.trees;
+        let trees = &inner.trees();
         let io_error = |source| Error::Io {
             path: "archive".into(),
             source,
@@ -168,7 +168,7 @@ impl Store {
 
     fn apply(&self, kind: u8, payload: &[u8], report: &mut ArchiveReport) -> Result<()> {
         let inner = &*self.inner;
-        let trees = &inner.trees;
+        let trees = &inner.trees();
         let storage = |e| inner.storage(e);
         match kind {
             FUNCTION => {
@@ -218,7 +218,9 @@ impl Store {
                     report.skipped_entries += 1;
                     return Ok(());
                 }
-                if !trees.blobs.contains_key(record.output).map_err(storage)? {
+                if record.inline.is_none()
+                    && !trees.blobs.contains_key(record.output).map_err(storage)?
+                {
                     return Err(damaged("an entry's result is missing from the archive"));
                 }
                 for tag in &record.tags {
@@ -227,10 +229,6 @@ impl Store {
                         .insert(index_key(tag, &key), &[])
                         .map_err(storage)?;
                 }
-                trees
-                    .by_function
-                    .insert(index_key(&record.function, &key), &[])
-                    .map_err(storage)?;
                 for input in &record.inputs {
                     trees
                         .lineage

@@ -140,13 +140,13 @@ impl Store {
             keep = survivors;
         }
         let live: HashSet<Digest> = keep.iter().map(|(_, record)| record.output).collect();
-        for item in inner.trees.blobs.iter() {
+        for item in inner.trees().blobs.iter() {
             let (hash, bytes) = item.map_err(|e| inner.storage(e))?;
             let referenced =
                 <[u8; 32]>::try_from(hash.as_ref()).is_ok_and(|hash| live.contains(&Digest(hash)));
             if !referenced {
                 inner
-                    .trees
+                    .trees()
                     .blobs
                     .remove(&hash)
                     .map_err(|e| inner.storage(e))?;

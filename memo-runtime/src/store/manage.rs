@@ -76,9 +76,9 @@ impl Store {
             misses: stored.misses + live.misses - persisted.misses,
             evictions: stored.evictions + live.evictions - persisted.evictions,
             entries,
-            blobs: inner.trees.blobs.len() as u64,
+            blobs: inner.trees().blobs.len() as u64,
             bytes: sizes.values().sum(),
-            disk_bytes: inner.db.size_on_disk().map_err(|e| inner.storage(e))?,
+            disk_bytes: inner.db().size_on_disk().map_err(|e| inner.storage(e))?,
         })
     }
 
@@ -101,18 +101,40 @@ impl Store {
     /// The entry stored under `key`, if any.
     pub fn entry(&self, key: &Digest) -> Result<Option<Entry>> {
         let inner = &*self.inner;
-        let raw = inner.trees.entries.get(key).map_err(|e| inner.storage(e))?;
+        let raw = inner
+            .trees()
+            .entries
+            .get(key)
+            .map_err(|e| inner.storage(e))?;
         Ok(raw
             .and_then(|raw| decode_exact::<EntryRecord>(&raw))
             .map(|record| record.to_entry(*key)))
     }
 
-    /// The encoded bytes of a stored result (postcard), by content hash, verified against
-    /// the hash; `None` if absent or damaged.
+    /// The encoded bytes (postcard) of the result stored under `key`, verified against its
+    /// hash; `None` if there is no such entry or its result is missing or damaged.
+    pub fn result(&self, key: &Digest) -> Result<Option<Vec<u8>>> {
+        let inner = &*self.inner;
+        let raw = inner
+            .trees()
+            .entries
+            .get(key)
+            .map_err(|e| inner.storage(e))?;
+        let Some(record) = raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) else {
+            return Ok(None);
+        };
+        match record.inline {
+            Some(bytes) => Ok((Digest::of_bytes(&bytes) == record.output).then_some(bytes)),
+            None => self.blob(&record.output),
+        }
+    }
+
+    /// The encoded bytes of a result kept as a blob (results over 256 bytes), by content
+    /// hash, verified against the hash; `None` if absent or damaged.
     pub fn blob(&self, output: &Digest) -> Result<Option<Vec<u8>>> {
         let inner = &*self.inner;
         let raw = inner
-            .trees
+            .trees()
             .blobs
             .get(output)
             .map_err(|e| inner.storage(e))?;
@@ -125,7 +147,7 @@ impl Store {
     pub fn consumers(&self, input: &Digest) -> Result<Vec<Digest>> {
         let inner = &*self.inner;
         inner
-            .trees
+            .trees()
             .lineage
             .scan_prefix(input.as_bytes())
             .keys()
@@ -142,7 +164,7 @@ impl Store {
     pub fn functions(&self) -> Result<Vec<FunctionRecord>> {
         let inner = &*self.inner;
         inner
-            .trees
+            .trees()
             .functions
             .iter()
             .values()
@@ -157,7 +179,7 @@ impl Store {
     pub fn function(&self, name: &str) -> Result<Option<FunctionRecord>> {
         let inner = &*self.inner;
         let raw = inner
-            .trees
+            .trees()
             .functions
             .get(name)
             .map_err(|e| inner.storage(e))?;
@@ -166,24 +188,36 @@ impl Store {
 
     /// Removes every entry stored with `tag`; returns how many.
     pub fn invalidate_tag(&self, tag: &str) -> Result<usize> {
-        self.invalidate_indexed(&self.inner.trees.tags, tag)
+        self.invalidate_indexed(&self.inner.trees().tags, tag)
     }
 
     /// Removes every entry of the function named `name`, whatever its code version;
     /// returns how many.
     pub fn invalidate_fn(&self, name: &str) -> Result<usize> {
-        self.invalidate_indexed(&self.inner.trees.by_function, name)
+        self.forget_hot();
+        let mut removed = 0;
+        for (key, record) in self.records()? {
+            if record.function == name {
+                self.inner.remove_entry(&key, &record)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes one entry; returns whether it was there.
     pub fn remove(&self, key: &Digest) -> Result<bool> {
         self.forget_hot();
         let inner = &*self.inner;
-        let raw = inner.trees.entries.get(key).map_err(|e| inner.storage(e))?;
+        let raw = inner
+            .trees()
+            .entries
+            .get(key)
+            .map_err(|e| inner.storage(e))?;
         match raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
             Some(record) => inner.remove_entry(key, &record).map(|()| true),
             None => Ok(inner
-                .trees
+                .trees()
                 .entries
                 .remove(key)
                 .map_err(|e| inner.storage(e))?
@@ -195,14 +229,8 @@ impl Store {
     pub fn clear(&self) -> Result<()> {
         self.forget_hot();
         let inner = &*self.inner;
-        let trees = &inner.trees;
-        for tree in [
-            &trees.entries,
-            &trees.tags,
-            &trees.by_function,
-            &trees.lineage,
-            &trees.blobs,
-        ] {
+        let trees = &inner.trees();
+        for tree in [&trees.entries, &trees.tags, &trees.lineage, &trees.blobs] {
             tree.clear().map_err(|e| inner.storage(e))?;
         }
         Ok(())
@@ -230,7 +258,7 @@ impl Store {
     pub(super) fn records(&self) -> Result<Vec<(Digest, EntryRecord)>> {
         let inner = &*self.inner;
         let mut out = Vec::new();
-        for item in inner.trees.entries.iter() {
+        for item in inner.trees().entries.iter() {
             let (key, raw) = item.map_err(|e| inner.storage(e))?;
             let (Ok(key), Some(record)) = (<[u8; 32]>::try_from(key.as_ref()), decode_exact(&raw))
             else {

@@ -69,8 +69,8 @@ pub(crate) struct Inner {
     /// Unique in this process, so a call site can remember which store recorded it.
     id: u64,
     dir: PathBuf,
-    db: sled::Db,
-    trees: Trees,
+    /// The open database; taken out when the store closes, so the lock can be waited for.
+    engine: Option<Engine>,
     live: LiveCounters,
     /// The functions recorded in this store by this process, so each is written once.
     recorded: Mutex<HashSet<&'static str>>,
@@ -81,6 +81,11 @@ pub(crate) struct Inner {
     pub(crate) flights: Flights,
 }
 
+struct Engine {
+    db: sled::Db,
+    trees: Trees,
+}
+
 struct Trees {
     /// key → `EntryRecord`
     entries: sled::Tree,
@@ -88,8 +93,6 @@ struct Trees {
     blobs: sled::Tree,
     /// tag ‖ 0xff ‖ key → ()
     tags: sled::Tree,
-    /// function name ‖ 0xff ‖ key → ()
-    by_function: sled::Tree,
     /// function name → `FunctionRecord`
     functions: sled::Tree,
     /// input content hash ‖ key → (): which entries a `Memo` argument fed
@@ -259,10 +262,29 @@ impl Drop for Inner {
                 format!("memo: could not flush the store when closing it: {error}")
             });
         }
+        drop(self.engine.take());
+        // sled lets go of its lock from background threads a moment after the database
+        // is dropped; wait for that, so a store closed here can be opened at once by
+        // another process (or this one).
+        open::wait_for_unlock(&self.dir);
     }
 }
 
 impl Inner {
+    fn engine(&self) -> &Engine {
+        self.engine
+            .as_ref()
+            .expect("the engine is there until the store is dropped")
+    }
+
+    fn trees(&self) -> &Trees {
+        &self.engine().trees
+    }
+
+    fn db(&self) -> &sled::Db {
+        &self.engine().db
+    }
+
     fn storage(&self, source: sled::Error) -> Error {
         open::storage_error(&self.dir, source)
     }
@@ -270,7 +292,7 @@ impl Inner {
     fn flush(&self) -> Result<()> {
         crate::call::flush_hits();
         self.persist_counters()?;
-        self.db.flush().map_err(|e| self.storage(e))?;
+        self.db().flush().map_err(|e| self.storage(e))?;
         Ok(())
     }
 
@@ -289,7 +311,7 @@ impl Inner {
         stored.hits += live.hits - persisted.hits;
         stored.misses += live.misses - persisted.misses;
         stored.evictions += live.evictions - persisted.evictions;
-        self.trees
+        self.trees()
             .meta
             .insert("counters", record::encode(&stored))
             .map_err(|e| self.storage(e))?;
@@ -299,7 +321,7 @@ impl Inner {
 
     fn stored_counters(&self) -> Result<Counters> {
         let raw = self
-            .trees
+            .trees()
             .meta
             .get("counters")
             .map_err(|e| self.storage(e))?;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Inner, STORE_FORMAT_VERSION, Trees, registry};
+use super::{Engine, Inner, STORE_FORMAT_VERSION, Trees, registry};
 use crate::call::flight::Flights;
 use crate::error::{Error, Result};
 
@@ -34,8 +34,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
         return Ok(inner);
     }
     write_gitignore(&dir)?;
-    let config = sled::Config::new().path(&dir);
-    let inner = Arc::new(start(&dir, config, options)?);
+    let inner = Arc::new(start_own(&dir, options)?);
     // Best effort: the pid only helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
     registry::add(&mut open, dir, &inner);
@@ -58,6 +57,22 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
     Ok(inner)
 }
 
+/// Opens `dir`, waiting out this process's own earlier handle: sled's background flusher
+/// can hold the lock for a moment after the last `Store` handle was dropped.
+fn start_own(dir: &Path, options: &Options) -> Result<Inner> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match start(dir, sled::Config::new().path(dir), options) {
+            Err(Error::Locked {
+                holder: Some(pid), ..
+            }) if pid == std::process::id() && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn start(dir: &Path, config: sled::Config, options: &Options) -> Result<Inner> {
     let config = config
         .cache_capacity(options.cache_capacity)
@@ -74,7 +89,6 @@ fn start(dir: &Path, config: sled::Config, options: &Options) -> Result<Inner> {
         entries: tree("entries")?,
         blobs: tree("blobs")?,
         tags: tree("tags")?,
-        by_function: tree("by_function")?,
         functions: tree("functions")?,
         lineage: tree("lineage")?,
         meta: tree("meta")?,
@@ -84,8 +98,7 @@ fn start(dir: &Path, config: sled::Config, options: &Options) -> Result<Inner> {
     Ok(Inner {
         id: IDS.fetch_add(1, Ordering::Relaxed),
         dir: dir.to_owned(),
-        db,
-        trees,
+        engine: Some(Engine { db, trees }),
         live: Default::default(),
         recorded: Default::default(),
         epoch: AtomicU64::new(0),
@@ -185,3 +198,25 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into())
 }
+
+/// Waits, up to two seconds, until nothing holds the lock on the store in `dir`.
+#[cfg(unix)]
+pub(super) fn wait_for_unlock(dir: &Path) {
+    use std::os::fd::AsRawFd;
+
+    let Ok(file) = fs::OpenOptions::new().read(true).open(dir.join("db")) else {
+        return; // a temporary store, already removed
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    // SAFETY: `flock` on a file descriptor this function owns for its whole use; the lock
+    // is released when `file` is closed.
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn wait_for_unlock(_: &Path) {}

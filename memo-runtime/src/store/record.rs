@@ -15,6 +15,9 @@ pub(crate) struct EntryRecord {
     pub created_ms: u64,
     pub expires_ms: Option<u64>,
     pub last_used_ms: u64,
+    /// A small result, kept in the entry itself: one read on a hit, one write on a miss.
+    /// Larger results live in the blobs tree under `output`.
+    pub inline: Option<Vec<u8>>,
     pub function: String,
     pub fingerprint: Digest,
     pub tags: Vec<String>,

@@ -40,7 +40,7 @@ impl Store {
     /// ```
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
         let inner = &*self.inner;
-        let trees = &inner.trees;
+        let trees = &inner.trees();
         let storage = |e| inner.storage(e);
         let total = (trees.blobs.len() + trees.entries.len()) as u64;
         let mut done = 0;
@@ -71,9 +71,11 @@ impl Store {
             let record = decode_exact::<EntryRecord>(&raw);
             let key32 = <[u8; 32]>::try_from(key.as_ref()).ok().map(Digest);
             match (key32, record) {
-                (Some(key), Some(record)) if good.contains(&record.output) => {
-                    let _ = key;
-                }
+                (Some(_), Some(record))
+                    if match &record.inline {
+                        Some(bytes) => Digest::of_bytes(bytes) == record.output,
+                        None => good.contains(&record.output),
+                    } => {}
                 (Some(key), Some(record)) => {
                     inner.remove_entry(&key, &record)?;
                     report.bad_entries += 1;
