@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -16,6 +17,9 @@ pub(crate) type Shared = (Digest, Arc<[u8]>);
 #[derive(Default)]
 pub(crate) struct Flights {
     running: Mutex<HashMap<Digest, Arc<Flight>>>,
+    /// How many flights have finished: a caller that saw no change since its lookup knows
+    /// no result was stored in between, and need not look again.
+    finished: AtomicU64,
 }
 
 pub(crate) struct Flight {
@@ -53,6 +57,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Flights {
+    /// How many flights have finished so far.
+    pub(crate) fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Acquire)
+    }
+
     pub(crate) fn join(&self, key: Digest) -> Joined<'_> {
         let mut running = lock(&self.running);
         if let Some(flight) = running.get(&key) {
@@ -81,6 +90,8 @@ impl Leader<'_> {
 
     fn complete(&mut self, result: Option<Shared>) {
         self.finished = true;
+        // Counted before the flight leaves the table: whoever leads next sees the count.
+        self.flights.finished.fetch_add(1, Ordering::Release);
         lock(&self.flights.running).remove(&self.key);
         let wakers = {
             let mut state = lock(&self.flight.state);

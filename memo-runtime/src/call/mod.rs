@@ -150,6 +150,8 @@ fn warm<S: Stored>(site: &'static CallSite, key: &KeyHasher) -> Option<S::Value>
 
 /// One call that caching applies to: its store, key and mode.
 struct Call<'k> {
+    /// Flights finished on the store before this call first looked it up.
+    finished_before: u64,
     site: &'static CallSite,
     store: Store,
     key: &'k KeyHasher,
@@ -172,6 +174,7 @@ impl<'k> Call<'k> {
             degraded(&store, &error);
         }
         Some(Call {
+            finished_before: store.inner.flights.finished(),
             site,
             digest: key.finish(),
             store,
@@ -189,7 +192,7 @@ impl<'k> Call<'k> {
             Ok(Some(hit)) => {
                 let value = S::decode(&hit.bytes, hit.output);
                 if value.is_some() {
-                    self.keep(hit.output, Arc::from(&hit.bytes[..]), hit.expires_ms);
+                    self.keep(hit.output, Arc::from(&hit.bytes[..]), hit.expires_ms, true);
                 }
                 value
             }
@@ -206,6 +209,9 @@ impl<'k> Call<'k> {
     /// As the new leader, looks again: another caller may have stored the result between
     /// the first lookup and taking the lead.
     fn recheck<S: Stored>(&self, _: &Leader<'_>) -> Option<S::Value> {
+        if self.store.inner.flights.finished() == self.finished_before {
+            return None;
+        }
         self.lookup::<S>()
     }
 
@@ -252,17 +258,21 @@ impl<'k> Call<'k> {
         let expires_ms = site
             .ttl_secs
             .map(|secs| crate::clock::now_ms().saturating_add(secs * 1000));
-        self.keep(output, Arc::clone(&bytes), expires_ms);
+        self.keep(output, Arc::clone(&bytes), expires_ms, false);
         Some((output, bytes))
     }
 
-    /// Keeps a result in the in-process tier and this thread's.
-    fn keep(&self, output: Digest, bytes: Arc<[u8]>, expires_ms: Option<u64>) {
-        scope::with_thread(|thread| {
-            thread
-                .local
-                .put(self.site, &self.store, self.key, output, &bytes, expires_ms)
-        });
+    /// Keeps a result in the in-process tier — and, for one read from the store (likely
+    /// to be read again), this thread's. A fresh result reaches the thread's tier on its
+    /// first hit, so a run of misses does not churn it.
+    fn keep(&self, output: Digest, bytes: Arc<[u8]>, expires_ms: Option<u64>, thread: bool) {
+        if thread {
+            scope::with_thread(|state| {
+                state
+                    .local
+                    .put(self.site, &self.store, self.key, output, &bytes, expires_ms)
+            });
+        }
         self.site
             .state
             .hot
