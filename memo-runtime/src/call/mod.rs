@@ -258,7 +258,8 @@ impl<'k> Call<'k> {
         let expires_ms = site
             .ttl_secs
             .map(|secs| crate::clock::now_ms().saturating_add(secs * 1000));
-        self.keep(output, Arc::clone(&bytes), expires_ms, false);
+        // A refresh replaces what the thread's tier may hold; otherwise it holds nothing live.
+        self.keep(output, Arc::clone(&bytes), expires_ms, self.refresh);
         Some((output, bytes))
     }
 
