@@ -311,3 +311,30 @@ fn memo_inputs_are_recorded_as_lineage() {
     assert_eq!(entry.inputs, vec![input]);
     assert_eq!(store.consumers(&input).unwrap(), vec![entry.key]);
 }
+
+#[test]
+fn a_refresh_on_one_thread_reaches_the_others() {
+    let store = Store::temporary().unwrap();
+    let site = site!("tests::shared_refresh");
+    let value = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
+    let get = |store: &Store, value: &std::sync::atomic::AtomicU64| {
+        with_store(store, || {
+            call::<Plain<u64>>(site, &key(site, 0), || {
+                value.load(std::sync::atomic::Ordering::SeqCst)
+            })
+        })
+    };
+    assert_eq!(get(&store, &value), 1);
+    assert_eq!(get(&store, &value), 1, "now in this thread's tier");
+    value.store(2, std::sync::atomic::Ordering::SeqCst);
+    let (other_store, other_value) = (store.clone(), value.clone());
+    let refreshed = thread::spawn(move || refresh(|| get(&other_store, &other_value)))
+        .join()
+        .unwrap();
+    assert_eq!(refreshed, 2);
+    assert_eq!(
+        get(&store, &value),
+        2,
+        "the refresh replaced this thread's copy too"
+    );
+}

@@ -258,7 +258,10 @@ impl<'k> Call<'k> {
         let expires_ms = site
             .ttl_secs
             .map(|secs| crate::clock::now_ms().saturating_add(secs * 1000));
-        // A refresh replaces what the thread's tier may hold; otherwise it holds nothing live.
+        if self.refresh {
+            // Other threads' tiers may hold the value this call replaced: start afresh.
+            self.store.forget_hot();
+        }
         self.keep(output, Arc::clone(&bytes), expires_ms, self.refresh);
         Some((output, bytes))
     }

@@ -1,0 +1,121 @@
+//! Scale: time to the first hit in a new process, and memory and disk after many distinct
+//! calls. Each measurement runs in a child process (this program again), so it sees a cold
+//! start and its own peak RSS.
+//!
+//! ```sh
+//! cargo bench --bench scale                          # 10k entries
+//! MEMO_BENCH_ENTRIES=1000000 cargo bench --bench scale
+//! MEMO_BENCH_BUDGET=0 cargo bench --bench scale      # in-process tier off
+//! ```
+
+use std::process::Command;
+use std::time::Instant;
+
+#[memo::cached]
+fn square(x: u64) -> u64 {
+    x.wrapping_mul(x)
+}
+
+fn entries() -> u64 {
+    std::env::var("MEMO_BENCH_ENTRIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// Peak resident memory of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn child(role: &str, dir: &std::path::Path, extra: &[(&str, &str)]) -> String {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .env("MEMO_BENCH_ROLE", role)
+        .env("MEMO_DIR", dir)
+        .env("MEMO_BENCH_ENTRIES", entries().to_string());
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn main() {
+    match std::env::var("MEMO_BENCH_ROLE").as_deref() {
+        Ok("fill") => {
+            if let Some(budget) = std::env::var("MEMO_BENCH_BUDGET")
+                .ok()
+                .and_then(|b| b.parse().ok())
+            {
+                memo::set_memory_budget(budget);
+            }
+            let n = entries();
+            for x in 0..n {
+                std::hint::black_box(square(x));
+            }
+            let disk = memo::default_store()
+                .map(|store| {
+                    store.flush().unwrap();
+                    store.stats().unwrap().disk_bytes
+                })
+                .unwrap_or(0);
+            println!("{} {}", peak_rss_kib(), disk);
+        }
+        Ok("first") => {
+            let start = Instant::now();
+            let value = square(entries() / 2);
+            let took = start.elapsed();
+            let stats = memo::default_store().unwrap().stats().unwrap();
+            assert_eq!(value, (entries() / 2).wrapping_mul(entries() / 2));
+            assert_eq!(stats.misses, entries(), "the first call was a hit");
+            println!("{}", took.as_micros());
+        }
+        _ => {
+            // cargo bench passes `--bench`; the measurements take no arguments.
+            let n = entries();
+            let dir = tempfile::tempdir().unwrap();
+            let store = dir.path().join("store");
+            let budget = std::env::var("MEMO_BENCH_BUDGET").unwrap_or_default();
+            let filled = child("fill", &store, &[("MEMO_BENCH_BUDGET", &budget)]);
+            let baseline = child("fill", &dir.path().join("off"), &[("MEMO_DISABLE", "1")]);
+            let (rss, disk) = filled.split_once(' ').unwrap();
+            let (base_rss, _) = baseline.split_once(' ').unwrap();
+            let rss: u64 = rss.parse().unwrap();
+            let base_rss: u64 = base_rss.parse().unwrap();
+            let disk: u64 = disk.parse().unwrap();
+            println!("{n} distinct calls with 8-byte results:");
+            println!(
+                "  peak RSS {} MiB, {} MiB without caching: memo adds {} MiB",
+                rss / 1024,
+                base_rss / 1024,
+                rss.saturating_sub(base_rss) / 1024
+            );
+            // A result here is 1 byte of postcard; an entry's metadata is about 100 bytes.
+            println!(
+                "  disk {} MiB, {} bytes per entry",
+                disk >> 20,
+                disk / n.max(1)
+            );
+            let mut firsts: Vec<u64> = (0..5)
+                .map(|_| child("first", &store, &[]).parse().unwrap())
+                .collect();
+            firsts.sort_unstable();
+            println!(
+                "  first hit in a new process: median {:.1} ms (of 5: {:?} µs)",
+                firsts[2] as f64 / 1000.0,
+                firsts
+            );
+        }
+    }
+}
