@@ -1,0 +1,323 @@
+//! The failure policy under abuse: concurrency with expiry, processes killed mid-write,
+//! damaged store files, a full filesystem. Children are this test binary, re-run on one
+//! ignored test, so a crash or a damaged store never takes the test process down.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use memo::{Store, cached};
+
+const CHILD: &str = "MEMO_TEST_CHILD";
+
+fn child(name: &str, dir: &Path) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("MEMO_DIR", dir)
+        .env_remove("MEMO_DISABLE");
+    command
+}
+
+fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// A small deterministic generator, so every run damages and kills the same way.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+// ---------------------------------------------------------------- concurrency
+
+static COMPUTED: Mutex<Option<HashMap<(bool, u64), usize>>> = Mutex::new(None);
+/// Counts a computation of `key`; slow enough that concurrent callers pile up on it.
+fn computing(expiring: bool, key: u64) {
+    *COMPUTED
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .entry((expiring, key))
+        .or_default() += 1;
+    std::thread::sleep(Duration::from_millis(2));
+}
+
+#[cached(ttl = 1)]
+fn expiring(key: u64) -> u64 {
+    computing(true, key);
+    key * 3
+}
+
+#[cached]
+fn lasting(key: u64) -> u64 {
+    computing(false, key);
+    key * 5
+}
+
+#[test]
+fn sixteen_threads_compute_each_key_once_per_expiry() {
+    let store = Store::temporary().unwrap();
+    let threads = 16;
+    let calls = 1000;
+    let barrier = Arc::new(Barrier::new(threads));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads as u64)
+        .map(|t| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                memo::with_store(&store, || {
+                    for i in 0..calls {
+                        let key = (t * 7 + i) % 100;
+                        // Spread over about two and a half seconds, so ttl = 1s keys expire.
+                        if i % 8 == 0 {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        let value = if key % 2 == 0 {
+                            expiring(key)
+                        } else {
+                            lasting(key)
+                        };
+                        let expected = if key % 2 == 0 { key * 3 } else { key * 5 };
+                        assert_eq!(value, expected);
+                    }
+                })
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("no thread panicked or deadlocked");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let computed = COMPUTED.lock().unwrap().take().unwrap();
+    let windows = elapsed.ceil() as usize + 1;
+    for key in 0..100u64 {
+        let expiring_key = key % 2 == 0;
+        let count = computed.get(&(expiring_key, key)).copied().unwrap_or(0);
+        if expiring_key {
+            assert!(
+                (1..=windows).contains(&count),
+                "key {key} (ttl 1s) computed {count} times in {elapsed:.1}s"
+            );
+        } else {
+            assert_eq!(count, 1, "key {key} computed {count} times");
+        }
+    }
+    let stats = store.stats().unwrap();
+    let misses: usize = computed.values().sum();
+    assert_eq!(
+        stats.hits + stats.misses,
+        (threads * calls as usize) as u64,
+        "every call counted"
+    );
+    assert_eq!(stats.misses as usize, misses, "every computation is a miss");
+}
+
+// ---------------------------------------------------------------- crash
+
+#[cached]
+fn crash_square(x: u64) -> u64 {
+    x.wrapping_mul(x).wrapping_add(7)
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_writes_until_killed() {
+    if in_child() {
+        let start: u64 = std::env::var("START").unwrap().parse().unwrap();
+        for x in start.. {
+            crash_square(x);
+            println!("{x}");
+        }
+    }
+}
+
+#[test]
+fn results_survive_kill_9_and_never_read_back_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let mut random = Lcg(20261121);
+    let mut written = 0u64;
+    let mut report = Vec::new();
+    for round in 0..20 {
+        let mut process = child("child_writes_until_killed", &store_dir)
+            .env("START", written.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = process.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| l.trim().parse::<u64>().ok())
+                .max()
+        });
+        std::thread::sleep(Duration::from_millis(150 + random.below(250)));
+        process.kill().unwrap(); // SIGKILL
+        process.wait().unwrap();
+        let last = reader.join().unwrap().unwrap_or(written);
+        let before = written;
+        written = last + 1;
+
+        // The store opens, every result that reads back is right, and the program works.
+        let store = Store::open(&store_dir).expect("the store opens after kill -9");
+        let recomputed = memo::with_store(&store, || {
+            let runs_before = store.stats().unwrap().misses;
+            for x in before..written {
+                assert_eq!(
+                    crash_square(x),
+                    x.wrapping_mul(x).wrapping_add(7),
+                    "round {round}"
+                );
+            }
+            store.stats().unwrap().misses - runs_before
+        });
+        report.push((written - before, written - before - recomputed));
+        drop(store);
+    }
+    let total: u64 = report.iter().map(|(w, _)| w).sum();
+    let survived: u64 = report.iter().map(|(_, s)| s).sum();
+    eprintln!(
+        "kill -9 × 20: {survived} of {total} results written before the kills read back ({:.1}%)",
+        100.0 * survived as f64 / total.max(1) as f64
+    );
+    assert!(total > 100, "the children wrote results");
+}
+
+// ---------------------------------------------------------------- corruption
+
+#[cached]
+fn damaged_text(x: u64) -> String {
+    // Over 256 bytes: a blob, so blob files are exercised too.
+    format!("{x}:").repeat(60)
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_reads_a_damaged_store() {
+    if in_child() {
+        let mut recomputed = 0;
+        for x in 0..50u64 {
+            let before = memo::current_store()
+                .and_then(|s| s.stats().ok())
+                .map(|s| s.misses);
+            assert_eq!(
+                damaged_text(x),
+                format!("{x}:").repeat(60),
+                "never a wrong value"
+            );
+            let after = memo::current_store()
+                .and_then(|s| s.stats().ok())
+                .map(|s| s.misses);
+            recomputed += usize::from(before != after);
+        }
+        let opened = memo::current_store().is_some();
+        println!("opened {opened} recomputed {recomputed}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files(&path, out);
+        } else if !path.ends_with(".gitignore") && !path.ends_with("holder.pid") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn damaged_store_files_never_give_a_wrong_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let pristine = dir.path().join("pristine");
+    {
+        let store = Store::open(&pristine).unwrap();
+        memo::with_store(&store, || (0..50).for_each(|x| drop(damaged_text(x))));
+    }
+    let mut random = Lcg(7);
+    let rounds = 40;
+    let (mut refused, mut recomputing, mut verified) = (0, 0, 0);
+    for round in 0..rounds {
+        let copy = dir.path().join(format!("round-{round}"));
+        copy_dir(&pristine, &copy);
+        let mut targets = Vec::new();
+        files(&copy, &mut targets);
+        targets.sort();
+        let target = &targets[random.below(targets.len() as u64) as usize];
+        let mut bytes = std::fs::read(target).unwrap();
+        match random.below(3) {
+            0 if !bytes.is_empty() => {
+                for _ in 0..1 + random.below(8) {
+                    let at = random.below(bytes.len() as u64) as usize;
+                    bytes[at] ^= 1 << random.below(8);
+                }
+                std::fs::write(target, &bytes).unwrap();
+            }
+            1 => {
+                bytes.truncate(random.below(bytes.len() as u64 + 1) as usize);
+                std::fs::write(target, &bytes).unwrap();
+            }
+            _ => std::fs::remove_file(target).unwrap(),
+        }
+        // `memo verify`, before the program touches the store: damage it can see is
+        // reported and removed.
+        if let Ok(store) = Store::open(&copy) {
+            let report = store.verify(&mut |_, _| {}).unwrap();
+            verified += usize::from(!report.is_clean());
+        }
+        let out = child("child_reads_a_damaged_store", &copy)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "round {round} ({}): the program failed:\n{}",
+            target.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        refused += usize::from(stdout.contains("opened false"));
+        recomputing +=
+            usize::from(stdout.contains("opened true") && !stdout.contains("recomputed 0"));
+    }
+    eprintln!(
+        "{rounds} rounds of damage, every value right: {refused} stores refused (ran uncached), \
+         {verified} damaged found by verify, {recomputing} runs recomputed lost results"
+    );
+}
