@@ -321,3 +321,67 @@ fn damaged_store_files_never_give_a_wrong_value() {
          {verified} damaged found by verify, {recomputing} runs recomputed lost results"
     );
 }
+
+// ---------------------------------------------------------------- a full filesystem
+
+#[cached]
+fn bulky(x: u64) -> Vec<u8> {
+    vec![(x % 251) as u8; 48 << 10]
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_fills_the_disk() {
+    if in_child() {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+        for round in 0..2 {
+            for x in 0..60u64 {
+                let value = bulky(x);
+                assert_eq!(value.len(), 48 << 10);
+                assert!(
+                    value.iter().all(|b| *b == (x % 251) as u8),
+                    "round {round}: right value"
+                );
+            }
+        }
+        println!("done");
+    }
+}
+
+#[test]
+fn a_full_filesystem_gives_right_values_and_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("tiny");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a 1 MiB tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    let out = child("child_fills_the_disk", &mount.join("store"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "one warning: {warnings:?}");
+    assert!(
+        warnings[0].contains("degraded") || warnings[0].contains("caching is off"),
+        "{warnings:?}"
+    );
+}

@@ -47,7 +47,7 @@ impl<T: Serialize> Memo<T> {
             Err(error) => {
                 crate::warn::once("memo serialize", || {
                     format!(
-                        "memo: a `Memo` value failed to serialize ({error}); results computed from it are not reused"
+                        "a `Memo` value failed to serialize ({error}); results computed from it are not reused"
                     )
                 });
                 unique_digest()
@@ -96,7 +96,7 @@ fn unique_digest() -> Digest {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seed = RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"memo: unserializable value");
+    hasher.update(b"unserializable value");
     hasher.update(&seed.to_le_bytes());
     hasher.update(&std::process::id().to_le_bytes());
     Digest::from(hasher.finalize())

@@ -159,7 +159,7 @@ pub fn default_store() -> Option<Store> {
                 }
                 Err(error) => {
                     warn::once("default store", || {
-                        format!("memo: caching is off for this process: {error}")
+                        format!("caching is off for this process: {error}")
                     });
                     *default = Default::Failed;
                     None

@@ -166,7 +166,7 @@ impl<'k> Call<'k> {
         let store = scope::current_store()?;
         if let Some(reason) = key.uncacheable() {
             warn::once(&format!("uncacheable {}", site.name), || {
-                format!("memo: `{}` runs uncached: {reason}", site.name)
+                format!("`{}` runs uncached: {reason}", site.name)
             });
             return None;
         }
@@ -236,11 +236,7 @@ impl<'k> Call<'k> {
             Ok(bytes) => bytes,
             Err(error) => {
                 warn::once(&format!("encode {}", site.name), || {
-                    format!(
-                        "memo: `{}` runs uncached: {}",
-                        site.name,
-                        Error::Encode(error)
-                    )
+                    format!("`{}` runs uncached: {}", site.name, Error::Encode(error))
                 });
                 return None;
             }
@@ -291,7 +287,7 @@ fn contained<T>(op: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 fn degraded(store: &Store, error: &Error) {
-    warn::once(&format!("store failed {}", store.dir().display()), || {
-        format!("memo: caching is degraded, results are computed but may not be stored: {error}")
+    warn::once(&store.inner.warning_topic(), || {
+        format!("caching is degraded, results are computed but may not be stored: {error}")
     });
 }

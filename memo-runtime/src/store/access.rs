@@ -52,7 +52,7 @@ impl Store {
         let Some(head) = EntryHead::read(&raw) else {
             crate::warn::once("bad entry", || {
                 format!(
-                    "memo: an entry in {} could not be read and was removed; `memo verify` checks the whole store",
+                    "an entry in {} could not be read and was removed; `memo verify` checks the whole store",
                     inner.dir.display()
                 )
             });
@@ -78,7 +78,7 @@ impl Store {
         if Digest::of_bytes(&bytes) != head.output {
             crate::warn::once("bad blob", || {
                 format!(
-                    "memo: a stored result in {} did not match its hash; it was removed and will be recomputed",
+                    "a stored result in {} did not match its hash; it was removed and will be recomputed",
                     inner.dir.display()
                 )
             });

@@ -27,6 +27,24 @@ use crate::call::flight::Flights;
 use crate::error::{Error, Result};
 use record::Counters;
 
+/// How long memo waits for the storage engine to write or close before it gives up.
+const ENGINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Runs `work` on a helper thread and waits up to [`ENGINE_TIMEOUT`] for it; `None` if it
+/// did not finish (it is then abandoned, still running).
+fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, result) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("memo-store".into())
+        .spawn(move || {
+            let _ = done.send(work());
+        });
+    match spawned {
+        Ok(_) => result.recv_timeout(ENGINE_TIMEOUT).ok(),
+        Err(_) => None,
+    }
+}
+
 /// The on-disk format of a store: its trees and records. A store stamped with another
 /// version is refused, never misread.
 pub const STORE_FORMAT_VERSION: u32 = 1;
@@ -258,11 +276,16 @@ impl Drop for Inner {
         let pending = crate::scope::take_hits(self.id);
         self.live.hits.fetch_add(pending, Ordering::Relaxed);
         if let Err(error) = self.flush() {
-            crate::warn::once("flush on close", || {
-                format!("memo: could not flush the store when closing it: {error}")
+            crate::warn::once(&self.warning_topic(), || {
+                format!("could not flush the store when closing it: {error}")
             });
         }
-        drop(self.engine.take());
+        let engine = self.engine.take();
+        // Closing can block in sled when its last writes failed (a full disk): never let
+        // that hang the program.
+        if bounded(move || drop(engine)).is_none() {
+            return;
+        }
         // sled lets go of its lock from background threads a moment after the database
         // is dropped; wait for that, so a store closed here can be opened at once by
         // another process (or this one).
@@ -271,6 +294,11 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    /// The topic of this store's degradation warnings: one warning per store and process.
+    pub(crate) fn warning_topic(&self) -> String {
+        format!("store failed {}", self.dir.display())
+    }
+
     fn engine(&self) -> &Engine {
         self.engine
             .as_ref()
@@ -292,8 +320,14 @@ impl Inner {
     fn flush(&self) -> Result<()> {
         crate::call::flush_hits();
         self.persist_counters()?;
-        self.db().flush().map_err(|e| self.storage(e))?;
-        Ok(())
+        let db = self.db().clone();
+        match bounded(move || db.flush()) {
+            Some(result) => result.map(drop).map_err(|e| self.storage(e)),
+            None => Err(self.storage(sled::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the storage engine did not finish writing in time (is the disk full?)",
+            )))),
+        }
     }
 
     /// Adds the counts since the last persist to the stored totals.

@@ -31,8 +31,8 @@ fn flush_all() {
     let stores: Vec<Arc<Inner>> = lock().iter().filter_map(|(_, w)| w.upgrade()).collect();
     for inner in stores {
         if let Err(error) = inner.flush() {
-            crate::warn::once("flush at exit", || {
-                format!("memo: could not flush the store at exit: {error}")
+            crate::warn::once(&inner.warning_topic(), || {
+                format!("could not flush the store at exit: {error}")
             });
         }
     }
