@@ -19,6 +19,8 @@ mod clock;
 mod digest;
 mod error;
 mod explain;
+#[doc(hidden)]
+pub mod fuzz;
 mod key;
 mod memo;
 mod scope;

@@ -251,6 +251,11 @@ struct EntryHead<'a> {
     inline: Option<&'a [u8]>,
 }
 
+/// Reads the head of an entry record, as a hit does; `None` if it does not decode.
+pub(crate) fn read_entry_head(raw: &[u8]) -> Option<Digest> {
+    EntryHead::read(raw).map(|head| head.output)
+}
+
 impl<'a> EntryHead<'a> {
     fn read(raw: &'a [u8]) -> Option<EntryHead<'a>> {
         postcard::take_from_bytes(raw).ok().map(|(head, _)| head)

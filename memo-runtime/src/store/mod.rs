@@ -20,8 +20,9 @@ pub use manage::Stats;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use verify::VerifyReport;
 
+pub(crate) use access::read_entry_head;
 pub(crate) use open::panic_message;
-pub(crate) use record::decode_exact;
+pub(crate) use record::{EntryRecord, decode_exact};
 
 use crate::call::flight::Flights;
 use crate::error::{Error, Result};
