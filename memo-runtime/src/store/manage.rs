@@ -101,14 +101,8 @@ impl Store {
     /// The entry stored under `key`, if any.
     pub fn entry(&self, key: &Digest) -> Result<Option<Entry>> {
         let inner = &*self.inner;
-        let raw = inner
-            .trees()
-            .entries
-            .get(key)
-            .map_err(|e| inner.storage(e))?;
-        Ok(raw
-            .and_then(|raw| decode_exact::<EntryRecord>(&raw))
-            .map(|record| record.to_entry(*key)))
+        let record: Option<EntryRecord> = inner.read(&inner.trees().entries, key)?;
+        Ok(record.map(|record| record.to_entry(*key)))
     }
 
     /// The encoded bytes (postcard) of the result stored under `key`, verified against its
@@ -178,12 +172,7 @@ impl Store {
     /// The record of one function, by its name.
     pub fn function(&self, name: &str) -> Result<Option<FunctionRecord>> {
         let inner = &*self.inner;
-        let raw = inner
-            .trees()
-            .functions
-            .get(name)
-            .map_err(|e| inner.storage(e))?;
-        Ok(raw.and_then(|raw| decode_exact(&raw)))
+        inner.read(&inner.trees().functions, name)
     }
 
     /// Removes every entry stored with `tag`; returns how many.

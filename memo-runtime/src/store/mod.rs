@@ -314,6 +314,16 @@ impl Inner {
         &self.engine().db
     }
 
+    /// The record under `key` in `tree`, decoded; `None` if absent or unreadable.
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<T>> {
+        let raw = tree.get(key).map_err(|e| self.storage(e))?;
+        Ok(raw.and_then(|raw| decode_exact(&raw)))
+    }
+
     fn storage(&self, source: sled::Error) -> Error {
         open::storage_error(&self.dir, source)
     }
