@@ -212,7 +212,7 @@ fn results_survive_kill_9_and_never_read_back_wrong() {
 #[cached]
 fn damaged_text(x: u64) -> String {
     // Over 256 bytes: a blob, so blob files are exercised too.
-    format!("{x}:").repeat(60)
+    format!("{x}:").repeat(200)
 }
 
 #[test]
@@ -226,7 +226,7 @@ fn child_reads_a_damaged_store() {
                 .map(|s| s.misses);
             assert_eq!(
                 damaged_text(x),
-                format!("{x}:").repeat(60),
+                format!("{x}:").repeat(200),
                 "never a wrong value"
             );
             let after = memo::current_store()
@@ -384,4 +384,53 @@ fn a_full_filesystem_gives_right_values_and_one_warning() {
         warnings[0].contains("degraded") || warnings[0].contains("caching is off"),
         "{warnings:?}"
     );
+}
+
+/// Damage that gets past the storage engine's own checksums — results changed inside the
+/// database — is what memo's hashes are for: `verify` reports exactly it, and every call
+/// still returns the right value.
+#[test]
+fn damaged_results_are_reported_by_verify_and_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    {
+        let store = Store::open(&store_dir).unwrap();
+        memo::with_store(&store, || (0..50).for_each(|x| drop(damaged_text(x))));
+    }
+    let mut random = Lcg(99);
+    for round in 0..10 {
+        let damaged: usize = {
+            let db = sled::open(&store_dir).unwrap();
+            let blobs = db.open_tree("blobs").unwrap();
+            let hashes: Vec<_> = blobs.iter().keys().map(Result::unwrap).collect();
+            let mut hit = std::collections::HashSet::new();
+            for _ in 0..1 + random.below(5) {
+                let hash = &hashes[random.below(hashes.len() as u64) as usize];
+                let mut bytes = blobs.get(hash).unwrap().unwrap().to_vec();
+                let at = random.below(bytes.len() as u64) as usize;
+                bytes[at] ^= 0x20;
+                blobs.insert(hash, bytes).unwrap();
+                hit.insert(hash.to_vec());
+            }
+            db.flush().unwrap();
+            hit.len()
+        };
+        let store = Store::open(&store_dir).unwrap();
+        let report = store.verify(&mut |_, _| {}).unwrap();
+        assert_eq!(
+            report.bad_blobs.len(),
+            damaged,
+            "round {round}: verify reports the damage"
+        );
+        assert_eq!(report.bad_entries as usize, damaged);
+        memo::with_store(&store, || {
+            for x in 0..50u64 {
+                assert_eq!(damaged_text(x), format!("{x}:").repeat(200), "round {round}");
+            }
+        });
+        assert!(
+            store.verify(&mut |_, _| {}).unwrap().is_clean(),
+            "recomputed and clean"
+        );
+    }
 }
