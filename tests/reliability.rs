@@ -425,7 +425,11 @@ fn damaged_results_are_reported_by_verify_and_recomputed() {
         assert_eq!(report.bad_entries as usize, damaged);
         memo::with_store(&store, || {
             for x in 0..50u64 {
-                assert_eq!(damaged_text(x), format!("{x}:").repeat(200), "round {round}");
+                assert_eq!(
+                    damaged_text(x),
+                    format!("{x}:").repeat(200),
+                    "round {round}"
+                );
             }
         });
         assert!(

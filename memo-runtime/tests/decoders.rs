@@ -95,3 +95,12 @@ fn the_intact_archive_imports() {
     assert!(import_archive(&store, archive()));
     assert_eq!(store.stats().unwrap().entries, 1);
 }
+
+/// Found by the fuzzer: a frame claiming 4 GiB in a 60-byte archive once allocated it all.
+#[test]
+fn a_frame_longer_than_the_archive_is_refused_without_allocating() {
+    let bytes = include_bytes!("fuzz-regressions/archive-huge-frame.bin");
+    let store = Store::temporary().unwrap();
+    assert!(!import_archive(&store, bytes));
+    assert_eq!(store.stats().unwrap().entries, 0);
+}

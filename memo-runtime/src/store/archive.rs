@@ -261,8 +261,16 @@ fn next_frame(reader: &mut impl Read) -> Result<Option<(u8, Vec<u8>)>> {
     if len > MAX_FRAME {
         return Err(damaged("a frame is impossibly large"));
     }
-    let mut payload = vec![0u8; len as usize];
-    reader.read_exact(&mut payload).map_err(truncated)?;
+    // Read what is there rather than allocate what the frame claims: a damaged length must
+    // not cost memory the file does not hold.
+    let mut payload = Vec::new();
+    reader
+        .take(len)
+        .read_to_end(&mut payload)
+        .map_err(truncated)?;
+    if payload.len() as u64 != len {
+        return Err(damaged("it ends early"));
+    }
     Ok(Some((kind[0], payload)))
 }
 
