@@ -443,7 +443,7 @@ fn a_store_held_by_a_running_program_says_which() {
     let dir = filled();
     let held = Store::open(dir.path()).unwrap();
     let error = fails(dir.path(), &["stats"], 1);
-    assert!(error.contains("in use by another process"), "{error}");
+    assert!(error.contains("held by another process"), "{error}");
     assert!(
         error.contains(&format!("pid {}", std::process::id())),
         "{error}"

@@ -18,6 +18,21 @@ pub enum Error {
         /// The process that holds it, when it could be found.
         holder: Option<u32>,
     },
+    /// The store is held by another process, which serves this one's cached calls; it
+    /// failed to answer, or the operation is one only the holder does.
+    #[error(
+        "the store at {} is held by another process{} that serves this one ({detail}); manage it from that process, or after it exits",
+        dir.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Served {
+        /// The store directory.
+        dir: PathBuf,
+        /// The process that holds it, when known.
+        holder: Option<u32>,
+        /// What went wrong.
+        detail: String,
+    },
     /// The store was written by a version of memo with another on-disk format.
     #[error(
         "the store at {} has format version {found}, and this memo reads version {expected}; remove the directory (or run `memo clear`) to start a new store",

@@ -140,6 +140,16 @@ pub fn set_default_store(store: Store) {
     DEFAULT_GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
+/// Lets go of `store` as the default store, so the next cached call opens the default
+/// directory again.
+pub(crate) fn drop_default(store: &Store) {
+    let mut default = DEFAULT.write().unwrap_or_else(|p| p.into_inner());
+    if matches!(&*default, Default::Open(current) if current == store) {
+        *default = Default::Unopened;
+        DEFAULT_GENERATION.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// The default store, opening it if this is its first use; `None` if it cannot be opened
 /// (a warning says why, once).
 pub fn default_store() -> Option<Store> {

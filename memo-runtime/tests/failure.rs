@@ -143,8 +143,62 @@ fn run_uncached_child(dir: &Path, expected_warning: &str) {
     );
 }
 
+/// In a child: calls keys `START..END` through the default store and prints how many it
+/// computed; with `PAUSE`, does so twice, waiting for a line on stdin in between.
 #[test]
-fn a_store_locked_by_another_process_runs_uncached() {
+#[ignore = "run by a parent test in a child process"]
+fn child_counts_computations() {
+    if in_child() {
+        let range = |name: &str| std::env::var(name).unwrap().parse::<u64>().unwrap();
+        let (start, end) = (range("START"), range("END"));
+        let site = site!("failure::shared");
+        let pass = || {
+            let runs = Runs::default();
+            for x in start..end {
+                let value = memo_runtime::call::<memo_runtime::Plain<u64>>(
+                    site,
+                    &support::key(site, x),
+                    || {
+                        runs.bump();
+                        x * 1000 + 7
+                    },
+                );
+                assert_eq!(value, x * 1000 + 7, "never a wrong value");
+            }
+            runs.get()
+        };
+        println!("computed {}", pass());
+        if std::env::var_os("PAUSE").is_some() {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+            println!("computed {}", pass());
+        }
+    }
+}
+
+fn counts(output: &std::process::Output) -> Vec<usize> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.split("computed ").nth(1))
+        .map(|n| n.trim().parse().unwrap())
+        .collect()
+}
+
+fn client(dir: &Path, start: u64, end: u64) -> Command {
+    let mut command = child("child_counts_computations", &[("MEMO_DIR", dir)]);
+    command
+        .env("START", start.to_string())
+        .env("END", end.to_string());
+    command
+}
+
+#[test]
+fn processes_share_a_store_through_its_holder_and_take_over_when_it_exits() {
     let dir = tempfile::tempdir().unwrap();
     let mut holder = child("child_holds_the_store", &[("MEMO_DIR", dir.path())])
         .stdin(Stdio::piped())
@@ -154,20 +208,54 @@ fn a_store_locked_by_another_process_runs_uncached() {
     let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
     assert!(lines.any(|line| line.unwrap().ends_with("ready")));
 
-    let error = Store::open(dir.path()).unwrap_err();
-    match &error {
-        Error::Locked { holder: pid, .. } => assert_eq!(*pid, Some(holder.id())),
-        other => panic!("expected a lock error, got {other}"),
-    }
-    assert!(error.to_string().contains(&format!("pid {}", holder.id())));
-    run_uncached_child(dir.path(), "in use by another process");
+    // One process computes, through the holder; the next ones find its results.
+    assert_eq!(counts(&client(dir.path(), 0, 20).output().unwrap()), [20]);
+    assert_eq!(counts(&client(dir.path(), 0, 20).output().unwrap()), [0]);
+    // Three at once, with the holder: four processes on one store.
+    let three: Vec<_> = (0..3)
+        .map(|_| {
+            client(dir.path(), 0, 40)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let computed: usize = three
+        .into_iter()
+        .map(|c| counts(&c.wait_with_output().unwrap())[0])
+        .sum();
+    assert!(
+        (20..=60).contains(&computed),
+        "keys 20..40 computed {computed} times in all"
+    );
 
+    // A client that outlives the holder takes the store over.
+    let mut survivor = client(dir.path(), 0, 40)
+        .env("PAUSE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut survivor_out = BufReader::new(survivor.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .filter_map(|line| line.split("computed ").nth(1).map(str::to_owned));
+    let first = survivor_out.next().unwrap();
+    assert_eq!(first.trim(), "0", "served by the holder");
     drop(holder.stdin.take());
     assert!(holder.wait().unwrap().success());
+    writeln!(survivor.stdin.take().unwrap()).unwrap();
+    let second = survivor_out.next().unwrap();
+    let recomputed: usize = second.trim().parse().unwrap();
     assert!(
-        Store::open(dir.path()).is_ok(),
-        "free again once the holder exits"
+        recomputed <= 1,
+        "after the holder left, at most the call that found it gone ran: {second}"
     );
+    survivor_out.for_each(drop);
+    assert!(survivor.wait().unwrap().success());
+
+    // And once it has gone too, the store is anyone's, with every result in it.
+    assert_eq!(counts(&client(dir.path(), 0, 40).output().unwrap()), [0]);
 }
 
 #[test]

@@ -245,7 +245,7 @@ impl<'k> Call<'k> {
         let inputs = self.key.inputs();
         if let Err(error) = contained(|| {
             self.store
-                .insert(site, &self.digest, output, &bytes, inputs)
+                .insert(&site.into(), &self.digest, output, &bytes, inputs)
         }) {
             degraded(&self.store, &error);
             return Some((output, Arc::from(bytes)));
@@ -287,6 +287,11 @@ fn contained<T>(op: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 fn degraded(store: &Store, error: &Error) {
+    if store.take_broken() {
+        // The process that served this store has gone: the next call opens it again,
+        // holding it here or reaching whoever holds it now.
+        scope::drop_default(store);
+    }
     warn::once(&store.inner.warning_topic(), || {
         format!("caching is degraded, results are computed but may not be stored: {error}")
     });

@@ -45,6 +45,9 @@ impl Store {
     /// An expired entry, or one whose blob is missing or damaged, is removed and is a miss.
     pub(crate) fn lookup(&self, key: &Digest) -> Result<Option<Hit>> {
         let inner = &*self.inner;
+        if let Some(remote) = &inner.remote {
+            return remote.get(key);
+        }
         let trees = &inner.trees();
         let Some(raw) = trees.entries.get(key).map_err(|e| inner.storage(e))? else {
             return Ok(None);
@@ -118,20 +121,23 @@ impl Store {
     /// ignore and `gc` collects, never an entry without its result.
     pub(crate) fn insert(
         &self,
-        site: &CallSite,
+        site: &NewEntry<'_>,
         key: &Digest,
         output: Digest,
         bytes: &[u8],
         inputs: &[Digest],
     ) -> Result<()> {
         let inner = &*self.inner;
+        if let Some(remote) = &inner.remote {
+            return remote.put(site, key, output, bytes, inputs);
+        }
         let trees = &inner.trees();
         let storage = |e| inner.storage(e);
         let inline = bytes.len() <= INLINE_MAX;
         if !inline && !trees.blobs.contains_key(output).map_err(storage)? {
             trees.blobs.insert(output, bytes).map_err(storage)?;
         }
-        for tag in site.tags {
+        for tag in &site.tags {
             trees
                 .tags
                 .insert(index_key(tag, key), &[])
@@ -198,42 +204,19 @@ impl Store {
                 return Ok(());
             }
         }
-        let functions = &inner.trees().functions;
-        let old = functions.get(site.name).map_err(|e| inner.storage(e))?;
-        let mut record = old
-            .and_then(|raw| decode_exact::<FunctionRecord>(&raw))
-            .unwrap_or_else(|| FunctionRecord {
-                name: site.name.to_owned(),
-                module: String::new(),
-                file: String::new(),
-                line: 0,
-                output_type: String::new(),
-                current: Digest(site.fingerprint),
-                versions: Vec::new(),
-            });
-        let now = clock::now_ms();
-        let fingerprint = Digest(site.fingerprint);
-        record.module = site.module.to_owned();
-        record.file = site.file.to_owned();
-        record.line = site.line;
-        record.output_type = site.output_type.to_owned();
-        record.current = fingerprint;
-        match record
-            .versions
-            .iter_mut()
-            .find(|v| v.fingerprint == fingerprint)
-        {
-            Some(version) => version.last_seen_ms = now,
-            None => record.versions.push(FunctionVersion {
-                fingerprint,
-                first_seen_ms: now,
-                last_seen_ms: now,
-                components: site.components(),
-            }),
+        let info = FunctionInfo {
+            name: site.name.to_owned(),
+            module: site.module.to_owned(),
+            file: site.file.to_owned(),
+            line: site.line,
+            output_type: site.output_type.to_owned(),
+            fingerprint: Digest(site.fingerprint),
+            components: site.components(),
+        };
+        match &inner.remote {
+            Some(remote) => remote.record(&info)?,
+            None => self.write_function(info)?,
         }
-        functions
-            .insert(site.name, encode(&record))
-            .map_err(|e| inner.storage(e))?;
         site.state.recorded_in.store(inner.id, Ordering::Release);
         Ok(())
     }
@@ -260,6 +243,81 @@ impl<'a> EntryHead<'a> {
     fn read(raw: &'a [u8]) -> Option<EntryHead<'a>> {
         postcard::take_from_bytes(raw).ok().map(|(head, _)| head)
     }
+}
+
+impl Store {
+    /// Records a version of a function in the function records.
+    pub(super) fn write_function(&self, info: FunctionInfo) -> Result<()> {
+        let inner = &*self.inner;
+        let functions = &inner.trees().functions;
+        let mut record = inner
+            .read::<FunctionRecord>(functions, &info.name)?
+            .unwrap_or_else(|| FunctionRecord {
+                name: info.name.clone(),
+                module: String::new(),
+                file: String::new(),
+                line: 0,
+                output_type: String::new(),
+                current: info.fingerprint,
+                versions: Vec::new(),
+            });
+        let now = clock::now_ms();
+        record.module = info.module;
+        record.file = info.file;
+        record.line = info.line;
+        record.output_type = info.output_type;
+        record.current = info.fingerprint;
+        match record
+            .versions
+            .iter_mut()
+            .find(|v| v.fingerprint == info.fingerprint)
+        {
+            Some(version) => version.last_seen_ms = now,
+            None => record.versions.push(FunctionVersion {
+                fingerprint: info.fingerprint,
+                first_seen_ms: now,
+                last_seen_ms: now,
+                components: info.components,
+            }),
+        }
+        functions
+            .insert(info.name.as_bytes(), encode(&record))
+            .map_err(|e| inner.storage(e))?;
+        Ok(())
+    }
+}
+
+/// What a new entry is stored with, from its function.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct NewEntry<'a> {
+    pub name: &'a str,
+    pub fingerprint: [u8; 32],
+    pub ttl_secs: Option<u64>,
+    #[serde(borrow)]
+    pub tags: Vec<&'a str>,
+}
+
+impl<'a> From<&'a CallSite> for NewEntry<'a> {
+    fn from(site: &'a CallSite) -> NewEntry<'a> {
+        NewEntry {
+            name: site.name,
+            fingerprint: site.fingerprint,
+            ttl_secs: site.ttl_secs,
+            tags: site.tags.to_vec(),
+        }
+    }
+}
+
+/// A version of a function, as the function records keep it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct FunctionInfo {
+    pub name: String,
+    pub module: String,
+    pub file: String,
+    pub line: u32,
+    pub output_type: String,
+    pub fingerprint: Digest,
+    pub components: Vec<crate::Component>,
 }
 
 impl Inner {

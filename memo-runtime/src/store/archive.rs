@@ -80,6 +80,7 @@ impl Store {
         out: impl Write,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ArchiveReport> {
+        self.inner.local()?;
         let inner = &*self.inner;
         let trees = &inner.trees();
         let io_error = |source| Error::Io {
@@ -145,6 +146,7 @@ impl Store {
         mut input: R,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ArchiveReport> {
+        self.inner.local()?;
         let io_error = |source| Error::Io {
             path: "archive".into(),
             source,

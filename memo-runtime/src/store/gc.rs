@@ -84,6 +84,7 @@ pub struct GcReport {
 impl Store {
     /// Removes what `policy` selects, then every blob that no entry references.
     pub fn gc(&self, policy: &Gc) -> Result<GcReport> {
+        self.inner.local()?;
         let inner = &*self.inner;
         let now = clock::now_ms();
         let current: HashMap<String, Digest> = if policy.stale {

@@ -56,6 +56,7 @@ impl Store {
     /// assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
     /// ```
     pub fn stats(&self) -> Result<Stats> {
+        self.inner.local()?;
         crate::call::flush_hits();
         let inner = &*self.inner;
         let stored = inner.stored_counters()?;
@@ -89,6 +90,7 @@ impl Store {
     /// assert!(store.entries().unwrap().is_empty());
     /// ```
     pub fn entries(&self) -> Result<Vec<Entry>> {
+        self.inner.local()?;
         let mut entries: Vec<Entry> = self
             .records()?
             .into_iter()
@@ -100,6 +102,7 @@ impl Store {
 
     /// The entry stored under `key`, if any.
     pub fn entry(&self, key: &Digest) -> Result<Option<Entry>> {
+        self.inner.local()?;
         let inner = &*self.inner;
         let record: Option<EntryRecord> = inner.read(&inner.trees().entries, key)?;
         Ok(record.map(|record| record.to_entry(*key)))
@@ -108,6 +111,7 @@ impl Store {
     /// The encoded bytes (postcard) of the result stored under `key`, verified against its
     /// hash; `None` if there is no such entry or its result is missing or damaged.
     pub fn result(&self, key: &Digest) -> Result<Option<Vec<u8>>> {
+        self.inner.local()?;
         let inner = &*self.inner;
         let raw = inner
             .trees()
@@ -126,6 +130,7 @@ impl Store {
     /// The encoded bytes of a result kept as a blob (results over 256 bytes), by content
     /// hash, verified against the hash; `None` if absent or damaged.
     pub fn blob(&self, output: &Digest) -> Result<Option<Vec<u8>>> {
+        self.inner.local()?;
         let inner = &*self.inner;
         let raw = inner
             .trees()
@@ -139,6 +144,7 @@ impl Store {
 
     /// The entries that a `Memo` result with content hash `input` was passed to.
     pub fn consumers(&self, input: &Digest) -> Result<Vec<Digest>> {
+        self.inner.local()?;
         let inner = &*self.inner;
         inner
             .trees()
@@ -156,6 +162,7 @@ impl Store {
 
     /// The functions that have used this store, by name.
     pub fn functions(&self) -> Result<Vec<FunctionRecord>> {
+        self.inner.local()?;
         let inner = &*self.inner;
         inner
             .trees()
@@ -171,18 +178,21 @@ impl Store {
 
     /// The record of one function, by its name.
     pub fn function(&self, name: &str) -> Result<Option<FunctionRecord>> {
+        self.inner.local()?;
         let inner = &*self.inner;
         inner.read(&inner.trees().functions, name)
     }
 
     /// Removes every entry stored with `tag`; returns how many.
     pub fn invalidate_tag(&self, tag: &str) -> Result<usize> {
+        self.inner.local()?;
         self.invalidate_indexed(&self.inner.trees().tags, tag)
     }
 
     /// Removes every entry of the function named `name`, whatever its code version;
     /// returns how many.
     pub fn invalidate_fn(&self, name: &str) -> Result<usize> {
+        self.inner.local()?;
         self.forget_hot();
         let mut removed = 0;
         for (key, record) in self.records()? {
@@ -196,6 +206,7 @@ impl Store {
 
     /// Removes one entry; returns whether it was there.
     pub fn remove(&self, key: &Digest) -> Result<bool> {
+        self.inner.local()?;
         self.forget_hot();
         let inner = &*self.inner;
         let raw = inner
@@ -216,6 +227,7 @@ impl Store {
 
     /// Removes every entry and result. The function records and counters stay.
     pub fn clear(&self) -> Result<()> {
+        self.inner.local()?;
         self.forget_hot();
         let inner = &*self.inner;
         let trees = &inner.trees();

@@ -7,6 +7,7 @@ mod manage;
 mod open;
 mod record;
 mod registry;
+mod serve;
 mod verify;
 
 use std::collections::HashSet;
@@ -89,7 +90,10 @@ pub(crate) struct Inner {
     id: u64,
     dir: PathBuf,
     /// The open database; taken out when the store closes, so the lock can be waited for.
+    /// `None` for a store another process holds and serves.
     engine: Option<Engine>,
+    /// The connection to the process that holds this store, when this one does not.
+    remote: Option<serve::Remote>,
     live: LiveCounters,
     /// The functions recorded in this store by this process, so each is written once.
     recorded: Mutex<HashSet<&'static str>>,
@@ -249,6 +253,20 @@ impl Store {
         Arc::downgrade(&self.inner)
     }
 
+    /// Whether this store is served by another process that has stopped answering. It is
+    /// then forgotten, so that the next open holds it here or finds its new holder.
+    pub(crate) fn take_broken(&self) -> bool {
+        let broken = self
+            .inner
+            .remote
+            .as_ref()
+            .is_some_and(serve::Remote::is_broken);
+        if broken {
+            registry::forget(&self.inner);
+        }
+        broken
+    }
+
     pub(crate) fn keeps_hot(&self) -> bool {
         self.inner.hot
     }
@@ -274,6 +292,10 @@ impl Store {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if self.remote.is_some() {
+            return;
+        }
+        serve::stop(&self.dir);
         let pending = crate::scope::take_hits(self.id);
         self.live.hits.fetch_add(pending, Ordering::Relaxed);
         if let Err(error) = self.flush() {
@@ -295,6 +317,18 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    /// An error for operations only the process that holds the store can do.
+    pub(crate) fn local(&self) -> Result<()> {
+        match &self.remote {
+            None => Ok(()),
+            Some(remote) => Err(Error::Served {
+                dir: self.dir.clone(),
+                holder: remote.holder(),
+                detail: "only the holder manages the store".into(),
+            }),
+        }
+    }
+
     /// The topic of this store's degradation warnings: one warning per store and process.
     pub(crate) fn warning_topic(&self) -> String {
         format!("store failed {}", self.dir.display())
@@ -330,6 +364,9 @@ impl Inner {
 
     fn flush(&self) -> Result<()> {
         crate::call::flush_hits();
+        if self.remote.is_some() {
+            return Ok(()); // the holder writes
+        }
         self.persist_counters()?;
         let db = self.db().clone();
         match bounded(move || db.flush()) {

@@ -34,9 +34,18 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
         return Ok(inner);
     }
     write_gitignore(&dir)?;
-    let inner = Arc::new(start_own(&dir, options)?);
+    let inner = match start_own(&dir, options) {
+        Ok(inner) => Arc::new(inner),
+        Err(Error::Locked { holder, .. }) if served(&dir, holder, options).is_some() => {
+            let inner = Arc::new(served(&dir, holder, options).expect("checked"));
+            registry::add(&mut open, dir, &inner);
+            return Ok(inner);
+        }
+        Err(error) => return Err(error),
+    };
     // Best effort: the pid only helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
+    super::serve::start(&inner);
     registry::add(&mut open, dir, &inner);
     Ok(inner)
 }
@@ -55,6 +64,23 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
     let inner = Arc::new(start(&dir, config, options)?);
     registry::add(&mut registry::lock(), dir, &inner);
     Ok(inner)
+}
+
+/// A store held by another process that serves it, if it does.
+fn served(dir: &Path, holder: Option<u32>, options: &Options) -> Option<Inner> {
+    let remote = super::serve::Remote::connect(dir, holder)?;
+    static IDS: AtomicU64 = AtomicU64::new(1 << 40);
+    Some(Inner {
+        id: IDS.fetch_add(1, Ordering::Relaxed),
+        dir: dir.to_owned(),
+        engine: None,
+        remote: Some(remote),
+        live: Default::default(),
+        recorded: Default::default(),
+        epoch: AtomicU64::new(0),
+        hot: options.hot,
+        flights: Flights::default(),
+    })
 }
 
 /// Opens `dir`, waiting out this process's own earlier handle: sled's background flusher
@@ -99,6 +125,7 @@ fn start(dir: &Path, config: sled::Config, options: &Options) -> Result<Inner> {
         id: IDS.fetch_add(1, Ordering::Relaxed),
         dir: dir.to_owned(),
         engine: Some(Engine { db, trees }),
+        remote: None,
         live: Default::default(),
         recorded: Default::default(),
         epoch: AtomicU64::new(0),

@@ -25,6 +25,11 @@ pub(super) fn add(open: &mut Vec<(PathBuf, Weak<Inner>)>, dir: PathBuf, inner: &
     flush_at_exit();
 }
 
+/// Forgets `inner`, so that opening its directory again opens it afresh.
+pub(super) fn forget(inner: &Arc<Inner>) {
+    lock().retain(|(_, weak)| !std::ptr::eq(weak.as_ptr(), Arc::as_ptr(inner)));
+}
+
 /// Flushes every open store: what a program computed before it exits is on disk when it
 /// next starts, even though statics holding stores are never dropped.
 fn flush_all() {

@@ -39,6 +39,7 @@ impl Store {
     /// assert!(report.is_clean());
     /// ```
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
+        self.inner.local()?;
         let inner = &*self.inner;
         let trees = &inner.trees();
         let storage = |e| inner.storage(e);
