@@ -72,6 +72,27 @@ fn main() {
                 .unwrap_or(0);
             println!("{} {}", peak_rss_kib(), disk);
         }
+        Ok("hold") => {
+            for x in 0..1000 {
+                std::hint::black_box(square(x));
+            }
+            println!("ready");
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        }
+        Ok("served") => {
+            // Every call goes to the holder: the in-process tiers are off.
+            memo::set_memory_budget(0);
+            let calls = 20_000u64;
+            let start = Instant::now();
+            for i in 0..calls {
+                std::hint::black_box(square(i % 1000));
+            }
+            println!(
+                "{:.1}",
+                start.elapsed().as_nanos() as f64 / calls as f64 / 1000.0
+            );
+        }
         Ok("first") => {
             let start = Instant::now();
             let value = square(entries() / 2);
@@ -116,6 +137,25 @@ fn main() {
                 firsts[2] as f64 / 1000.0,
                 firsts
             );
+            served(&dir.path().join("served"));
         }
     }
+}
+
+/// A hit served by another process that holds the store, through its socket.
+fn served(dir: &std::path::Path) {
+    use std::io::BufRead;
+    let mut holder = Command::new(std::env::current_exe().unwrap())
+        .env("MEMO_BENCH_ROLE", "hold")
+        .env("MEMO_DIR", dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap() == "ready"));
+    let per_call = child("served", dir, &[]);
+    println!("  a hit served by the holder process over its socket: {per_call} µs");
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
 }

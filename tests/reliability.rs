@@ -352,7 +352,7 @@ fn child_fills_the_disk() {
 }
 
 #[test]
-fn a_full_filesystem_gives_right_values_and_one_warning() {
+fn a_full_or_read_only_filesystem_gives_right_values_and_one_warning() {
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("tiny");
     std::fs::create_dir(&mount).unwrap();
@@ -383,6 +383,25 @@ fn a_full_filesystem_gives_right_values_and_one_warning() {
     assert!(
         warnings[0].contains("degraded") || warnings[0].contains("caching is off"),
         "{warnings:?}"
+    );
+
+    // The same store on a filesystem that became read-only: right values, one warning.
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(remounted, "a tmpfs this test mounted can be made read-only");
+    let out = child("child_fills_the_disk", &mount.join("store"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning on a read-only store: {warnings:?}"
     );
 }
 

@@ -49,13 +49,19 @@ static BUDGET: AtomicUsize = AtomicUsize::new(64 << 20);
 const ENTRY_COST: usize = 192;
 
 /// Sets how much memory the in-process tier may hold across all cached functions
-/// (64 MiB by default); 0 turns it off. Results beyond it are served from the store.
+/// (64 MiB by default); 0 turns the in-process tiers off, the per-thread one included.
+/// Results beyond it are served from the store.
 ///
 /// ```
 /// memo::set_memory_budget(16 << 20);
 /// ```
 pub fn set_memory_budget(bytes: usize) {
     BUDGET.store(bytes, Ordering::Relaxed);
+}
+
+/// The budget now; 0 when the in-process tiers are off.
+pub(crate) fn budget() -> usize {
+    BUDGET.load(Ordering::Relaxed)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -80,7 +80,11 @@ impl Local {
         expires_ms: Option<u64>,
     ) -> Option<Rc<[u8]>> {
         let stream = key.stream()?;
-        if bytes.len() > MAX_BYTES || !store.keeps_hot() || key.uncacheable().is_some() {
+        if bytes.len() > MAX_BYTES
+            || !store.keeps_hot()
+            || key.uncacheable().is_some()
+            || super::hot::budget() == 0
+        {
             return None;
         }
         if self.entries >= MAX_ENTRIES {
