@@ -1,4 +1,4 @@
-//! The runtime of [memo](https://docs.rs/memo): the cache-key protocol, the store and the
+//! The runtime of memo: the cache-key protocol, the store and the
 //! call path that `#[cached]` expands into.
 //!
 //! Users depend on the `memo` facade, which re-exports what is public here.
