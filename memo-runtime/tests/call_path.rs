@@ -338,3 +338,23 @@ fn a_refresh_on_one_thread_reaches_the_others() {
         "the refresh replaced this thread's copy too"
     );
 }
+
+#[test]
+fn an_uncacheable_key_is_never_answered_from_memory() {
+    let store = Store::temporary().unwrap();
+    let site = site!("tests::sometimes_unreadable");
+    let runs = Runs::default();
+    square(&store, site, 4, &runs);
+    square(&store, site, 4, &runs);
+    assert_eq!(runs.get(), 1, "cached, and now held in memory");
+    let value = with_store(&store, || {
+        let mut h = key(site, 4);
+        h.mark_uncacheable("its input could not be read this time");
+        call::<Plain<u64>>(site, &h, || {
+            runs.bump();
+            16
+        })
+    });
+    assert_eq!(value, 16);
+    assert_eq!(runs.get(), 2, "the same stream, but no key: the body runs");
+}

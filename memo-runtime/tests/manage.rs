@@ -276,3 +276,40 @@ fn a_store_of_another_format_version_is_refused() {
     assert!(message.contains("99") && message.contains(&STORE_FORMAT_VERSION.to_string()));
     assert!(message.contains("remove the directory"), "{message}");
 }
+
+#[test]
+fn damaged_index_lines_are_skipped_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let tagged = site!(
+        "manage::indexed",
+        fingerprint = [1; 32],
+        ttl = None,
+        tags = ML
+    );
+    let input = memo_runtime::Digest([5; 32]);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        square(&store, tagged, 1, &Runs::default());
+    }
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("tags")
+            .unwrap()
+            .insert(b"ml\xffshort", &[])
+            .unwrap();
+        let mut lineage = input.as_bytes().to_vec();
+        lineage.extend_from_slice(b"short");
+        db.open_tree("lineage")
+            .unwrap()
+            .insert(lineage, &[])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.consumers(&input).unwrap(), vec![]);
+    assert_eq!(
+        store.invalidate_tag("ml").unwrap(),
+        1,
+        "the intact line still works"
+    );
+}

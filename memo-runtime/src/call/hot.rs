@@ -78,7 +78,7 @@ impl HotMap {
     /// The stored bytes for `key` in `store` and when they expire, if this tier holds them,
     /// live.
     pub(crate) fn get(&self, store: &Store, key: &KeyHasher) -> Option<HotHit> {
-        let id = hot_key(key)?;
+        let id = hot_key(key);
         let mut entries = lock(&self.entries);
         let entry = entries.get(id.as_ref())?;
         if entry.store != store.id() || entry.epoch != store.epoch() {
@@ -110,7 +110,7 @@ impl HotMap {
         if !store.keeps_hot() || cost > budget / 8 {
             return;
         }
-        let Some(id) = hot_key(key) else { return };
+        let id = hot_key(key);
         let mut entries = lock(&self.entries);
         if let Some(old) = entries.remove(id.as_ref()) {
             release(&old);
@@ -149,11 +149,8 @@ fn release(entry: &HotEntry) {
 }
 
 /// The tier's key for a call: its argument stream, or for a long stream its digest.
-fn hot_key(key: &KeyHasher) -> Option<std::borrow::Cow<'_, [u8]>> {
-    if key.uncacheable().is_some() {
-        return None;
-    }
-    Some(match key.stream() {
+fn hot_key(key: &KeyHasher) -> std::borrow::Cow<'_, [u8]> {
+    match key.stream() {
         Some(stream) => std::borrow::Cow::Borrowed(stream),
         None => {
             let mut id = Vec::with_capacity(33);
@@ -161,7 +158,7 @@ fn hot_key(key: &KeyHasher) -> Option<std::borrow::Cow<'_, [u8]>> {
             id.extend_from_slice(key.finish().as_bytes());
             std::borrow::Cow::Owned(id)
         }
-    })
+    }
 }
 
 /// What the in-process tier holds, across all cached functions.

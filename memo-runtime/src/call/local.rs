@@ -80,11 +80,7 @@ impl Local {
         expires_ms: Option<u64>,
     ) -> Option<Rc<[u8]>> {
         let stream = key.stream()?;
-        if bytes.len() > MAX_BYTES
-            || !store.keeps_hot()
-            || key.uncacheable().is_some()
-            || super::hot::budget() == 0
-        {
+        if bytes.len() > MAX_BYTES || !store.keeps_hot() || super::hot::budget() == 0 {
             return None;
         }
         if self.entries >= MAX_ENTRIES {

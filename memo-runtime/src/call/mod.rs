@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::store::NewEntry;
 use crate::{Digest, KeyHasher, Store, scope, warn};
 use flight::{Joined, Leader, Shared};
 
@@ -128,6 +129,11 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
 /// anything else, with one visit to the thread's state.
 #[inline]
 fn warm<S: Stored>(site: &'static CallSite, key: &KeyHasher) -> Option<S::Value> {
+    // The tiers hold only keys that stand for their arguments; neither may answer for one
+    // that does not, however its stream reads.
+    if key.uncacheable().is_some() {
+        return None;
+    }
     let (output, bytes) = scope::with_thread(|thread| {
         if thread.mode == scope::Mode::Refresh {
             return None;
@@ -243,17 +249,16 @@ impl<'k> Call<'k> {
         };
         let output = Digest::of_bytes(&bytes);
         let inputs = self.key.inputs();
+        let entry = NewEntry::from(site);
         if let Err(error) = contained(|| {
             self.store
-                .insert(&site.into(), &self.digest, output, &bytes, inputs)
+                .insert(&entry, &self.digest, output, &bytes, inputs)
         }) {
             degraded(&self.store, &error);
             return Some((output, Arc::from(bytes)));
         }
         let bytes: Arc<[u8]> = Arc::from(bytes);
-        let expires_ms = site
-            .ttl_secs
-            .map(|secs| crate::clock::now_ms().saturating_add(secs * 1000));
+        let expires_ms = entry.expires_ms;
         if self.refresh {
             // Other threads' tiers may hold the value this call replaced: start afresh.
             self.store.forget_hot();

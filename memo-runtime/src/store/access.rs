@@ -25,10 +25,16 @@ pub(crate) struct Hit {
 /// The separator between a name and a key in the index trees: never part of UTF-8.
 const SEP: u8 = 0xff;
 
-pub(super) fn index_key(name: &str, key: &Digest) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 33);
-    out.extend_from_slice(name.as_bytes());
+/// The start of every tag-index line of `tag`.
+pub(super) fn tag_prefix(tag: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tag.len() + 33);
+    out.extend_from_slice(tag.as_bytes());
     out.push(SEP);
+    out
+}
+
+pub(super) fn index_key(tag: &str, key: &Digest) -> Vec<u8> {
+    let mut out = tag_prefix(tag);
     out.extend_from_slice(key.as_bytes());
     out
 }
@@ -64,7 +70,7 @@ impl Store {
         };
         let now = clock::now_ms();
         if head.expires_ms.is_some_and(|at| at <= now) {
-            inner.remove_key(key)?;
+            inner.remove_key(key, &raw)?;
             inner.live.evictions.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
@@ -73,7 +79,7 @@ impl Store {
             None => match trees.blobs.get(head.output).map_err(|e| inner.storage(e))? {
                 Some(bytes) => bytes,
                 None => {
-                    inner.remove_key(key)?;
+                    inner.remove_key(key, &raw)?;
                     return Ok(None);
                 }
             },
@@ -91,7 +97,7 @@ impl Store {
                     .remove(head.output)
                     .map_err(|e| inner.storage(e))?;
             }
-            inner.remove_key(key)?;
+            inner.remove_key(key, &raw)?;
             return Ok(None);
         }
         if now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS
@@ -153,7 +159,7 @@ impl Store {
         let record = EntryRecord {
             output,
             created_ms: now,
-            expires_ms: site.ttl_secs.map(|secs| now.saturating_add(secs * 1000)),
+            expires_ms: site.expires_ms,
             last_used_ms: now,
             inline: inline.then(|| bytes.to_vec()),
             function: site.name.to_owned(),
@@ -292,7 +298,9 @@ impl Store {
 pub(crate) struct NewEntry<'a> {
     pub name: &'a str,
     pub fingerprint: [u8; 32],
-    pub ttl_secs: Option<u64>,
+    /// When the entry expires (ms since the Unix epoch), from the function's `ttl`; the
+    /// in-process tiers keep the same instant.
+    pub expires_ms: Option<u64>,
     #[serde(borrow)]
     pub tags: Vec<&'a str>,
 }
@@ -302,7 +310,9 @@ impl<'a> From<&'a CallSite> for NewEntry<'a> {
         NewEntry {
             name: site.name,
             fingerprint: site.fingerprint,
-            ttl_secs: site.ttl_secs,
+            expires_ms: site
+                .ttl_secs
+                .map(|secs| clock::now_ms().saturating_add(secs.saturating_mul(1000))),
             tags: site.tags.to_vec(),
         }
     }
@@ -322,9 +332,8 @@ pub(crate) struct FunctionInfo {
 
 impl Inner {
     /// Removes the entry under `key`, with its index lines if its record can be read.
-    fn remove_key(&self, key: &Digest) -> Result<()> {
-        let raw = self.trees().entries.get(key).map_err(|e| self.storage(e))?;
-        match raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
+    pub(super) fn remove_key(&self, key: &Digest, raw: &[u8]) -> Result<()> {
+        match decode_exact::<EntryRecord>(raw) {
             Some(record) => self.remove_entry(key, &record),
             None => {
                 self.trees()

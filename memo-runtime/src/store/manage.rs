@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use super::access::index_key;
+use super::access::tag_prefix;
 use super::record::EntryRecord;
 use super::{Store, decode_exact};
 use crate::error::Result;
@@ -45,6 +45,13 @@ impl Stats {
             self.hits as f64 / calls as f64
         }
     }
+}
+
+/// The entry key that ends an index line, after `at` bytes of prefix; `None` for a line of
+/// the wrong length (damaged).
+fn key_after(line: &[u8], at: usize) -> Option<Digest> {
+    let key: [u8; 32] = line.get(at..)?.try_into().ok()?;
+    Some(Digest(key))
 }
 
 impl Store {
@@ -113,12 +120,7 @@ impl Store {
     pub fn result(&self, key: &Digest) -> Result<Option<Vec<u8>>> {
         self.inner.local()?;
         let inner = &*self.inner;
-        let raw = inner
-            .trees()
-            .entries
-            .get(key)
-            .map_err(|e| inner.storage(e))?;
-        let Some(record) = raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) else {
+        let Some(record) = inner.read::<EntryRecord>(&inner.trees().entries, key)? else {
             return Ok(None);
         };
         match record.inline {
@@ -146,18 +148,13 @@ impl Store {
     pub fn consumers(&self, input: &Digest) -> Result<Vec<Digest>> {
         self.inner.local()?;
         let inner = &*self.inner;
-        inner
-            .trees()
-            .lineage
-            .scan_prefix(input.as_bytes())
-            .keys()
-            .map(|line| {
-                let line = line.map_err(|e| inner.storage(e))?;
-                let mut key = [0u8; 32];
-                key.copy_from_slice(&line[32..]);
-                Ok(Digest(key))
-            })
-            .collect()
+        let mut consumers = Vec::new();
+        for line in inner.trees().lineage.scan_prefix(input.as_bytes()).keys() {
+            let line = line.map_err(|e| inner.storage(e))?;
+            // A damaged line names no entry: skipped, never a panic.
+            consumers.extend(key_after(&line, 32));
+        }
+        Ok(consumers)
     }
 
     /// The functions that have used this store, by name.
@@ -186,7 +183,21 @@ impl Store {
     /// Removes every entry stored with `tag`; returns how many.
     pub fn invalidate_tag(&self, tag: &str) -> Result<usize> {
         self.inner.local()?;
-        self.invalidate_indexed(&self.inner.trees().tags, tag)
+        self.forget_hot();
+        let inner = &*self.inner;
+        let tags = &inner.trees().tags;
+        let prefix = tag_prefix(tag);
+        let mut removed = 0;
+        for line in tags.scan_prefix(&prefix).keys() {
+            let line = line.map_err(|e| inner.storage(e))?;
+            if let Some(key) = key_after(&line, prefix.len())
+                && self.remove(&key)?
+            {
+                removed += 1;
+            }
+            tags.remove(&line).map_err(|e| inner.storage(e))?;
+        }
+        Ok(removed)
     }
 
     /// Removes every entry of the function named `name`, whatever its code version;
@@ -214,14 +225,9 @@ impl Store {
             .entries
             .get(key)
             .map_err(|e| inner.storage(e))?;
-        match raw.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
-            Some(record) => inner.remove_entry(key, &record).map(|()| true),
-            None => Ok(inner
-                .trees()
-                .entries
-                .remove(key)
-                .map_err(|e| inner.storage(e))?
-                .is_some()),
+        match raw {
+            Some(raw) => inner.remove_key(key, &raw).map(|()| true),
+            None => Ok(false),
         }
     }
 
@@ -235,24 +241,6 @@ impl Store {
             tree.clear().map_err(|e| inner.storage(e))?;
         }
         Ok(())
-    }
-
-    fn invalidate_indexed(&self, index: &sled::Tree, name: &str) -> Result<usize> {
-        self.forget_hot();
-        let inner = &*self.inner;
-        let prefix = index_key(name, &Digest([0; 32]));
-        let prefix = &prefix[..prefix.len() - 32];
-        let mut removed = 0;
-        for line in index.scan_prefix(prefix).keys() {
-            let line = line.map_err(|e| inner.storage(e))?;
-            let mut key = [0u8; 32];
-            key.copy_from_slice(&line[prefix.len()..]);
-            if self.remove(&Digest(key))? {
-                removed += 1;
-            }
-            index.remove(&line).map_err(|e| inner.storage(e))?;
-        }
-        Ok(removed)
     }
 
     /// Every readable entry record, with its key.

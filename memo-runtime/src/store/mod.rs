@@ -21,7 +21,7 @@ pub use manage::Stats;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use verify::VerifyReport;
 
-pub(crate) use access::read_entry_head;
+pub(crate) use access::{NewEntry, read_entry_head};
 pub(crate) use open::panic_message;
 pub(crate) use record::{EntryRecord, decode_exact};
 

@@ -36,12 +36,18 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     write_gitignore(&dir)?;
     let inner = match start_own(&dir, options) {
         Ok(inner) => Arc::new(inner),
-        Err(Error::Locked { holder, .. }) if served(&dir, holder, options).is_some() => {
-            let inner = Arc::new(served(&dir, holder, options).expect("checked"));
+        Err(error) => {
+            // Held by another process: use it through the process, if it serves the store.
+            let Error::Locked { holder, .. } = &error else {
+                return Err(error);
+            };
+            let Some(inner) = served(&dir, *holder, options) else {
+                return Err(error);
+            };
+            let inner = Arc::new(inner);
             registry::add(&mut open, dir, &inner);
             return Ok(inner);
         }
-        Err(error) => return Err(error),
     };
     // Best effort: the pid only helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
