@@ -155,12 +155,11 @@ impl Store {
                 .insert(lineage_key(input, key), &[])
                 .map_err(storage)?;
         }
-        let now = clock::now_ms();
         let record = EntryRecord {
             output,
-            created_ms: now,
+            created_ms: site.created_ms,
             expires_ms: site.expires_ms,
-            last_used_ms: now,
+            last_used_ms: site.created_ms,
             inline: inline.then(|| bytes.to_vec()),
             function: site.name.to_owned(),
             fingerprint: Digest(site.fingerprint),
@@ -298,8 +297,11 @@ impl Store {
 pub(crate) struct NewEntry<'a> {
     pub name: &'a str,
     pub fingerprint: [u8; 32],
-    /// When the entry expires (ms since the Unix epoch), from the function's `ttl`; the
-    /// in-process tiers keep the same instant.
+    /// When the result was computed (ms since the Unix epoch): read once, so the expiry
+    /// is exactly `ttl` after it.
+    pub created_ms: u64,
+    /// When the entry expires, from the function's `ttl`; the in-process tiers keep the
+    /// same instant.
     pub expires_ms: Option<u64>,
     #[serde(borrow)]
     pub tags: Vec<&'a str>,
@@ -307,12 +309,14 @@ pub(crate) struct NewEntry<'a> {
 
 impl<'a> From<&'a CallSite> for NewEntry<'a> {
     fn from(site: &'a CallSite) -> NewEntry<'a> {
+        let now = clock::now_ms();
         NewEntry {
             name: site.name,
             fingerprint: site.fingerprint,
+            created_ms: now,
             expires_ms: site
                 .ttl_secs
-                .map(|secs| clock::now_ms().saturating_add(secs.saturating_mul(1000))),
+                .map(|secs| now.saturating_add(secs.saturating_mul(1000))),
             tags: site.tags.to_vec(),
         }
     }
