@@ -27,7 +27,7 @@ pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> V
     let mut queue: VecDeque<(String, Usage, String)> = refs
         .names
         .iter()
-        .map(|(usage, name)| (module.clone(), *usage, name.clone()))
+        .map(|(usage, name)| reference(&module, *usage, name))
         .collect();
     let mut files: BTreeSet<PathBuf> = refs.files.clone();
     let mut seen: HashSet<(String, Usage, String)> = HashSet::new();
@@ -39,18 +39,19 @@ pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> V
     for root in &index.globs {
         queue.push_back((String::new(), Usage::Qualified, root.clone()));
     }
-    while let Some(reference) = queue.pop_front() {
-        if !seen.insert(reference.clone()) {
+    while let Some(next) = queue.pop_front() {
+        if !seen.insert(next.clone()) {
             continue;
         }
-        let (module, usage, name) = reference;
-        let mut reached: Vec<usize> = resolve(index, &module, usage, &name);
-        for &id in &reached.clone() {
-            if matches!(index.items[id].kind, "type" | "trait") {
-                reached.extend_from_slice(index.owned_by(&index.items[id].name));
-            }
-        }
-        for id in reached {
+        let (module, usage, name) = next;
+        let direct = resolve(index, &module, usage, &name);
+        // A reached type or trait brings all its impls: their methods can run unnamed
+        // (`Display`, `Drop`, operators).
+        let owned = direct
+            .iter()
+            .filter(|id| matches!(index.items[**id].kind, "type" | "trait"))
+            .flat_map(|id| index.owned_by(&index.items[*id].name));
+        for &id in direct.iter().chain(owned) {
             if Some(id) == own || !items.insert(id) {
                 continue;
             }
@@ -59,7 +60,7 @@ pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> V
                 item.refs
                     .names
                     .iter()
-                    .map(|(usage, name)| (item.module.clone(), *usage, name.clone())),
+                    .map(|(usage, name)| reference(&item.module, *usage, name)),
             );
             files.extend(item.refs.files.iter().cloned());
         }
@@ -104,6 +105,13 @@ pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> V
     }));
     out.sort_by(|a, b| (a.kind, &a.path, a.hash).cmp(&(b.kind, &b.path, b.hash)));
     out
+}
+
+/// A name to resolve, with the module it is used in when that matters: only a one-segment
+/// path resolves differently from one module to the next, so other uses are seen once.
+fn reference(module: &str, usage: Usage, name: &str) -> (String, Usage, String) {
+    let module = if usage == Usage::Bare { module } else { "" };
+    (module.to_owned(), usage, name.to_owned())
 }
 
 /// The items a name used in `module` can be.

@@ -7,7 +7,7 @@ use std::path::Path;
 use memo_runtime::{ArchiveReport, Store};
 use serde_json::json;
 
-use super::Result;
+use super::{Result, fail};
 use crate::output::{self, count};
 use crate::progress;
 
@@ -26,7 +26,7 @@ pub fn export(store: &Store, file: &Path, json: bool) -> Result {
     let bar = progress::bar("export");
     let report = store
         .export(BufWriter::new(out), &mut progress::track(&bar))
-        .map_err(|e| e.to_string())?;
+        .map_err(fail)?;
     bar.finish_and_clear();
     if json {
         output::json(&report_json(&report));
@@ -46,7 +46,7 @@ pub fn import(store: &Store, file: &Path, json: bool) -> Result {
     let bar = progress::bar("import");
     let report = store
         .import(input, &mut progress::track(&bar))
-        .map_err(|e| e.to_string())?;
+        .map_err(fail)?;
     bar.finish_and_clear();
     if json {
         output::json(&report_json(&report));

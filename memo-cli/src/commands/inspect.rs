@@ -7,13 +7,9 @@ use std::path::Path;
 use memo_runtime::{Change, Component, Entry, Store, diff_components};
 use serde_json::{Value, json};
 
-use super::{Result, entry_by_prefix, fingerprint_by_prefix, function_name, short};
+use super::{Result, entry_by_prefix, fail, fingerprint_by_prefix, function_name, short};
 use crate::output::{self, bytes, count, epoch, relative, table, when};
 use crate::render::render;
-
-fn fail(e: memo_runtime::Error) -> String {
-    e.to_string()
-}
 
 pub fn stats(store: &Store, json: bool) -> Result {
     let s = store.stats().map_err(fail)?;

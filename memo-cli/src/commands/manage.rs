@@ -5,13 +5,9 @@ use std::time::Duration;
 use memo_runtime::{Gc, Store};
 use serde_json::json;
 
-use super::{Result, entry_by_prefix, function_name, short};
+use super::{Result, entry_by_prefix, fail, function_name, short};
 use crate::output::{self, bytes, count};
 use crate::progress;
-
-fn fail(e: memo_runtime::Error) -> String {
-    e.to_string()
-}
 
 pub fn invalidate(store: &Store, tag: Option<String>, function: Option<String>) -> Result {
     let (removed, what) = match (tag, function) {

@@ -12,6 +12,11 @@ use crate::locate;
 /// A command's failure: one line that says what to do.
 pub type Result<T = ()> = std::result::Result<T, String>;
 
+/// A store error as a command's failure; its message already says what to do.
+pub fn fail(error: memo_runtime::Error) -> String {
+    error.to_string()
+}
+
 pub fn run(cli: Cli) -> Result {
     let creates = matches!(cli.command, Command::Import { .. });
     let dir = match locate::store_dir(cli.dir.as_deref()) {
@@ -25,7 +30,7 @@ pub fn run(cli: Cli) -> Result {
         ));
     }
     eprintln!("memo: store {}", dir.display());
-    let store = Store::open(&dir).map_err(|e| e.to_string())?;
+    let store = Store::open(&dir).map_err(fail)?;
     match cli.command {
         Command::Stats(json) => inspect::stats(&store, json.json),
         Command::Ls {

@@ -232,24 +232,15 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "no message".into())
 }
 
-/// Waits, up to two seconds, until nothing holds the lock on the store in `dir`.
-#[cfg(unix)]
+/// Waits, up to two seconds, until nothing holds the lock on the store in `dir` (sled's
+/// lock is an advisory file lock on its `db` file, as `File::try_lock` takes).
 pub(super) fn wait_for_unlock(dir: &Path) {
-    use std::os::fd::AsRawFd;
-
     let Ok(file) = fs::OpenOptions::new().read(true).open(dir.join("db")) else {
         return; // a temporary store, already removed
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    // SAFETY: `flock` on a file descriptor this function owns for its whole use; the lock
-    // is released when `file` is closed.
-    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        if std::time::Instant::now() >= deadline {
-            return;
-        }
+    // The lock taken here is released when `file` is dropped.
+    while file.try_lock().is_err() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
-
-#[cfg(not(unix))]
-pub(super) fn wait_for_unlock(_: &Path) {}
