@@ -103,11 +103,17 @@ fn a_result_computed_before_process_exit_is_on_disk() {
 #[ignore = "run by a parent test in a child process"]
 fn child_holds_the_store() {
     if in_child() {
-        let _store = Store::open(std::env::var_os("MEMO_DIR").unwrap()).unwrap();
+        let store = Store::open(std::env::var_os("MEMO_DIR").unwrap()).unwrap();
         println!("ready");
         std::io::stdout().flush().unwrap();
-        // Hold the store until the parent closes our stdin.
-        std::io::stdin().lines().for_each(drop);
+        // Hold the store until the parent closes our stdin; `clear` empties it.
+        for line in std::io::stdin().lines() {
+            if line.unwrap() == "clear" {
+                store.clear().unwrap();
+                println!("cleared");
+                std::io::stdout().flush().unwrap();
+            }
+        }
     }
 }
 
@@ -256,6 +262,51 @@ fn processes_share_a_store_through_its_holder_and_take_over_when_it_exits() {
 
     // And once it has gone too, the store is anyone's, with every result in it.
     assert_eq!(counts(&client(dir.path(), 0, 40).output().unwrap()), [0]);
+    // The holders counted the others' misses with their own.
+    let misses = Store::open(dir.path()).unwrap().stats().unwrap().misses as usize;
+    assert!(
+        (20 + computed..=20 + computed + recomputed).contains(&misses),
+        "{misses} misses stored for {} computations",
+        20 + computed + recomputed
+    );
+}
+
+#[test]
+fn a_served_process_hears_the_holders_invalidations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = child("child_holds_the_store", &[("MEMO_DIR", dir.path())])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut holder_out = BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert!(holder_out.any(|line| line.unwrap().ends_with("ready")));
+    let mut client = client(dir.path(), 0, 10)
+        .env("PAUSE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client_out = BufReader::new(client.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .filter_map(|line| line.split("computed ").nth(1).map(str::to_owned));
+    assert_eq!(client_out.next().unwrap().trim(), "10");
+
+    let mut holder_in = holder.stdin.take().unwrap();
+    writeln!(holder_in, "clear").unwrap();
+    assert!(holder_out.any(|line| line.unwrap().ends_with("cleared")));
+    writeln!(client.stdin.take().unwrap()).unwrap();
+    assert_eq!(
+        client_out.next().unwrap().trim(),
+        "10",
+        "what the holder cleared is computed again, never served from the client's memory"
+    );
+    client_out.for_each(drop);
+    assert!(client.wait().unwrap().success());
+    drop(holder_in);
+    holder_out.for_each(drop);
+    assert!(holder.wait().unwrap().success());
 }
 
 #[test]

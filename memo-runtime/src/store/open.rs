@@ -41,7 +41,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
             let Error::Locked { holder, .. } = &error else {
                 return Err(error);
             };
-            let Some(inner) = served(&dir, *holder, options) else {
+            let Some(inner) = served(&dir, *holder) else {
                 return Err(error);
             };
             let inner = Arc::new(inner);
@@ -73,7 +73,7 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
 }
 
 /// A store held by another process that serves it, if it does.
-fn served(dir: &Path, holder: Option<u32>, options: &Options) -> Option<Inner> {
+fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
     let remote = super::serve::Remote::connect(dir, holder)?;
     static IDS: AtomicU64 = AtomicU64::new(1 << 40);
     Some(Inner {
@@ -84,7 +84,9 @@ fn served(dir: &Path, holder: Option<u32>, options: &Options) -> Option<Inner> {
         live: Default::default(),
         recorded: Default::default(),
         epoch: AtomicU64::new(0),
-        hot: options.hot,
+        // Not kept in memory here: the holder may invalidate or refresh entries, and only
+        // its own tiers hear of it. Every hit asks the holder.
+        hot: false,
         flights: Flights::default(),
     })
 }

@@ -110,7 +110,12 @@ fn serve(mut stream: UnixStream, store: Weak<Inner>) {
 
 fn answer(store: &Store, request: Request<'_>) -> Response {
     let result = match request {
+        // The holder counts the others' hits and misses with its own, so the store's
+        // counters, persisted by the holder, cover every process.
         Request::Get(key) => store.lookup(&key).map(|hit| {
+            if hit.is_some() {
+                store.add_hits(1);
+            }
             Response::Found(hit.map(|hit| (hit.output, hit.bytes.to_vec(), hit.expires_ms)))
         }),
         Request::Put {
@@ -121,7 +126,10 @@ fn answer(store: &Store, request: Request<'_>) -> Response {
             inputs,
         } => store
             .insert(&entry, &key, output, bytes, &inputs)
-            .map(|()| Response::Done),
+            .map(|()| {
+                store.count_miss();
+                Response::Done
+            }),
         Request::Record(info) => store.write_function(info).map(|()| Response::Done),
     };
     result.unwrap_or_else(|error| Response::Failed(error.to_string()))
