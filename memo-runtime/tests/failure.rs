@@ -203,16 +203,28 @@ fn client(dir: &Path, start: u64, end: u64) -> Command {
     command
 }
 
-#[test]
-fn processes_share_a_store_through_its_holder_and_take_over_when_it_exits() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut holder = child("child_holds_the_store", &[("MEMO_DIR", dir.path())])
+/// A child that opens the store in `dir` (and so serves it), once it says it is ready; and
+/// the rest of its output.
+fn holder(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let mut holder = child("child_holds_the_store", &[("MEMO_DIR", dir)])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
     assert!(lines.any(|line| line.unwrap().ends_with("ready")));
+    (holder, lines)
+}
+
+#[test]
+fn processes_share_a_store_through_its_holder_and_take_over_when_it_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut holder, _holder_out) = holder(dir.path());
 
     // One process computes, through the holder; the next ones find its results.
     assert_eq!(counts(&client(dir.path(), 0, 20).output().unwrap()), [20]);
@@ -274,13 +286,7 @@ fn processes_share_a_store_through_its_holder_and_take_over_when_it_exits() {
 #[test]
 fn a_served_process_hears_the_holders_invalidations() {
     let dir = tempfile::tempdir().unwrap();
-    let mut holder = child("child_holds_the_store", &[("MEMO_DIR", dir.path())])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut holder_out = BufReader::new(holder.stdout.take().unwrap()).lines();
-    assert!(holder_out.any(|line| line.unwrap().ends_with("ready")));
+    let (mut holder, mut holder_out) = holder(dir.path());
     let mut client = client(dir.path(), 0, 10)
         .env("PAUSE", "1")
         .stdin(Stdio::piped())
