@@ -57,6 +57,10 @@ fn key_after(line: &[u8], at: usize) -> Option<Digest> {
 impl Store {
     /// The store's counters and sizes.
     ///
+    /// Warm hits are counted per thread and added in batches: this thread's and those of
+    /// threads that have finished are all in; another running thread's last few (fewer
+    /// than 256) may not be yet.
+    ///
     /// ```
     /// let store = memo::Store::temporary().unwrap();
     /// let stats = store.stats().unwrap();
