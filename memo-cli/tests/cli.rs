@@ -332,13 +332,9 @@ fn verify_reports_and_removes_damage() {
         .unwrap()
         .to_owned();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
         let hash: memo::Digest = output.parse().unwrap();
-        db.open_tree("blobs")
-            .unwrap()
-            .insert(hash, &[1u8, 2][..])
-            .unwrap();
-        db.flush().unwrap();
+        db.insert("blobs", hash.as_bytes(), &[1u8, 2]).unwrap();
     }
     let report = json(dir.path(), &["verify"]);
     assert_eq!(report["clean"], false);

@@ -64,7 +64,7 @@ pub enum Error {
         dir: PathBuf,
         /// The underlying error.
         #[source]
-        source: sled::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file of the store could not be read or written.
     #[error("could not use {}: {source}; check that the directory exists and is writable", path.display())]

@@ -8,7 +8,7 @@
 //! struct fields carry their names. Two values of different shape therefore never feed the
 //! same stream, and the digest of a value is the same on every platform and in every run.
 //!
-//! A [`Store`] is one sled database per directory. A result is stored once under the
+//! A [`Store`] is one redb database per directory. A result is stored once under the
 //! blake3 hash of its postcard bytes and verified against it when read; entries map keys to
 //! that hash with their metadata.
 
@@ -23,6 +23,8 @@ mod explain;
 pub mod fuzz;
 mod key;
 mod memo;
+#[doc(hidden)]
+pub mod raw;
 mod scope;
 mod store;
 mod warn;

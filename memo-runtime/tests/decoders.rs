@@ -20,10 +20,10 @@ fn samples() -> &'static (Vec<u8>, Vec<u8>) {
             let store = Store::open(dir.path()).unwrap();
             square(&store, site!("decoders::square"), 12, &Runs::default());
         }
-        let db = sled::open(dir.path()).unwrap();
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
         let first = |tree: &str| {
-            let (_, value) = db.open_tree(tree).unwrap().iter().next().unwrap().unwrap();
-            value.to_vec()
+            let key = db.keys(tree).unwrap().remove(0);
+            db.get(tree, &key).unwrap().unwrap()
         };
         (first("entries"), first("functions"))
     })

@@ -331,8 +331,11 @@ fn a_corrupt_store_is_an_error_not_a_panic() {
         let store = Store::open(dir.path()).unwrap();
         square(&store, site!("failure::square"), 12, &Runs::default());
     }
-    // sled's config file: damaged, the database cannot be opened.
-    std::fs::write(dir.path().join("conf"), b"\xde\xad\xbe\xef garbage").unwrap();
+    // The database file's header: damaged, the database cannot be opened.
+    let file = dir.path().join("store.redb");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[..64].copy_from_slice(&[0xde; 64]);
+    std::fs::write(&file, bytes).unwrap();
     let error = Store::open(dir.path()).unwrap_err();
     assert!(
         matches!(error, Error::Corrupt { .. } | Error::Storage { .. }),
@@ -364,10 +367,8 @@ fn a_blob_that_fails_its_hash_is_recomputed_and_replaced() {
         store.entries().unwrap()[0].output
     };
     {
-        let db = sled::open(dir.path()).unwrap();
-        let blobs = db.open_tree("blobs").unwrap();
-        blobs.insert(output, &b"line\n"[..]).unwrap();
-        db.flush().unwrap();
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+        db.insert("blobs", output.as_bytes(), b"line\n").unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let runs = Runs::default();
@@ -403,13 +404,11 @@ fn a_damaged_entry_with_its_result_inside_is_recomputed() {
     ];
     for (round, find) in damage.iter().enumerate() {
         {
-            let db = sled::open(dir.path()).unwrap();
-            let entries = db.open_tree("entries").unwrap();
-            let mut raw = entries.get(key).unwrap().unwrap().to_vec();
+            let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+            let mut raw = db.get("entries", key.as_bytes()).unwrap().unwrap();
             let at = find(&raw);
             raw[at] ^= 0x5a;
-            entries.insert(key, raw).unwrap();
-            db.flush().unwrap();
+            db.insert("entries", key.as_bytes(), &raw).unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         let runs = Runs::default();

@@ -258,10 +258,8 @@ fn a_store_of_another_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
     {
-        let db = sled::open(dir.path()).unwrap();
-        let meta = db.open_tree("meta").unwrap();
-        meta.insert("format", &99u32.to_le_bytes()).unwrap();
-        db.flush().unwrap();
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+        db.insert("meta", b"format", &99u32.to_le_bytes()).unwrap();
     }
     let error = Store::open(dir.path()).unwrap_err();
     assert!(matches!(
@@ -292,18 +290,11 @@ fn damaged_index_lines_are_skipped_not_a_panic() {
         square(&store, tagged, 1, &Runs::default());
     }
     {
-        let db = sled::open(dir.path()).unwrap();
-        db.open_tree("tags")
-            .unwrap()
-            .insert(b"ml\xffshort", &[])
-            .unwrap();
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+        db.insert("tags", b"ml\xffshort", &[]).unwrap();
         let mut lineage = input.as_bytes().to_vec();
         lineage.extend_from_slice(b"short");
-        db.open_tree("lineage")
-            .unwrap()
-            .insert(lineage, &[])
-            .unwrap();
-        db.flush().unwrap();
+        db.insert("lineage", &lineage, &[]).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.consumers(&input).unwrap(), vec![]);

@@ -85,9 +85,10 @@ pub fn run(cli: Cli) -> Result {
     }
 }
 
-/// Whether `dir` holds a store's database (sled's files).
+/// Whether `dir` holds a store's database: its redb file, or the sled files of a store of
+/// format version 1 (which opening then refuses, saying so).
 fn is_store(dir: &std::path::Path) -> bool {
-    dir.join("conf").is_file() || dir.join("db").is_file()
+    dir.join("store.redb").is_file() || dir.join("conf").is_file()
 }
 
 /// The entry whose key starts with `prefix` (hex, any case); an error if none or several do.

@@ -18,7 +18,7 @@ const LAST_USED_GRANULARITY_MS: u64 = 10 * 60 * 1000;
 /// A stored result: its content hash and its encoded bytes, verified against the hash.
 pub(crate) struct Hit {
     pub output: Digest,
-    pub bytes: sled::IVec,
+    pub bytes: super::engine::Bytes,
     pub expires_ms: Option<u64>,
 }
 
@@ -75,7 +75,7 @@ impl Store {
             return Ok(None);
         }
         let bytes = match head.inline {
-            Some(inline) => sled::IVec::from(inline),
+            Some(inline) => super::engine::Bytes::from(inline),
             None => match trees.blobs.get(head.output).map_err(|e| inner.storage(e))? {
                 Some(bytes) => bytes,
                 None => {
@@ -167,7 +167,9 @@ impl Store {
             size: bytes.len() as u64,
             inputs: inputs.to_vec(),
         };
-        let previous = trees
+        // An entry written again (after it expired, say) may have had other tags.
+        let previous = trees.entries.get(key).map_err(storage)?;
+        trees
             .entries
             .insert(key, encode(&record))
             .map_err(storage)?;

@@ -10,7 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{index_key, lineage_key};
 use super::record::{EntryRecord, encode};
-use super::{STORE_FORMAT_VERSION, Store, decode_exact};
+use super::{Store, decode_exact};
+
+/// The version of the archive format: its frames and the records in them, which do not
+/// change with the storage engine.
+const ARCHIVE_VERSION: u32 = 1;
 use crate::error::{Error, Result};
 use crate::{Digest, FunctionRecord};
 
@@ -93,9 +97,12 @@ impl Store {
         };
         writer.raw(MAGIC).map_err(io_error)?;
         writer
-            .raw(&STORE_FORMAT_VERSION.to_le_bytes())
+            .raw(&ARCHIVE_VERSION.to_le_bytes())
             .map_err(io_error)?;
-        let total = (trees.functions.len() + trees.blobs.len() + trees.entries.len()) as u64;
+        let storage = |e| inner.storage(e);
+        let total = trees.functions.len().map_err(storage)?
+            + trees.blobs.len().map_err(storage)?
+            + trees.entries.len().map_err(storage)?;
         let mut done = 0;
         let mut report = ArchiveReport::default();
         for raw in trees.functions.iter().values() {
@@ -288,9 +295,9 @@ fn check(input: &mut (impl Read + Seek), size: u64) -> Result<()> {
         return Err(damaged("it does not start like a memo archive"));
     }
     let version = u32::from_le_bytes(header[8..].try_into().expect("four bytes"));
-    if version != STORE_FORMAT_VERSION {
+    if version != ARCHIVE_VERSION {
         return Err(damaged(format!(
-            "it has format version {version}, and this memo reads version {STORE_FORMAT_VERSION}"
+            "it has format version {version}, and this memo reads version {ARCHIVE_VERSION}"
         )));
     }
     hasher.update(&header);

@@ -88,9 +88,12 @@ impl Store {
             misses: stored.misses + live.misses - persisted.misses,
             evictions: stored.evictions + live.evictions - persisted.evictions,
             entries,
-            blobs: inner.trees().blobs.len() as u64,
+            blobs: inner.trees().blobs.len().map_err(|e| inner.storage(e))?,
             bytes: sizes.values().sum(),
-            disk_bytes: inner.db().size_on_disk().map_err(|e| inner.storage(e))?,
+            disk_bytes: inner
+                .db()
+                .size_on_disk(&inner.dir.join(super::engine::FILE))
+                .map_err(|e| inner.storage(e))?,
         })
     }
 

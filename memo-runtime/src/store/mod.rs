@@ -1,7 +1,8 @@
-//! The store: one sled database per directory, holding results by content hash.
+//! The store: one redb database per directory, holding results by content hash.
 
 mod access;
 mod archive;
+mod engine;
 mod gc;
 mod manage;
 mod open;
@@ -22,6 +23,7 @@ pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use verify::VerifyReport;
 
 pub(crate) use access::{NewEntry, read_entry_head};
+pub(crate) use engine::FILE as ENGINE_FILE;
 pub(crate) use open::panic_message;
 pub(crate) use record::{EntryRecord, decode_exact};
 
@@ -29,27 +31,10 @@ use crate::call::flight::Flights;
 use crate::error::{Error, Result};
 use record::Counters;
 
-/// How long memo waits for the storage engine to write or close before it gives up.
-const ENGINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Runs `work` on a helper thread and waits up to [`ENGINE_TIMEOUT`] for it; `None` if it
-/// did not finish (it is then abandoned, still running).
-fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (done, result) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("memo-store".into())
-        .spawn(move || {
-            let _ = done.send(work());
-        });
-    match spawned {
-        Ok(_) => result.recv_timeout(ENGINE_TIMEOUT).ok(),
-        Err(_) => None,
-    }
-}
-
-/// The on-disk format of a store: its trees and records. A store stamped with another
-/// version is refused, never misread.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+/// The on-disk format of a store: its engine, trees and records. A store stamped with
+/// another version is refused, never misread. Version 1 was a sled database; version 2 is
+/// one redb file, `store.redb`.
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.
 ///
@@ -89,8 +74,7 @@ pub(crate) struct Inner {
     /// Unique in this process, so a call site can remember which store recorded it.
     id: u64,
     dir: PathBuf,
-    /// The open database; taken out when the store closes, so the lock can be waited for.
-    /// `None` for a store another process holds and serves.
+    /// The open database; `None` for a store another process holds and serves.
     engine: Option<Engine>,
     /// The connection to the process that holds this store, when this one does not.
     remote: Option<serve::Remote>,
@@ -101,27 +85,31 @@ pub(crate) struct Inner {
     epoch: AtomicU64,
     /// Whether results of this store are kept in the in-process tier.
     hot: bool,
+    /// Whether the directory is removed when the store closes ([`Store::temporary`]).
+    temporary: bool,
     pub(crate) flights: Flights,
 }
 
 struct Engine {
-    db: sled::Db,
+    db: engine::Engine,
+    /// Stopped first when the store closes, so that what it buffered is committed.
+    writer: Mutex<engine::Writer>,
     trees: Trees,
 }
 
 struct Trees {
     /// key → `EntryRecord`
-    entries: sled::Tree,
+    entries: engine::Tree,
     /// content hash → the encoded result
-    blobs: sled::Tree,
+    blobs: engine::Tree,
     /// tag ‖ 0xff ‖ key → ()
-    tags: sled::Tree,
+    tags: engine::Tree,
     /// function name → `FunctionRecord`
-    functions: sled::Tree,
+    functions: engine::Tree,
     /// input content hash ‖ key → (): which entries a `Memo` argument fed
-    lineage: sled::Tree,
+    lineage: engine::Tree,
     /// "format" → version, "counters" → `Counters`
-    meta: sled::Tree,
+    meta: engine::Tree,
 }
 
 /// Hits, misses and evictions since open, and how much of them is already persisted.
@@ -162,7 +150,8 @@ pub struct StoreBuilder {
 }
 
 impl StoreBuilder {
-    /// The bytes of sled's page cache (64 MiB by default; sled's own default is 1 GiB).
+    /// The bytes of the storage engine's page cache: 64 MiB by default. This bounds the
+    /// memory a store uses beyond the in-process tier, however many entries it holds.
     pub fn cache_capacity(mut self, bytes: u64) -> StoreBuilder {
         self.cache_capacity = bytes;
         self
@@ -276,10 +265,11 @@ impl Store {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Writes everything buffered to disk, with the counters.
+    /// Writes everything buffered to disk, with the counters, and waits until it is there.
     ///
-    /// memo flushes on its own every half second and when the process exits normally;
-    /// call this where a result must be durable at once.
+    /// memo commits new results in the background as they come, batching what arrives
+    /// while a commit is under way, and flushes when the process exits normally; call this
+    /// where a result must be durable at once.
     ///
     /// ```
     /// let store = memo::Store::temporary().unwrap();
@@ -303,16 +293,23 @@ impl Drop for Inner {
                 format!("could not flush the store when closing it: {error}")
             });
         }
-        let engine = self.engine.take();
-        // Closing can block in sled when its last writes failed (a full disk): never let
-        // that hang the program.
-        if bounded(move || drop(engine)).is_none() {
-            return;
+        if let Some(engine) = self.engine.take() {
+            // Bounded: a writer stuck on a full disk is left behind rather than hanging
+            // the program.
+            let stopped = engine
+                .writer
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .stop();
+            if stopped {
+                drop(engine); // closes the file, which lets go of its lock
+            } else {
+                std::mem::forget(engine);
+            }
         }
-        // sled lets go of its lock from background threads a moment after the database
-        // is dropped; wait for that, so a store closed here can be opened at once by
-        // another process (or this one).
-        open::wait_for_unlock(&self.dir);
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -344,21 +341,21 @@ impl Inner {
         &self.engine().trees
     }
 
-    fn db(&self) -> &sled::Db {
+    fn db(&self) -> &engine::Engine {
         &self.engine().db
     }
 
     /// The record under `key` in `tree`, decoded; `None` if absent or unreadable.
     fn read<T: serde::de::DeserializeOwned>(
         &self,
-        tree: &sled::Tree,
+        tree: &engine::Tree,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<T>> {
         let raw = tree.get(key).map_err(|e| self.storage(e))?;
         Ok(raw.and_then(|raw| decode_exact(&raw)))
     }
 
-    fn storage(&self, source: sled::Error) -> Error {
+    fn storage(&self, source: engine::EngineError) -> Error {
         open::storage_error(&self.dir, source)
     }
 
@@ -368,14 +365,7 @@ impl Inner {
             return Ok(()); // the holder writes
         }
         self.persist_counters()?;
-        let db = self.db().clone();
-        match bounded(move || db.flush()) {
-            Some(result) => result.map(drop).map_err(|e| self.storage(e)),
-            None => Err(self.storage(sled::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the storage engine did not finish writing in time (is the disk full?)",
-            )))),
-        }
+        self.db().sync().map_err(|e| self.storage(e))
     }
 
     /// Adds the counts since the last persist to the stored totals.

@@ -1,17 +1,18 @@
 //! Opening a store directory: the lock, the format stamp, the `.gitignore`.
 
 use std::fs;
-use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::engine::{self, EngineError, Table};
 use super::{Engine, Inner, STORE_FORMAT_VERSION, Trees, registry};
 use crate::call::flight::Flights;
 use crate::error::{Error, Result};
 
-/// sled's page cache: its default is 1 GiB, far more than a cache's metadata needs.
+/// The engine's page cache: redb's default is 1 GiB, far more than a cache's metadata
+/// needs.
 pub(super) const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
 /// How to open a store.
@@ -66,8 +67,13 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let config = sled::Config::new().path(&dir).temporary(true);
-    let inner = Arc::new(start(&dir, config, options)?);
+    fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut inner = start(&dir, options)?;
+    inner.temporary = true;
+    let inner = Arc::new(inner);
     registry::add(&mut registry::lock(), dir, &inner);
     Ok(inner)
 }
@@ -87,16 +93,17 @@ fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
         // Not kept in memory here: the holder may invalidate or refresh entries, and only
         // its own tiers hear of it. Every hit asks the holder.
         hot: false,
+        temporary: false,
         flights: Flights::default(),
     })
 }
 
-/// Opens `dir`, waiting out this process's own earlier handle: sled's background flusher
-/// can hold the lock for a moment after the last `Store` handle was dropped.
+/// Opens `dir`, waiting out this process's own earlier handle, which another thread may
+/// be closing at this moment.
 fn start_own(dir: &Path, options: &Options) -> Result<Inner> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        match start(dir, sled::Config::new().path(dir), options) {
+        match start(dir, options) {
             Err(Error::Locked {
                 holder: Some(pid), ..
             }) if pid == std::process::id() && std::time::Instant::now() < deadline => {
@@ -107,39 +114,64 @@ fn start_own(dir: &Path, options: &Options) -> Result<Inner> {
     }
 }
 
-fn start(dir: &Path, config: sled::Config, options: &Options) -> Result<Inner> {
-    let config = config
-        .cache_capacity(options.cache_capacity)
-        .flush_every_ms(Some(500));
-    // sled can panic on some damaged files rather than return an error.
-    let db = catch_unwind(AssertUnwindSafe(|| config.open()))
-        .map_err(|panic| Error::Corrupt {
-            dir: dir.to_owned(),
-            detail: format!("the storage engine panicked: {}", panic_message(&panic)),
-        })?
-        .map_err(|source| open_error(dir, source))?;
-    let tree = |name: &str| db.open_tree(name).map_err(|e| storage_error(dir, e));
+fn start(dir: &Path, options: &Options) -> Result<Inner> {
+    refuse_sled(dir)?;
+    let topic = format!("store failed {}", dir.display());
+    let on_error = Box::new(move |error: &EngineError| {
+        crate::warn::once(&topic, || {
+            format!("results could not be written to the store, and will be recomputed: {error}")
+        });
+    });
+    // The engine could panic on some damaged files rather than return an error.
+    let path = dir.join(engine::FILE);
+    let (db, writer) = catch_unwind(AssertUnwindSafe(|| {
+        engine::Engine::open(&path, options.cache_capacity, on_error)
+    }))
+    .map_err(|panic| Error::Corrupt {
+        dir: dir.to_owned(),
+        detail: format!("the storage engine panicked: {}", panic_message(&panic)),
+    })?
+    .map_err(|source| open_error(dir, source))?;
     let trees = Trees {
-        entries: tree("entries")?,
-        blobs: tree("blobs")?,
-        tags: tree("tags")?,
-        functions: tree("functions")?,
-        lineage: tree("lineage")?,
-        meta: tree("meta")?,
+        entries: db.tree(Table::Entries),
+        blobs: db.tree(Table::Blobs),
+        tags: db.tree(Table::Tags),
+        functions: db.tree(Table::Functions),
+        lineage: db.tree(Table::Lineage),
+        meta: db.tree(Table::Meta),
     };
     check_format(dir, &trees)?;
     static IDS: AtomicU64 = AtomicU64::new(1);
     Ok(Inner {
         id: IDS.fetch_add(1, Ordering::Relaxed),
         dir: dir.to_owned(),
-        engine: Some(Engine { db, trees }),
+        engine: Some(Engine {
+            db,
+            writer: std::sync::Mutex::new(writer),
+            trees,
+        }),
         remote: None,
         live: Default::default(),
         recorded: Default::default(),
         epoch: AtomicU64::new(0),
         hot: options.hot,
+        temporary: false,
         flights: Flights::default(),
     })
+}
+
+/// A store of format version 1 was a sled database: its `conf` and `db` files, and no
+/// `store.redb`. It is refused as another version rather than opened empty beside them.
+fn refuse_sled(dir: &Path) -> Result<()> {
+    if dir.join("conf").is_file() && dir.join("db").is_file() && !dir.join(engine::FILE).exists()
+    {
+        return Err(Error::FormatVersion {
+            dir: dir.to_owned(),
+            found: 1,
+            expected: STORE_FORMAT_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// Stamps a new store with the format version, and refuses a store of another.
@@ -148,11 +180,12 @@ fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
         .meta
         .get("format")
         .map_err(|e| storage_error(dir, e))?;
+    let empty = |tree: &engine::Tree| tree.is_empty().map_err(|e| storage_error(dir, e));
     match stamp {
-        None if trees.entries.is_empty() && trees.blobs.is_empty() => {
+        None if empty(&trees.entries)? && empty(&trees.blobs)? => {
             trees
                 .meta
-                .insert("format", &STORE_FORMAT_VERSION.to_le_bytes())
+                .insert("format", STORE_FORMAT_VERSION.to_le_bytes())
                 .map_err(|e| storage_error(dir, e))?;
             Ok(())
         }
@@ -189,30 +222,25 @@ fn write_gitignore(dir: &Path) -> Result<()> {
         .map_err(|source| Error::Io { path, source })
 }
 
-fn open_error(dir: &Path, source: sled::Error) -> Error {
-    match &source {
-        sled::Error::Io(error)
-            if error.kind() == io::ErrorKind::Other
-                && error.to_string().contains("could not acquire lock") =>
-        {
-            Error::Locked {
-                dir: dir.to_owned(),
-                holder: holder(dir),
-            }
-        }
-        _ => storage_error(dir, source),
+fn open_error(dir: &Path, source: EngineError) -> Error {
+    match source {
+        EngineError::Locked => Error::Locked {
+            dir: dir.to_owned(),
+            holder: holder(dir),
+        },
+        source => storage_error(dir, source),
     }
 }
 
-pub(super) fn storage_error(dir: &Path, source: sled::Error) -> Error {
+pub(super) fn storage_error(dir: &Path, source: EngineError) -> Error {
     match source {
-        sled::Error::Corruption { .. } => Error::Corrupt {
+        EngineError::Corrupt(detail) => Error::Corrupt {
             dir: dir.to_owned(),
-            detail: source.to_string(),
+            detail,
         },
         source => Error::Storage {
             dir: dir.to_owned(),
-            source,
+            source: Box::new(source),
         },
     }
 }
@@ -232,17 +260,4 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into())
-}
-
-/// Waits, up to two seconds, until nothing holds the lock on the store in `dir` (sled's
-/// lock is an advisory file lock on its `db` file, as `File::try_lock` takes).
-pub(super) fn wait_for_unlock(dir: &Path) {
-    let Ok(file) = fs::OpenOptions::new().read(true).open(dir.join("db")) else {
-        return; // a temporary store, already removed
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    // The lock taken here is released when `file` is dropped.
-    while file.try_lock().is_err() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
 }

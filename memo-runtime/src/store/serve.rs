@@ -196,7 +196,7 @@ impl Remote {
         match self.request(&Request::Get(*key))? {
             Response::Found(found) => Ok(found.map(|(output, bytes, expires_ms)| Hit {
                 output,
-                bytes: sled::IVec::from(bytes),
+                bytes: bytes.into(),
                 expires_ms,
             })),
             _ => Ok(None),

@@ -43,7 +43,7 @@ impl Store {
         let inner = &*self.inner;
         let trees = &inner.trees();
         let storage = |e| inner.storage(e);
-        let total = (trees.blobs.len() + trees.entries.len()) as u64;
+        let total = trees.blobs.len().map_err(storage)? + trees.entries.len().map_err(storage)?;
         let mut done = 0;
         let mut report = VerifyReport::default();
         let mut good: HashSet<Digest> = HashSet::new();

@@ -1,0 +1,335 @@
+//! The storage engine under the store: named trees of bytes in one redb file, with writes
+//! buffered in memory and committed by a background writer.
+//!
+//! A write returns once it is in the buffer, and every read sees it from then on; the
+//! writer commits whatever has gathered in one durable transaction, so a burst of misses
+//! costs one commit, not one each. Scans first wait for the buffer to be committed, then
+//! read the file. redb opens in constant time and keeps at most its configured cache in
+//! memory, whatever the number of entries.
+
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+
+pub(crate) use writer::{Buffered, Writer};
+
+/// The bytes of a key or a value.
+pub(crate) type Bytes = Arc<[u8]>;
+
+/// The name of the database file inside a store directory.
+pub(crate) const FILE: &str = "store.redb";
+
+/// How many items a scan reads in one read transaction.
+const SCAN_CHUNK: usize = 1024;
+
+/// The trees of a store, each a redb table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Table {
+    Entries,
+    Blobs,
+    Tags,
+    Functions,
+    Lineage,
+    Meta,
+}
+
+impl Table {
+    pub(crate) const ALL: [Table; 6] = [
+        Table::Entries,
+        Table::Blobs,
+        Table::Tags,
+        Table::Functions,
+        Table::Lineage,
+        Table::Meta,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn definition(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(match self {
+            Table::Entries => "entries",
+            Table::Blobs => "blobs",
+            Table::Tags => "tags",
+            Table::Functions => "functions",
+            Table::Lineage => "lineage",
+            Table::Meta => "meta",
+        })
+    }
+}
+
+/// Why the engine failed.
+#[derive(Debug)]
+pub(crate) enum EngineError {
+    /// Another handle (in this process or another) has the file open.
+    Locked,
+    /// The file is damaged.
+    Corrupt(String),
+    /// Anything else, with what the engine said.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Locked => f.write_str("the database is open elsewhere"),
+            EngineError::Corrupt(detail) => write!(f, "the database is damaged: {detail}"),
+            EngineError::Failed(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl<E: Into<redb::Error>> From<E> for EngineError {
+    fn from(error: E) -> EngineError {
+        match error.into() {
+            redb::Error::DatabaseAlreadyOpen => EngineError::Locked,
+            redb::Error::Corrupted(detail) => EngineError::Corrupt(detail),
+            other => EngineError::Failed(Box::new(other)),
+        }
+    }
+}
+
+pub(crate) type EngineResult<T> = std::result::Result<T, EngineError>;
+
+/// An open database: cheap to clone, shared with its writer thread.
+#[derive(Clone)]
+pub(crate) struct Engine {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    db: redb::Database,
+    buffer: Buffered,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the database file at `path`, with a page cache of
+    /// `cache_bytes`, and starts its writer. `on_error` hears of a commit that failed.
+    pub(crate) fn open(
+        path: &Path,
+        cache_bytes: u64,
+        on_error: Box<dyn Fn(&EngineError) + Send + Sync>,
+    ) -> EngineResult<(Engine, Writer)> {
+        let db = redb::Database::builder()
+            .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
+            .create(path)?;
+        // Every table exists from the start, so reads never meet a missing one.
+        let txn = db.begin_write()?;
+        for table in Table::ALL {
+            txn.open_table(table.definition())?;
+        }
+        txn.commit()?;
+        let shared = Arc::new(Shared {
+            db,
+            buffer: Buffered::new(on_error),
+        });
+        let writer = Writer::start(Arc::clone(&shared))
+            .map_err(|error| EngineError::Failed(Box::new(error)))?;
+        Ok((Engine { shared }, writer))
+    }
+
+    /// A handle on one tree.
+    pub(crate) fn tree(&self, table: Table) -> Tree {
+        Tree {
+            engine: self.clone(),
+            table,
+        }
+    }
+
+    /// Commits everything written so far, durably; fails if that commit failed or the
+    /// writer did not finish in time.
+    pub(crate) fn sync(&self) -> EngineResult<()> {
+        self.shared.buffer.sync()
+    }
+
+    /// The bytes of the database file.
+    pub(crate) fn size_on_disk(&self, path: &Path) -> EngineResult<u64> {
+        std::fs::metadata(path)
+            .map(|meta| meta.len())
+            .map_err(|error| EngineError::Failed(Box::new(error)))
+    }
+}
+
+impl Shared {
+    /// Writes `batch` in one durable transaction.
+    fn commit(&self, batch: &writer::Batch) -> EngineResult<()> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)?;
+        // Saving the allocator state with each commit makes opening after a crash quick
+        // rather than a walk over the whole file.
+        txn.set_quick_repair(true);
+        for table in Table::ALL {
+            let ops = batch.ops(table);
+            if ops.is_empty() {
+                continue;
+            }
+            let mut open = txn.open_table(table.definition())?;
+            for (key, value) in ops {
+                match value {
+                    Some(value) => drop(open.insert(&**key, &**value)?),
+                    None => drop(open.remove(&**key)?),
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn read_table(&self, table: Table) -> EngineResult<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
+        Ok(self.db.begin_read()?.open_table(table.definition())?)
+    }
+}
+
+/// One tree of the database, with sled's shape of API: each write is atomic and seen at
+/// once by every read.
+#[derive(Clone)]
+pub(crate) struct Tree {
+    engine: Engine,
+    table: Table,
+}
+
+impl Tree {
+    fn shared(&self) -> &Shared {
+        &self.engine.shared
+    }
+
+    /// The value under `key`.
+    pub(crate) fn get(&self, key: impl AsRef<[u8]>) -> EngineResult<Option<Bytes>> {
+        let key = key.as_ref();
+        if let Some(buffered) = self.shared().buffer.get(self.table, key) {
+            return Ok(buffered);
+        }
+        let table = self.shared().read_table(self.table)?;
+        Ok(table.get(key)?.map(|guard| Bytes::from(guard.value())))
+    }
+
+    /// Whether there is a value under `key`.
+    pub(crate) fn contains_key(&self, key: impl AsRef<[u8]>) -> EngineResult<bool> {
+        self.get(key).map(|value| value.is_some())
+    }
+
+    /// Sets the value under `key`.
+    pub(crate) fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> EngineResult<()> {
+        self.shared()
+            .buffer
+            .put(self.table, key.as_ref(), Some(Bytes::from(value.as_ref())));
+        Ok(())
+    }
+
+    /// Removes the value under `key`, if any.
+    pub(crate) fn remove(&self, key: impl AsRef<[u8]>) -> EngineResult<()> {
+        self.shared().buffer.put(self.table, key.as_ref(), None);
+        Ok(())
+    }
+
+    /// How many keys the tree holds.
+    pub(crate) fn len(&self) -> EngineResult<u64> {
+        self.engine.sync()?;
+        Ok(self.shared().read_table(self.table)?.len()?)
+    }
+
+    /// Removes every key, at once and durably.
+    pub(crate) fn clear(&self) -> EngineResult<()> {
+        self.engine.sync()?;
+        let txn = self.shared().db.begin_write()?;
+        txn.delete_table(self.table.definition())?;
+        txn.open_table(self.table.definition())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Whether the tree is empty.
+    pub(crate) fn is_empty(&self) -> EngineResult<bool> {
+        self.len().map(|len| len == 0)
+    }
+
+    /// Every key and value, in key order.
+    pub(crate) fn iter(&self) -> Scan {
+        self.scan_prefix(&[])
+    }
+
+    /// Every key starting with `prefix` and its value, in key order.
+    pub(crate) fn scan_prefix(&self, prefix: &[u8]) -> Scan {
+        Scan {
+            tree: self.clone(),
+            prefix: prefix.into(),
+            after: None,
+            chunk: Vec::new().into_iter(),
+            synced: false,
+            done: false,
+        }
+    }
+}
+
+/// A scan over a tree, read in chunks so that no read transaction lives long.
+pub(crate) struct Scan {
+    tree: Tree,
+    prefix: Box<[u8]>,
+    /// The last key returned: the next chunk starts after it.
+    after: Option<Bytes>,
+    chunk: std::vec::IntoIter<(Bytes, Bytes)>,
+    synced: bool,
+    done: bool,
+}
+
+impl Scan {
+    /// The keys alone.
+    pub(crate) fn keys(self) -> impl Iterator<Item = EngineResult<Bytes>> {
+        self.map(|item| item.map(|(key, _)| key))
+    }
+
+    /// The values alone.
+    pub(crate) fn values(self) -> impl Iterator<Item = EngineResult<Bytes>> {
+        self.map(|item| item.map(|(_, value)| value))
+    }
+
+    fn next_chunk(&mut self) -> EngineResult<()> {
+        if !self.synced {
+            self.tree.engine.sync()?;
+            self.synced = true;
+        }
+        let table = self.tree.shared().read_table(self.tree.table)?;
+        let start: &[u8] = self.after.as_deref().unwrap_or(&self.prefix);
+        let mut items = Vec::with_capacity(SCAN_CHUNK);
+        for item in table.range(start..)? {
+            let (key, value) = item?;
+            let key = key.value();
+            if self.after.as_deref() == Some(key) {
+                continue;
+            }
+            if !key.starts_with(&self.prefix) || items.len() == SCAN_CHUNK {
+                break;
+            }
+            items.push((Bytes::from(key), Bytes::from(value.value())));
+        }
+        self.done = items.len() < SCAN_CHUNK;
+        self.after = items.last().map(|(key, _)| Bytes::clone(key));
+        self.chunk = items.into_iter();
+        Ok(())
+    }
+}
+
+impl Iterator for Scan {
+    type Item = EngineResult<(Bytes, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.chunk.next() {
+                return Some(Ok(item));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(error) = self.next_chunk() {
+                self.done = true;
+                return Some(Err(error));
+            }
+        }
+    }
+}

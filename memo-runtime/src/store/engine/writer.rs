@@ -1,0 +1,245 @@
+//! The write buffer and the thread that commits it.
+//!
+//! Writes gather in `pending`. The writer takes all of them at once into `committing`,
+//! commits them in one transaction, and empties `committing`; both are read under one
+//! lock, so a read finds a write in the buffer until the moment the file has it. Batches
+//! are numbered: `sync` waits for the batch that holds what was written before it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{Bytes, EngineError, EngineResult, Shared, Table};
+
+/// How long `sync` waits for the writer before it reports a failure (a full disk can
+/// stall a write).
+const SYNC_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Above this many buffered bytes a write waits for the writer, so memory stays bounded
+/// when results come faster than the disk takes them.
+const MAX_PENDING_BYTES: usize = 32 << 20;
+
+type Map = HashMap<Box<[u8]>, Option<Bytes>, foldhash::fast::FixedState>;
+
+/// Writes of one transaction, by table; `None` removes.
+#[derive(Default)]
+pub(crate) struct Batch {
+    tables: [Map; Table::ALL.len()],
+    bytes: usize,
+}
+
+impl Batch {
+    pub(super) fn ops(&self, table: Table) -> &Map {
+        &self.tables[table.index()]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tables.iter().all(Map::is_empty)
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Option<Option<Bytes>> {
+        let map = &self.tables[table.index()];
+        if map.is_empty() {
+            return None;
+        }
+        map.get(key).cloned()
+    }
+}
+
+struct State {
+    pending: Batch,
+    committing: Arc<Batch>,
+    /// Batches taken by the writer, and finished (committed or failed).
+    started: u64,
+    finished: u64,
+    /// The error of the last batch that failed, and the batch's number.
+    failed: Option<(u64, String)>,
+    stop: bool,
+}
+
+/// The buffer: what is written and not yet in the file.
+pub(crate) struct Buffered {
+    state: Mutex<State>,
+    /// Signalled when there is work for the writer, and when a batch finishes.
+    changed: Condvar,
+    on_error: Box<dyn Fn(&EngineError) + Send + Sync>,
+}
+
+impl Buffered {
+    pub(super) fn new(on_error: Box<dyn Fn(&EngineError) + Send + Sync>) -> Buffered {
+        Buffered {
+            state: Mutex::new(State {
+                pending: Batch::default(),
+                committing: Arc::default(),
+                started: 0,
+                finished: 0,
+                failed: None,
+                stop: false,
+            }),
+            changed: Condvar::new(),
+            on_error,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The buffered value under `key`: `Some(None)` if it is buffered as removed, `None`
+    /// if the buffer does not know it.
+    pub(super) fn get(&self, table: Table, key: &[u8]) -> Option<Option<Bytes>> {
+        let state = self.lock();
+        state
+            .pending
+            .get(table, key)
+            .or_else(|| state.committing.get(table, key))
+    }
+
+    pub(super) fn put(&self, table: Table, key: &[u8], value: Option<Bytes>) {
+        let mut state = self.lock();
+        let size = key.len() + value.as_ref().map_or(0, |v| v.len());
+        state.pending.bytes += size;
+        state.pending.tables[table.index()].insert(key.into(), value);
+        if state.pending.bytes > MAX_PENDING_BYTES {
+            // Wait for the writer to take the buffer (it is told below), unless it stopped.
+            let target = state.started + 1;
+            self.changed.notify_all();
+            let _unused = self
+                .changed
+                .wait_timeout_while(state, SYNC_TIMEOUT, |s| s.started < target && !s.stop);
+        } else {
+            drop(state);
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits until everything written before this call is committed.
+    pub(super) fn sync(&self) -> EngineResult<()> {
+        let mut state = self.lock();
+        let target = if !state.pending.is_empty() {
+            state.started + 1
+        } else {
+            state.started
+        };
+        if state.finished < target {
+            self.changed.notify_all();
+            let deadline = Instant::now() + SYNC_TIMEOUT;
+            while state.finished < target {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || state.stop {
+                    return Err(EngineError::Failed(
+                        "the storage engine did not finish writing in time (is the disk full?)"
+                            .into(),
+                    ));
+                }
+                state = self
+                    .changed
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .0;
+            }
+        }
+        match &state.failed {
+            Some((batch, error)) if *batch == target => {
+                Err(EngineError::Failed(error.clone().into()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The writer thread; dropping this commits what is left and stops it.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub(super) fn start(shared: Arc<Shared>) -> std::io::Result<Writer> {
+        let thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("memo-writer".into())
+                .spawn(move || run(&shared))?
+        };
+        Ok(Writer {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Commits what is buffered and stops the thread, waiting up to the sync timeout for
+    /// it; `false` if it did not stop in time (it is then left to finish on its own).
+    pub(crate) fn stop(&mut self) -> bool {
+        let buffer = &self.shared.buffer;
+        let _ = buffer.sync();
+        buffer.lock().stop = true;
+        buffer.changed.notify_all();
+        let Some(thread) = self.thread.take() else {
+            return true;
+        };
+        let deadline = Instant::now() + SYNC_TIMEOUT;
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = thread.join();
+        true
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(shared: &Shared) {
+    let buffer = &shared.buffer;
+    loop {
+        let (batch, number) = {
+            let mut state = buffer.lock();
+            while state.pending.is_empty() && !state.stop {
+                state = buffer
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|poison| poison.into_inner());
+            }
+            if state.pending.is_empty() {
+                return; // stopped, with nothing left
+            }
+            let batch = Arc::new(std::mem::take(&mut state.pending));
+            state.committing = Arc::clone(&batch);
+            state.started += 1;
+            (batch, state.started)
+        };
+        buffer.changed.notify_all();
+        // A panic inside the engine must not take the writer down with what it holds.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shared.commit(&batch)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(EngineError::Failed(
+                format!(
+                    "the storage engine panicked: {}",
+                    crate::store::panic_message(&*panic)
+                )
+                .into(),
+            ))
+        });
+        if let Err(error) = &result {
+            (buffer.on_error)(error);
+        }
+        let mut state = buffer.lock();
+        state.committing = Arc::default();
+        state.finished = number;
+        if let Err(error) = result {
+            state.failed = Some((number, error.to_string()));
+        }
+        drop(state);
+        buffer.changed.notify_all();
+    }
+}
