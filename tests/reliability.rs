@@ -299,8 +299,12 @@ fn damaged_store_files_never_give_a_wrong_value() {
         // `memo verify`, before the program touches the store: damage it can see is
         // reported and removed.
         if let Ok(store) = Store::open(&copy) {
-            let report = store.verify(&mut |_, _| {}).unwrap();
-            verified += usize::from(!report.is_clean());
+            verified += match store.verify(&mut |_, _| {}) {
+                Ok(report) => usize::from(!report.is_clean()),
+                // Damage to the database's own structure is reported as such.
+                Err(memo::Error::Corrupt { .. }) => 1,
+                Err(error) => panic!("round {round}: verify failed: {error}"),
+            };
         }
         let out = child("child_reads_a_damaged_store", &copy)
             .output()

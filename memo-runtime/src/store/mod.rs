@@ -328,7 +328,7 @@ impl Inner {
 
     /// The topic of this store's degradation warnings: one warning per store and process.
     pub(crate) fn warning_topic(&self) -> String {
-        format!("store failed {}", self.dir.display())
+        open::warning_topic(&self.dir)
     }
 
     fn engine(&self) -> &Engine {

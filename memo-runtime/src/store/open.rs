@@ -116,10 +116,17 @@ fn start_own(dir: &Path, options: &Options) -> Result<Inner> {
 
 fn start(dir: &Path, options: &Options) -> Result<Inner> {
     refuse_sled(dir)?;
-    let topic = format!("store failed {}", dir.display());
+    // A commit that fails in the background is said as a failed call would say it, under
+    // the same topic, so a full disk still gives one warning.
+    let topic = warning_topic(dir);
+    let owned = dir.to_owned();
     let on_error = Box::new(move |error: &EngineError| {
+        let error = Error::Storage {
+            dir: owned.clone(),
+            source: error.to_string().into(),
+        };
         crate::warn::once(&topic, || {
-            format!("results could not be written to the store, and will be recomputed: {error}")
+            format!("caching is degraded, results are computed but may not be stored: {error}")
         });
     });
     // The engine could panic on some damaged files rather than return an error.
@@ -243,6 +250,11 @@ pub(super) fn storage_error(dir: &Path, source: EngineError) -> Error {
             source: Box::new(source),
         },
     }
+}
+
+/// The topic of a store's degradation warnings: one warning per store and process.
+pub(super) fn warning_topic(dir: &Path) -> String {
+    format!("store failed {}", dir.display())
 }
 
 /// The pid written by the process that holds `dir`.

@@ -97,6 +97,17 @@ impl<E: Into<redb::Error>> From<E> for EngineError {
 
 pub(crate) type EngineResult<T> = std::result::Result<T, EngineError>;
 
+/// Runs `work` against the database, turning a panic into an error: redb can panic on a
+/// damaged file rather than report it, and the cache must never take the program down.
+pub(crate) fn contained<T>(work: impl FnOnce() -> EngineResult<T>) -> EngineResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        Err(EngineError::Corrupt(format!(
+            "the storage engine panicked: {}",
+            crate::store::panic_message(&*panic)
+        )))
+    })
+}
+
 /// An open database: cheap to clone, shared with its writer thread.
 #[derive(Clone)]
 pub(crate) struct Engine {
@@ -205,8 +216,10 @@ impl Tree {
         if let Some(buffered) = self.shared().buffer.get(self.table, key) {
             return Ok(buffered);
         }
-        let table = self.shared().read_table(self.table)?;
-        Ok(table.get(key)?.map(|guard| Bytes::from(guard.value())))
+        contained(|| {
+            let table = self.shared().read_table(self.table)?;
+            Ok(table.get(key)?.map(|guard| Bytes::from(guard.value())))
+        })
     }
 
     /// Whether there is a value under `key`.
@@ -231,17 +244,19 @@ impl Tree {
     /// How many keys the tree holds.
     pub(crate) fn len(&self) -> EngineResult<u64> {
         self.engine.sync()?;
-        Ok(self.shared().read_table(self.table)?.len()?)
+        contained(|| Ok(self.shared().read_table(self.table)?.len()?))
     }
 
     /// Removes every key, at once and durably.
     pub(crate) fn clear(&self) -> EngineResult<()> {
         self.engine.sync()?;
-        let txn = self.shared().db.begin_write()?;
-        txn.delete_table(self.table.definition())?;
-        txn.open_table(self.table.definition())?;
-        txn.commit()?;
-        Ok(())
+        contained(|| {
+            let txn = self.shared().db.begin_write()?;
+            txn.delete_table(self.table.definition())?;
+            txn.open_table(self.table.definition())?;
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     /// Whether the tree is empty.
@@ -326,7 +341,7 @@ impl Iterator for Scan {
             if self.done {
                 return None;
             }
-            if let Err(error) = self.next_chunk() {
+            if let Err(error) = contained(|| self.next_chunk()) {
                 self.done = true;
                 return Some(Err(error));
             }

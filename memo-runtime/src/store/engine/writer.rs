@@ -218,18 +218,7 @@ fn run(shared: &Shared) {
         };
         buffer.changed.notify_all();
         // A panic inside the engine must not take the writer down with what it holds.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            shared.commit(&batch)
-        }))
-        .unwrap_or_else(|panic| {
-            Err(EngineError::Failed(
-                format!(
-                    "the storage engine panicked: {}",
-                    crate::store::panic_message(&*panic)
-                )
-                .into(),
-            ))
-        });
+        let result = super::contained(|| shared.commit(&batch));
         if let Err(error) = &result {
             (buffer.on_error)(error);
         }
