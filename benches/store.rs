@@ -1,6 +1,6 @@
 //! Hits served by the persistent layer, and the cost of a miss, side by side with the
-//! peers: memo's sled store (its in-process tier switched off), `cached`'s redb disk
-//! store, and for misses one raw sled insert of the same bytes.
+//! peers: memo's store (its in-process tier switched off), `cached`'s redb disk store, and
+//! for misses one raw sled insert of the same bytes, the yardstick the targets name.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +33,7 @@ fn persistent_hit(c: &mut Criterion) {
             })
         });
     }
-    // A fresh handle on the filled store, with every hit going to sled.
+    // A fresh handle on the filled store, with every hit going to the database.
     let store = Store::builder(memo_dir.path())
         .in_memory_tier(false)
         .open()
@@ -46,7 +46,7 @@ fn persistent_hit(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("persistent_hit_u64");
     let mut i = 0u64;
-    group.bench_function("memo_sled", |b| {
+    group.bench_function("memo_store", |b| {
         b.iter(|| {
             i = (i + 1) % 1000;
             memo::with_store(&store, || square(black_box(i)))

@@ -146,13 +146,13 @@ impl Store {
         for tag in &site.tags {
             trees
                 .tags
-                .insert(index_key(tag, key), &[])
+                .insert(index_key(tag, key), [])
                 .map_err(storage)?;
         }
         for input in inputs {
             trees
                 .lineage
-                .insert(lineage_key(input, key), &[])
+                .insert(lineage_key(input, key), [])
                 .map_err(storage)?;
         }
         let record = EntryRecord {

@@ -235,13 +235,13 @@ impl Store {
                 for tag in &record.tags {
                     trees
                         .tags
-                        .insert(index_key(tag, &key), &[])
+                        .insert(index_key(tag, &key), [])
                         .map_err(storage)?;
                 }
                 for input in &record.inputs {
                     trees
                         .lineage
-                        .insert(lineage_key(input, &key), &[])
+                        .insert(lineage_key(input, &key), [])
                         .map_err(storage)?;
                 }
                 trees

@@ -24,7 +24,8 @@ pub struct Stats {
     pub entries: u64,
     /// Distinct result blobs; identical results share one.
     pub blobs: u64,
-    /// Bytes of the distinct results that entries reference.
+    /// Bytes of the stored results: each shared result once, and each result small enough
+    /// to live inside its entry (up to 256 bytes) once per entry, as it is stored.
     pub bytes: u64,
     /// Bytes the store's files take on disk.
     pub disk_bytes: u64,
@@ -77,19 +78,26 @@ impl Store {
             .persisted
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        let mut sizes: HashMap<Digest, u64> = HashMap::new();
-        let mut entries = 0;
-        for (_, record) in self.records()? {
+        // One pass, holding only the hashes of results stored apart: a store of millions
+        // of small results is counted in constant memory.
+        let mut shared: HashMap<Digest, u64> = HashMap::new();
+        let (mut entries, mut inline_bytes) = (0, 0);
+        self.for_each_record(|_, record| {
             entries += 1;
-            sizes.insert(record.output, record.size);
-        }
+            match record.inline {
+                Some(inline) => inline_bytes += inline.len() as u64,
+                None => {
+                    shared.insert(record.output, record.size);
+                }
+            }
+        })?;
         Ok(Stats {
             hits: stored.hits + live.hits - persisted.hits,
             misses: stored.misses + live.misses - persisted.misses,
             evictions: stored.evictions + live.evictions - persisted.evictions,
             entries,
             blobs: inner.trees().blobs.len().map_err(|e| inner.storage(e))?,
-            bytes: sizes.values().sum(),
+            bytes: inline_bytes + shared.values().sum::<u64>(),
             disk_bytes: inner
                 .db()
                 .size_on_disk(&inner.dir.join(super::engine::FILE))
@@ -252,17 +260,23 @@ impl Store {
 
     /// Every readable entry record, with its key.
     pub(super) fn records(&self) -> Result<Vec<(Digest, EntryRecord)>> {
-        let inner = &*self.inner;
         let mut out = Vec::new();
+        self.for_each_record(|key, record| out.push((key, record)))?;
+        Ok(out)
+    }
+
+    /// Calls `each` with every readable entry record and its key, in key order.
+    pub(super) fn for_each_record(&self, mut each: impl FnMut(Digest, EntryRecord)) -> Result<()> {
+        let inner = &*self.inner;
         for item in inner.trees().entries.iter() {
             let (key, raw) = item.map_err(|e| inner.storage(e))?;
-            let (Ok(key), Some(record)) = (<[u8; 32]>::try_from(key.as_ref()), decode_exact(&raw))
-            else {
-                continue;
-            };
-            out.push((Digest(key), record));
+            if let (Ok(key), Some(record)) =
+                (<[u8; 32]>::try_from(key.as_ref()), decode_exact(&raw))
+            {
+                each(Digest(key), record);
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     pub(super) fn count_evictions(&self, n: u64) {

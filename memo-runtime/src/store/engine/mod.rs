@@ -15,6 +15,7 @@ use std::sync::Arc;
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 
 pub(crate) use writer::{Buffered, Writer};
+use writer::Found;
 
 /// The bytes of a key or a value.
 pub(crate) type Bytes = Arc<[u8]>;
@@ -130,12 +131,20 @@ impl Engine {
         let db = redb::Database::builder()
             .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
             .create(path)?;
-        // Every table exists from the start, so reads never meet a missing one.
-        let txn = db.begin_write()?;
-        for table in Table::ALL {
-            txn.open_table(table.definition())?;
+        // Every table exists from the start, so reads never meet a missing one. Only a new
+        // file needs the (durable, so slower) transaction that creates them.
+        let read = db.begin_read()?;
+        let missing = Table::ALL
+            .iter()
+            .any(|table| read.open_table(table.definition()).is_err());
+        drop(read);
+        if missing {
+            let txn = db.begin_write()?;
+            for table in Table::ALL {
+                txn.open_table(table.definition())?;
+            }
+            txn.commit()?;
         }
-        txn.commit()?;
         let shared = Arc::new(Shared {
             db,
             buffer: Buffered::new(on_error),
@@ -192,8 +201,32 @@ impl Shared {
         Ok(())
     }
 
-    fn read_table(&self, table: Table) -> EngineResult<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
+    fn read_table(&self, table: Table) -> EngineResult<ReadTable> {
         Ok(self.db.begin_read()?.open_table(table.definition())?)
+    }
+}
+
+type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// Every table, open in one read transaction, which lives as long as this does.
+pub(crate) struct Snapshot {
+    tables: Vec<ReadTable>,
+}
+
+impl Snapshot {
+    fn take(db: &redb::Database) -> EngineResult<Snapshot> {
+        let txn = db.begin_read()?;
+        let tables = Table::ALL
+            .iter()
+            .map(|table| txn.open_table(table.definition()))
+            .collect::<Result<_, _>>()?;
+        Ok(Snapshot { tables })
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> EngineResult<Option<Bytes>> {
+        Ok(self.tables[table.index()]
+            .get(key)?
+            .map(|guard| Bytes::from(guard.value())))
     }
 }
 
@@ -213,12 +246,24 @@ impl Tree {
     /// The value under `key`.
     pub(crate) fn get(&self, key: impl AsRef<[u8]>) -> EngineResult<Option<Bytes>> {
         let key = key.as_ref();
-        if let Some(buffered) = self.shared().buffer.get(self.table, key) {
-            return Ok(buffered);
-        }
+        let shared = self.shared();
+        let (generation, snapshot) = match shared.buffer.find(self.table, key) {
+            Found::Buffered(value) => return Ok(value),
+            Found::InFile {
+                generation,
+                snapshot,
+            } => (generation, snapshot),
+        };
         contained(|| {
-            let table = self.shared().read_table(self.table)?;
-            Ok(table.get(key)?.map(|guard| Bytes::from(guard.value())))
+            let snapshot = match snapshot {
+                Some(snapshot) => snapshot,
+                None => {
+                    let snapshot = Arc::new(Snapshot::take(&shared.db)?);
+                    shared.buffer.keep_snapshot(generation, &snapshot);
+                    snapshot
+                }
+            };
+            snapshot.get(self.table, key)
         })
     }
 
@@ -255,6 +300,7 @@ impl Tree {
             txn.delete_table(self.table.definition())?;
             txn.open_table(self.table.definition())?;
             txn.commit()?;
+            self.shared().buffer.file_changed();
             Ok(())
         })
     }

@@ -4,13 +4,18 @@
 //! commits them in one transaction, and empties `committing`; both are read under one
 //! lock, so a read finds a write in the buffer until the moment the file has it. Batches
 //! are numbered: `sync` waits for the batch that holds what was written before it.
+//!
+//! Reads of the file go through a snapshot (one read transaction with its tables open),
+//! shared until the next commit: opening a transaction and its table costs more than the
+//! read itself. Each commit starts a new generation, and a snapshot serves only the
+//! generation it was taken in, so no read misses a committed write.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Bytes, EngineError, EngineResult, Shared, Table};
+use super::{Bytes, EngineError, EngineResult, Shared, Snapshot, Table};
 
 /// How long `sync` waits for the writer before it reports a failure (a full disk can
 /// stall a write).
@@ -56,6 +61,20 @@ struct State {
     /// The error of the last batch that failed, and the batch's number.
     failed: Option<(u64, String)>,
     stop: bool,
+    /// Bumped by every change to the file; `snapshot` was taken in this generation.
+    generation: u64,
+    snapshot: Option<Arc<Snapshot>>,
+}
+
+/// Where a read finds its value.
+pub(super) enum Found {
+    /// In the buffer: the value, or `None` if it is buffered as removed.
+    Buffered(Option<Bytes>),
+    /// In the file, as of `generation`, through `snapshot` if one is current.
+    InFile {
+        generation: u64,
+        snapshot: Option<Arc<Snapshot>>,
+    },
 }
 
 /// The buffer: what is written and not yet in the file.
@@ -76,6 +95,8 @@ impl Buffered {
                 finished: 0,
                 failed: None,
                 stop: false,
+                generation: 0,
+                snapshot: None,
             }),
             changed: Condvar::new(),
             on_error,
@@ -86,14 +107,36 @@ impl Buffered {
         self.state.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// The buffered value under `key`: `Some(None)` if it is buffered as removed, `None`
-    /// if the buffer does not know it.
-    pub(super) fn get(&self, table: Table, key: &[u8]) -> Option<Option<Bytes>> {
+    /// Where the value under `key` is to be read.
+    pub(super) fn find(&self, table: Table, key: &[u8]) -> Found {
         let state = self.lock();
-        state
+        match state
             .pending
             .get(table, key)
             .or_else(|| state.committing.get(table, key))
+        {
+            Some(value) => Found::Buffered(value),
+            None => Found::InFile {
+                generation: state.generation,
+                snapshot: state.snapshot.clone(),
+            },
+        }
+    }
+
+    /// Keeps `snapshot`, taken after `generation` began, for the reads that follow, unless
+    /// the file has changed since.
+    pub(super) fn keep_snapshot(&self, generation: u64, snapshot: &Arc<Snapshot>) {
+        let mut state = self.lock();
+        if state.generation == generation {
+            state.snapshot = Some(Arc::clone(snapshot));
+        }
+    }
+
+    /// Says that the file changed: the current snapshot no longer serves.
+    pub(super) fn file_changed(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.snapshot = None;
     }
 
     pub(super) fn put(&self, table: Table, key: &[u8], value: Option<Bytes>) {
@@ -223,12 +266,17 @@ fn run(shared: &Shared) {
             (buffer.on_error)(error);
         }
         let mut state = buffer.lock();
+        // In one step with emptying `committing`: a read that no longer finds the batch
+        // there takes a snapshot that has it.
+        state.generation += 1;
+        let stale = state.snapshot.take();
         state.committing = Arc::default();
         state.finished = number;
         if let Err(error) = result {
             state.failed = Some((number, error.to_string()));
         }
         drop(state);
+        drop(stale); // its read transaction ends here, outside the lock
         buffer.changed.notify_all();
     }
 }
