@@ -304,3 +304,29 @@ fn damaged_index_lines_are_skipped_not_a_panic() {
         "the intact line still works"
     );
 }
+
+#[test]
+fn an_entry_written_again_with_other_tags_answers_to_its_new_tags_only() {
+    let store = Store::temporary().unwrap();
+    // One function and code version, its tags edited between two runs: same keys.
+    let before = site!("manage::retagged", fingerprint = [3; 32], ttl = None, tags = ML);
+    let after = site!(
+        "manage::retagged",
+        fingerprint = [3; 32],
+        ttl = None,
+        tags = &["other"]
+    );
+    square(&store, before, 3, &Runs::default());
+    memo_runtime::refresh(|| square(&store, after, 3, &Runs::default()));
+    assert_eq!(store.entries().unwrap()[0].tags, vec!["other".to_owned()]);
+    assert_eq!(
+        store.invalidate_tag("ml").unwrap(),
+        0,
+        "the old tag's line no longer removes the entry"
+    );
+    let runs = Runs::default();
+    assert_eq!(square(&store, after, 3, &runs), 9);
+    assert_eq!(runs.get(), 0, "still stored");
+    assert_eq!(store.invalidate_tag("other").unwrap(), 1);
+    assert_eq!(store.entries().unwrap(), vec![]);
+}

@@ -167,17 +167,13 @@ impl Store {
             size: bytes.len() as u64,
             inputs: inputs.to_vec(),
         };
-        // An entry written again (after it expired, say) may have had other tags.
-        let previous = trees.entries.get(key).map_err(storage)?;
+        // An entry written over a live one (a refresh, or a race) keeps the old one's index
+        // lines; `invalidate_tag` checks the entry's own tags, so a stale line is harmless,
+        // and the write stays free of a read.
         trees
             .entries
             .insert(key, encode(&record))
             .map_err(storage)?;
-        if let Some(old) = previous.and_then(|raw| decode_exact::<EntryRecord>(&raw)) {
-            for tag in old.tags.iter().filter(|t| !site.tags.contains(&t.as_str())) {
-                trees.tags.remove(index_key(tag, key)).map_err(storage)?;
-            }
-        }
         Ok(())
     }
 

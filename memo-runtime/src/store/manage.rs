@@ -205,9 +205,13 @@ impl Store {
         let mut removed = 0;
         for line in tags.scan_prefix(&prefix).keys() {
             let line = line.map_err(|e| inner.storage(e))?;
+            // A line can outlive its tag: an entry written again with other tags keeps its
+            // old lines. Only an entry that still has the tag goes.
             if let Some(key) = key_after(&line, prefix.len())
-                && self.remove(&key)?
+                && let Some(record) = inner.read::<EntryRecord>(&inner.trees().entries, key)?
+                && record.tags.iter().any(|t| t == tag)
             {
+                inner.remove_entry(&key, &record)?;
                 removed += 1;
             }
             tags.remove(&line).map_err(|e| inner.storage(e))?;
