@@ -330,3 +330,44 @@ fn an_entry_written_again_with_other_tags_answers_to_its_new_tags_only() {
     assert_eq!(store.invalidate_tag("other").unwrap(), 1);
     assert_eq!(store.entries().unwrap(), vec![]);
 }
+
+/// 3,000 distinct results of 4 KB each, stored as blobs.
+fn fill_with_blobs(store: &Store) {
+    let site = site!("manage::roomy");
+    for x in 0..3000u64 {
+        with_store(store, || {
+            call::<Plain<Vec<u8>>>(site, &key(site, x), || x.to_le_bytes().repeat(500))
+        });
+    }
+    store.flush().unwrap();
+}
+
+#[test]
+fn gc_gives_back_the_room_that_removed_results_left() {
+    let store = Store::temporary().unwrap();
+    fill_with_blobs(&store);
+    let before = store.stats().unwrap().disk_bytes;
+    assert!(before > 12 << 20, "{before}");
+    let report = store.gc(&Gc::new().max_bytes(0)).unwrap();
+    assert_eq!(report.entries_removed, 3000);
+    assert!(report.disk_bytes_freed > 8 << 20, "{report:?}");
+    let after = store.stats().unwrap().disk_bytes;
+    assert_eq!(after, before - report.disk_bytes_freed);
+    assert!(after < 2 << 20, "{after}");
+}
+
+#[test]
+fn closing_a_store_compacts_a_file_left_mostly_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = Store::open(dir.path()).unwrap();
+        fill_with_blobs(&store);
+        store.clear().unwrap();
+        store.stats().unwrap().disk_bytes
+    };
+    assert!(before > 12 << 20, "{before}");
+    let store = Store::open(dir.path()).unwrap();
+    let after = store.stats().unwrap().disk_bytes;
+    assert!(after < 2 << 20, "{after}");
+    assert_eq!(store.stats().unwrap().entries, 0);
+}

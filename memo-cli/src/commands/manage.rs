@@ -76,6 +76,7 @@ pub fn gc(store: &Store, choice: GcChoice, json: bool) -> Result {
             "entries_removed": report.entries_removed,
             "blobs_removed": report.blobs_removed,
             "bytes_freed": report.bytes_freed,
+            "disk_bytes_freed": report.disk_bytes_freed,
         }));
     } else {
         println!(
@@ -84,6 +85,12 @@ pub fn gc(store: &Store, choice: GcChoice, json: bool) -> Result {
             count(report.blobs_removed, "blob", "blobs"),
             bytes(report.bytes_freed)
         );
+        if report.disk_bytes_freed > 0 {
+            println!(
+                "compacted the store file by {}",
+                bytes(report.disk_bytes_freed)
+            );
+        }
     }
     Ok(())
 }

@@ -79,6 +79,9 @@ pub struct GcReport {
     pub blobs_removed: u64,
     /// Bytes of result blobs removed.
     pub bytes_freed: u64,
+    /// Bytes the database file shrank by: `gc` compacts the file when more than half of it
+    /// is free room left by earlier writes.
+    pub disk_bytes_freed: u64,
 }
 
 impl Store {
@@ -159,6 +162,7 @@ impl Store {
         if report.entries_removed > 0 {
             self.forget_hot();
         }
+        report.disk_bytes_freed = inner.compact(u64::MAX)?;
         Ok(report)
     }
 }

@@ -288,7 +288,7 @@ impl Drop for Inner {
         serve::stop(&self.dir);
         let pending = crate::scope::take_hits(self.id);
         self.live.hits.fetch_add(pending, Ordering::Relaxed);
-        if let Err(error) = self.flush() {
+        if let Err(error) = self.close() {
             crate::warn::once(&self.warning_topic(), || {
                 format!("could not flush the store when closing it: {error}")
             });
@@ -357,6 +357,29 @@ impl Inner {
 
     fn storage(&self, source: engine::EngineError) -> Error {
         open::storage_error(&self.dir, source)
+    }
+
+    /// Compacts the database file if more than half of it is free room and it is at most
+    /// `max_file` bytes; returns the bytes it shrank by.
+    fn compact(&self, max_file: u64) -> Result<u64> {
+        if self.remote.is_some() {
+            return Ok(0);
+        }
+        let path = self.dir.join(engine::FILE);
+        let size = |db: &engine::Engine| db.size_on_disk(&path).map_err(|e| self.storage(e));
+        let before = size(self.db())?;
+        if before > max_file || !self.db().compact(&path).map_err(|e| self.storage(e))? {
+            return Ok(0);
+        }
+        Ok(before.saturating_sub(size(self.db())?))
+    }
+
+    /// Flushes, and compacts a file of up to 1 GiB that writes have left mostly free (a
+    /// bigger one waits for `memo gc`, so that closing stays quick): what a process does
+    /// when it is done with the store.
+    pub(super) fn close(&self) -> Result<()> {
+        self.flush()?;
+        self.compact(1 << 30).map(drop)
     }
 
     fn flush(&self) -> Result<()> {

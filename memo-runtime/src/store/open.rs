@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 /// The engine's page cache: redb's default is 1 GiB, far more than a cache's metadata
 /// needs.
-pub(super) const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+pub(super) const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 
 /// How to open a store.
 pub(super) struct Options {

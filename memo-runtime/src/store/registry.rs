@@ -30,12 +30,12 @@ pub(super) fn forget(inner: &Arc<Inner>) {
     lock().retain(|(_, weak)| !std::ptr::eq(weak.as_ptr(), Arc::as_ptr(inner)));
 }
 
-/// Flushes every open store: what a program computed before it exits is on disk when it
+/// Closes every open store: what a program computed before it exits is on disk when it
 /// next starts, even though statics holding stores are never dropped.
 fn flush_all() {
     let stores: Vec<Arc<Inner>> = lock().iter().filter_map(|(_, w)| w.upgrade()).collect();
     for inner in stores {
-        if let Err(error) = inner.flush() {
+        if let Err(error) = inner.close() {
             crate::warn::once(&inner.warning_topic(), || {
                 format!("could not flush the store at exit: {error}")
             });

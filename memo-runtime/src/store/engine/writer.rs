@@ -25,6 +25,14 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(3);
 /// when results come faster than the disk takes them.
 const MAX_PENDING_BYTES: usize = 32 << 20;
 
+/// What a buffered write costs beyond its bytes: its map slot and two allocations.
+const OP_OVERHEAD: usize = 64;
+
+/// How long the writer gathers writes before it commits them, unless someone waits. Each
+/// commit copies the pages it touches, so fewer, larger commits keep the file smaller; a
+/// crash loses at most this much.
+const GATHER: Duration = Duration::from_millis(50);
+
 type Map = HashMap<Box<[u8]>, Option<Bytes>, foldhash::fast::FixedState>;
 
 /// Writes of one transaction, by table; `None` removes.
@@ -61,6 +69,8 @@ struct State {
     /// The error of the last batch that failed, and the batch's number.
     failed: Option<(u64, String)>,
     stop: bool,
+    /// Someone waits for the pending writes: commit them without gathering more.
+    urgent: bool,
     /// Bumped by every change to the file; `snapshot` was taken in this generation.
     generation: u64,
     snapshot: Option<Arc<Snapshot>>,
@@ -95,6 +105,7 @@ impl Buffered {
                 finished: 0,
                 failed: None,
                 stop: false,
+                urgent: false,
                 generation: 0,
                 snapshot: None,
             }),
@@ -141,17 +152,20 @@ impl Buffered {
 
     pub(super) fn put(&self, table: Table, key: &[u8], value: Option<Bytes>) {
         let mut state = self.lock();
-        let size = key.len() + value.as_ref().map_or(0, |v| v.len());
+        let was_empty = state.pending.is_empty();
+        let size = key.len() + value.as_ref().map_or(0, |v| v.len()) + OP_OVERHEAD;
         state.pending.bytes += size;
         state.pending.tables[table.index()].insert(key.into(), value);
         if state.pending.bytes > MAX_PENDING_BYTES {
-            // Wait for the writer to take the buffer (it is told below), unless it stopped.
+            // Wait for the writer to take the buffer, unless it stopped.
             let target = state.started + 1;
+            state.urgent = true;
             self.changed.notify_all();
             let _unused = self
                 .changed
                 .wait_timeout_while(state, SYNC_TIMEOUT, |s| s.started < target && !s.stop);
-        } else {
+        } else if was_empty {
+            // The writer sleeps until there is something to gather.
             drop(state);
             self.changed.notify_all();
         }
@@ -166,6 +180,7 @@ impl Buffered {
             state.started
         };
         if state.finished < target {
+            state.urgent = true;
             self.changed.notify_all();
             let deadline = Instant::now() + SYNC_TIMEOUT;
             while state.finished < target {
@@ -251,9 +266,17 @@ fn run(shared: &Shared) {
                     .wait(state)
                     .unwrap_or_else(|poison| poison.into_inner());
             }
+            if !state.urgent && !state.stop {
+                state = buffer
+                    .changed
+                    .wait_timeout_while(state, GATHER, |s| !s.urgent && !s.stop)
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .0;
+            }
             if state.pending.is_empty() {
                 return; // stopped, with nothing left
             }
+            state.urgent = false;
             let batch = Arc::new(std::mem::take(&mut state.pending));
             state.committing = Arc::clone(&batch);
             state.started += 1;
