@@ -173,11 +173,18 @@ impl Engine {
         self.shared.buffer.sync()
     }
 
-    /// The bytes of the database file.
+    /// The bytes the database file takes on disk: its allocated blocks, which can be fewer
+    /// than its length, since redb grows the file ahead of use.
     pub(crate) fn size_on_disk(&self, path: &Path) -> EngineResult<u64> {
-        std::fs::metadata(path)
-            .map(|meta| meta.len())
-            .map_err(|error| EngineError::Failed(Box::new(error)))
+        let meta =
+            std::fs::metadata(path).map_err(|error| EngineError::Failed(Box::new(error)))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Ok((meta.blocks() * 512).min(meta.len()))
+        }
+        #[cfg(not(unix))]
+        Ok(meta.len())
     }
 
     /// Rewrites the database file `path` without its free pages, if it is over 8 MiB and
@@ -205,6 +212,12 @@ impl Engine {
             // No read transaction may be open: drop the shared snapshot.
             shared.buffer.file_changed();
             db.compact().map_err(|error| EngineError::Failed(Box::new(error)))?;
+            // Compaction's own commits do not save the allocator state; one that does keeps
+            // the next open quick even if this process never closes the file (a store in a
+            // static is never dropped).
+            let mut txn = db.begin_write()?;
+            txn.set_quick_repair(true);
+            txn.commit()?;
             Ok(true)
         })
     }
