@@ -109,7 +109,11 @@ fn main() {
             let rss: u64 = filled.parse().unwrap();
             let base_rss: u64 = baseline.parse().unwrap();
             // What the store takes on disk once the process that filled it has exited.
-            let disk = memo::Store::open(&store).unwrap().stats().unwrap().disk_bytes;
+            let disk = memo::Store::open(&store)
+                .unwrap()
+                .stats()
+                .unwrap()
+                .disk_bytes;
             println!("{n} distinct calls with 8-byte results:");
             println!(
                 "  peak RSS {} MiB, {} MiB without caching: memo adds {} MiB",

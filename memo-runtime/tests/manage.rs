@@ -309,7 +309,12 @@ fn damaged_index_lines_are_skipped_not_a_panic() {
 fn an_entry_written_again_with_other_tags_answers_to_its_new_tags_only() {
     let store = Store::temporary().unwrap();
     // One function and code version, its tags edited between two runs: same keys.
-    let before = site!("manage::retagged", fingerprint = [3; 32], ttl = None, tags = ML);
+    let before = site!(
+        "manage::retagged",
+        fingerprint = [3; 32],
+        ttl = None,
+        tags = ML
+    );
     let after = site!(
         "manage::retagged",
         fingerprint = [3; 32],

@@ -170,8 +170,7 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
 /// A store of format version 1 was a sled database: its `conf` and `db` files, and no
 /// `store.redb`. It is refused as another version rather than opened empty beside them.
 fn refuse_sled(dir: &Path) -> Result<()> {
-    if dir.join("conf").is_file() && dir.join("db").is_file() && !dir.join(engine::FILE).exists()
-    {
+    if dir.join("conf").is_file() && dir.join("db").is_file() && !dir.join(engine::FILE).exists() {
         return Err(Error::FormatVersion {
             dir: dir.to_owned(),
             found: 1,

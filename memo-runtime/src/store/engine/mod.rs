@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 
-pub(crate) use writer::{Buffered, Writer};
 use writer::Found;
+pub(crate) use writer::{Buffered, Writer};
 
 /// The bytes of a key or a value.
 pub(crate) type Bytes = Arc<[u8]>;
@@ -176,8 +176,7 @@ impl Engine {
     /// The bytes the database file takes on disk: its allocated blocks, which can be fewer
     /// than its length, since redb grows the file ahead of use.
     pub(crate) fn size_on_disk(&self, path: &Path) -> EngineResult<u64> {
-        let meta =
-            std::fs::metadata(path).map_err(|error| EngineError::Failed(Box::new(error)))?;
+        let meta = std::fs::metadata(path).map_err(|error| EngineError::Failed(Box::new(error)))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
@@ -199,7 +198,10 @@ impl Engine {
         }
         let shared = &self.shared;
         contained(|| {
-            let mut db = shared.db.write().unwrap_or_else(|poison| poison.into_inner());
+            let mut db = shared
+                .db
+                .write()
+                .unwrap_or_else(|poison| poison.into_inner());
             let live = {
                 let txn = db.begin_write()?;
                 let stats = txn.stats()?;
@@ -211,7 +213,8 @@ impl Engine {
             }
             // No read transaction may be open: drop the shared snapshot.
             shared.buffer.file_changed();
-            db.compact().map_err(|error| EngineError::Failed(Box::new(error)))?;
+            db.compact()
+                .map_err(|error| EngineError::Failed(Box::new(error)))?;
             // Compaction's own commits do not save the allocator state; one that does keeps
             // the next open quick even if this process never closes the file (a store in a
             // static is never dropped).
@@ -327,7 +330,11 @@ impl Tree {
     }
 
     /// Sets the value under `key`.
-    pub(crate) fn insert(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> EngineResult<()> {
+    pub(crate) fn insert(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> EngineResult<()> {
         self.shared()
             .buffer
             .put(self.table, key.as_ref(), Some(Bytes::from(value.as_ref())));
