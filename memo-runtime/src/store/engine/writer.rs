@@ -31,7 +31,7 @@ const OP_OVERHEAD: usize = 64;
 /// How long the writer gathers writes before it commits them, unless someone waits. Each
 /// commit copies the pages it touches, so fewer, larger commits keep the file smaller; a
 /// crash loses at most this much.
-const GATHER: Duration = Duration::from_millis(50);
+const GATHER: Duration = Duration::from_millis(10);
 
 type Map = HashMap<Box<[u8]>, Option<Bytes>, foldhash::fast::FixedState>;
 
