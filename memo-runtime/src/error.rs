@@ -35,7 +35,7 @@ pub enum Error {
     },
     /// The store was written by a version of memo with another on-disk format.
     #[error(
-        "the store at {} has format version {found}, and this memo reads version {expected}; remove the directory (or run `memo clear`) to start a new store",
+        "the store at {} has format version {found}, and this memo reads version {expected}; remove the directory to start a new store",
         dir.display()
     )]
     FormatVersion {

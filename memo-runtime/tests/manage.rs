@@ -376,3 +376,24 @@ fn closing_a_store_compacts_a_file_left_mostly_free() {
     assert!(after < 2 << 20, "{after}");
     assert_eq!(store.stats().unwrap().entries, 0);
 }
+
+#[test]
+fn a_store_of_format_one_is_refused_not_opened_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a sled-era store directory holds.
+    std::fs::write(dir.path().join("conf"), b"segment_size: 524288\n").unwrap();
+    std::fs::write(dir.path().join("db"), [0u8; 64]).unwrap();
+    let error = Store::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::FormatVersion {
+                found: 1,
+                expected: STORE_FORMAT_VERSION,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(!dir.path().join("store.redb").exists());
+}
