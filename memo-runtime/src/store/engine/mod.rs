@@ -144,7 +144,8 @@ impl Engine {
             .any(|table| read.open_table(table.definition()).is_err());
         drop(read);
         if missing {
-            let txn = db.begin_write()?;
+            let mut txn = db.begin_write()?;
+            txn.set_quick_repair(true);
             for table in Table::ALL {
                 txn.open_table(table.definition())?;
             }
@@ -256,8 +257,9 @@ impl Shared {
         Ok(())
     }
 
-    fn read_table(&self, table: Table) -> EngineResult<ReadTable> {
-        Ok(self.db().begin_read()?.open_table(table.definition())?)
+    /// `table` in a new read transaction of `db`, which must stay locked while it lives.
+    fn read_table(db: &redb::Database, table: Table) -> EngineResult<ReadTable> {
+        Ok(db.begin_read()?.open_table(table.definition())?)
     }
 }
 
@@ -350,14 +352,19 @@ impl Tree {
     /// How many keys the tree holds.
     pub(crate) fn len(&self) -> EngineResult<u64> {
         self.engine.sync()?;
-        contained(|| Ok(self.shared().read_table(self.table)?.len()?))
+        contained(|| {
+            let db = self.shared().db();
+            Ok(Shared::read_table(&db, self.table)?.len()?)
+        })
     }
 
     /// Removes every key, at once and durably.
     pub(crate) fn clear(&self) -> EngineResult<()> {
         self.engine.sync()?;
         contained(|| {
-            let txn = self.shared().db().begin_write()?;
+            let db = self.shared().db();
+            let mut txn = db.begin_write()?;
+            txn.set_quick_repair(true);
             txn.delete_table(self.table.definition())?;
             txn.open_table(self.table.definition())?;
             txn.commit()?;
@@ -416,7 +423,8 @@ impl Scan {
             self.tree.engine.sync()?;
             self.synced = true;
         }
-        let table = self.tree.shared().read_table(self.tree.table)?;
+        let db = self.tree.shared().db();
+        let table = Shared::read_table(&db, self.tree.table)?;
         let start: &[u8] = self.after.as_deref().unwrap_or(&self.prefix);
         let mut items = Vec::with_capacity(SCAN_CHUNK);
         for item in table.range(start..)? {
