@@ -5,7 +5,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Error, GenericParam, ItemFn};
 
-use crate::ast::{Function, Stored};
+use crate::ast::{Arg, Function, Stored};
 use crate::attr::{self, Options};
 use crate::fingerprint::{self, Component};
 use crate::{cargo, closure, index, valid};
@@ -183,6 +183,27 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
         },
     };
 
+    let call = match exact_tier(function, options) {
+        Some(args) => quote! {
+            let __memo_begun = {
+                #[allow(unused_imports)]
+                use ::memo::__private::{ExactFallback as _, ExactTier as _};
+                let __memo_args = (#(&#args,)*);
+                let __memo_exact = ::memo::__private::Exact::<_, #ret>::new(&__memo_args);
+                if let ::core::option::Option::Some(__memo_hit) =
+                    (&__memo_exact).exact_get(#site)
+                {
+                    return __memo_hit;
+                }
+                (&__memo_exact).exact_begin(#site)
+            };
+            let __memo_value = #call;
+            __memo_begun.keep(#site, &__memo_value);
+            __memo_value
+        },
+        None => call,
+    };
+
     quote! {
         #(#attrs)*
         #vis #sig {
@@ -212,6 +233,38 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
             #call
         }
     }
+}
+
+/// The keyed arguments, when the exact tier can serve the function: a plain synchronous
+/// function, neither fallible nor expiring, with no receiver, `Self` or generic parameter
+/// in its key. Whether its argument types allow it is decided by the types (autoref
+/// specialisation in the runtime), so this only rules out what the key would not match.
+fn exact_tier<'f>(function: &'f Function, options: &Options) -> Option<Vec<&'f syn::Ident>> {
+    let sig = &function.item.sig;
+    let output = function.output.as_ref()?;
+    let plain = sig.asyncness.is_none()
+        && !output.fallible
+        && options.ttl.is_none()
+        && function.receiver.is_none()
+        && !function.mentions_self
+        && sig
+            .generics
+            .params
+            .iter()
+            .all(|param| matches!(param, GenericParam::Lifetime(_)))
+        && function.args.len() <= 6;
+    if !plain {
+        return None;
+    }
+    let skipped = |name: &str| options.skip.iter().flatten().any(|s| s == name);
+    Some(
+        function
+            .args
+            .iter()
+            .filter_map(Arg::ident)
+            .filter(|ident| !skipped(&ident.to_string()))
+            .collect(),
+    )
 }
 
 /// Feeds every keyed input into `__memo_key`: the receiver, the type of `Self` where the

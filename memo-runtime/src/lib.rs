@@ -44,6 +44,8 @@ pub use store::{
 };
 
 #[doc(hidden)]
+pub use call::exact::{Exact, ExactFallback, ExactTier, Kept, Skip};
+#[doc(hidden)]
 pub use call::{
     CallSite, MemoOf, Outcome, Plain, Registration, SiteState, StaticComponent, Stored, call,
     call_async, call_ok, call_ok_async, registered,

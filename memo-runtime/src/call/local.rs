@@ -9,6 +9,7 @@ use std::sync::Weak;
 use foldhash::fast::FixedState;
 
 use super::CallSite;
+use super::exact::ExactTables;
 use crate::store::Inner;
 use crate::{Digest, KeyHasher, Store, clock};
 
@@ -36,6 +37,8 @@ pub(crate) struct Local {
     pending_hits: u64,
     /// The store the pending hits belong to; weak, so a thread never keeps a store open.
     pending_store: Option<(u64, Weak<Inner>)>,
+    /// Typed results of functions with plain-value arguments.
+    pub(crate) exact: ExactTables,
 }
 
 impl Local {
@@ -45,6 +48,7 @@ impl Local {
             entries: 0,
             pending_hits: 0,
             pending_store: None,
+            exact: ExactTables::new(),
         }
     }
 

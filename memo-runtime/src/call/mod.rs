@@ -1,5 +1,6 @@
 //! The call path that `#[cached]` expands into: key, look up, or compute once and store.
 
+pub(crate) mod exact;
 pub(crate) mod flight;
 mod hot;
 mod local;

@@ -1,0 +1,306 @@
+//! The exact tier: a thread's typed table of results for functions whose arguments are
+//! plain values (integers, strings, tuples and vectors of them), in front of the stream
+//! tiers. A warm hit there compares the arguments themselves and clones the stored value:
+//! no key stream, no decode.
+//!
+//! Only types whose equality means an equal cache key may key it, hence the sealed
+//! [`ExactKey`]: a `FileContent` (equal paths, other contents) or a struct with a skipped
+//! field would make equality and the key disagree. The generated code picks this tier by
+//! autoref specialisation: when the arguments are not all [`ExactKey`], or the result is
+//! not `Clone`, the calls resolve to [`ExactFallback`], which does nothing.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use foldhash::fast::FixedState;
+
+use super::CallSite;
+use crate::{Store, scope};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A type whose `==` holds exactly when the cache keys of two values are equal.
+pub trait ExactKey: sealed::Sealed + Eq + Hash + Clone + 'static {}
+
+macro_rules! exact {
+    ($($ty:ty),*) => {$(
+        impl sealed::Sealed for $ty {}
+        impl ExactKey for $ty {}
+    )*};
+}
+
+exact!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, bool, char, String, ());
+
+impl<T: ExactKey> sealed::Sealed for Option<T> {}
+impl<T: ExactKey> ExactKey for Option<T> {}
+impl<T: ExactKey> sealed::Sealed for Vec<T> {}
+impl<T: ExactKey> ExactKey for Vec<T> {}
+
+/// The arguments of a call, borrowed: a tuple of references to [`ExactKey`] values.
+pub trait ExactArgs {
+    /// The arguments, owned, as the table keeps them.
+    type Owned: 'static;
+    /// Clones the arguments for the table.
+    fn to_owned_args(&self) -> Self::Owned;
+    /// Whether `owned` are these arguments.
+    fn matches(&self, owned: &Self::Owned) -> bool;
+    /// Hashes the arguments as their owned form would hash.
+    fn hash_args(&self, state: &mut impl Hasher);
+}
+
+macro_rules! exact_args {
+    ($(($($name:ident $index:tt),*)),*) => {$(
+        impl<'a, $($name: ExactKey),*> ExactArgs for ($(&'a $name,)*) {
+            type Owned = ($($name,)*);
+            fn to_owned_args(&self) -> Self::Owned {
+                ($(self.$index.clone(),)*)
+            }
+            #[allow(unused_variables)]
+            fn matches(&self, owned: &Self::Owned) -> bool {
+                true $(&& *self.$index == owned.$index)*
+            }
+            #[allow(unused_variables)]
+            fn hash_args(&self, state: &mut impl Hasher) {
+                $(self.$index.hash(state);)*
+            }
+        }
+    )*};
+}
+
+exact_args!(
+    (),
+    (A 0),
+    (A 0, B 1),
+    (A 0, B 1, C 2),
+    (A 0, B 1, C 2, D 3),
+    (A 0, B 1, C 2, D 3, E 4),
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+);
+
+/// The arguments and the result type of one call, for the tier to work on.
+pub struct Exact<'a, A, R>(&'a A, PhantomData<fn() -> R>);
+
+impl<'a, A, R> Exact<'a, A, R> {
+    /// Wraps the borrowed arguments of a call returning `R`.
+    pub fn new(args: &'a A) -> Exact<'a, A, R> {
+        Exact(args, PhantomData)
+    }
+}
+
+/// The store and its epoch a call began with, for what it computes to be kept under.
+#[derive(Clone, Copy)]
+struct Began {
+    store: u64,
+    epoch: u64,
+}
+
+/// A call the tier applies to, begun: its arguments (owned, since the function's body may
+/// consume them) and its store, to keep the result under once it is known; nothing when
+/// no store is in scope or the tier is off.
+pub struct Kept<K, R> {
+    call: Option<(K, u64, Began)>,
+    result: PhantomData<fn() -> R>,
+}
+
+impl<K: 'static, R: Clone + 'static> Kept<K, R> {
+    /// Keeps `value`, the call's result, for the next call with these arguments.
+    pub fn keep(self, site: &'static CallSite, value: &R) {
+        let Some((args, hash, began)) = self.call else {
+            return;
+        };
+        let entry = ExactEntry {
+            args,
+            value: Rc::new(value.clone()),
+            began,
+        };
+        // Whatever the table lets go of is dropped out here, after the thread's state:
+        // dropping a result may run user code.
+        let _released = scope::with_thread(|thread| thread.local.exact.put(site, hash, entry));
+    }
+}
+
+/// A call the tier does not apply to.
+pub struct Skip;
+
+impl Skip {
+    /// Does nothing.
+    pub fn keep<R>(self, _site: &'static CallSite, _value: &R) {}
+}
+
+/// The tier, for calls it applies to.
+pub trait ExactTier<R> {
+    /// What [`exact_begin`](ExactTier::exact_begin) gives back.
+    type Began;
+    /// The result kept for these arguments in the store in scope, if any.
+    fn exact_get(&self, site: &'static CallSite) -> Option<R>;
+    /// Takes what keeping the result will need, before the call runs.
+    fn exact_begin(&self, site: &'static CallSite) -> Self::Began;
+}
+
+/// What the generated code calls when the tier does not apply: nothing.
+pub trait ExactFallback<R> {
+    /// [`Skip`].
+    type Began;
+    /// Always `None`.
+    fn exact_get(&self, site: &'static CallSite) -> Option<R>;
+    /// [`Skip`].
+    fn exact_begin(&self, site: &'static CallSite) -> Self::Began;
+}
+
+impl<A, R> ExactFallback<R> for &Exact<'_, A, R> {
+    type Began = Skip;
+    fn exact_get(&self, _site: &'static CallSite) -> Option<R> {
+        None
+    }
+    fn exact_begin(&self, _site: &'static CallSite) -> Skip {
+        Skip
+    }
+}
+
+/// Hashes the arguments with the same seed every time: the hash keys the table.
+fn hash_of(args: &impl ExactArgs) -> u64 {
+    let mut state = FixedState::with_seed(0x6578616374).build_hasher();
+    args.hash_args(&mut state);
+    state.finish()
+}
+
+impl<A: ExactArgs, R: Clone + 'static> ExactTier<R> for Exact<'_, A, R> {
+    type Began = Kept<A::Owned, R>;
+
+    fn exact_get(&self, site: &'static CallSite) -> Option<R> {
+        if site.ttl_secs.is_some() {
+            return None;
+        }
+        let hash = hash_of(self.0);
+        let found = scope::with_thread(|thread| {
+            if thread.mode == scope::Mode::Refresh {
+                return None;
+            }
+            let (store, local) = thread.split();
+            let store = store?;
+            let found = local.exact.get::<A, R>(site, store, hash, self.0)?;
+            local.count_hit(store);
+            Some(found)
+        })?;
+        // Cloned outside the thread's state: a `Clone` impl may call cached functions.
+        Some(R::clone(&found))
+    }
+
+    fn exact_begin(&self, site: &'static CallSite) -> Kept<A::Owned, R> {
+        let began = (site.ttl_secs.is_none() && super::hot::budget() > 0)
+            .then(|| {
+                scope::with_thread(|thread| {
+                    let store = thread.store()?;
+                    store.keeps_hot().then(|| Began {
+                        store: store.id(),
+                        epoch: store.epoch(),
+                    })
+                })
+            })
+            .flatten();
+        Kept {
+            call: began.map(|began| (self.0.to_owned_args(), hash_of(self.0), began)),
+            result: PhantomData,
+        }
+    }
+}
+
+/// Tables keyed by a hash already computed: the hasher passes it through.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+struct ExactEntry<K, R> {
+    args: K,
+    value: Rc<R>,
+    began: Began,
+}
+
+type Table<K, R> = HashMap<u64, ExactEntry<K, R>, BuildHasherDefault<Prehashed>>;
+
+/// At most this many results per thread in the exact tier; when full it starts afresh.
+const MAX_ENTRIES: usize = 1024;
+
+/// One thread's exact tables, by call site slot.
+pub(crate) struct ExactTables {
+    sites: Vec<Option<Box<dyn Any>>>,
+    entries: usize,
+}
+
+impl ExactTables {
+    pub(crate) const fn new() -> ExactTables {
+        ExactTables {
+            sites: Vec::new(),
+            entries: 0,
+        }
+    }
+
+    fn get<A: ExactArgs, R: 'static>(
+        &self,
+        site: &CallSite,
+        store: &Store,
+        hash: u64,
+        args: &A,
+    ) -> Option<Rc<R>> {
+        let table = self
+            .sites
+            .get(site.state.slot())?
+            .as_ref()?
+            .downcast_ref::<Table<A::Owned, R>>()?;
+        let entry = table.get(&hash)?;
+        let live = entry.began.store == store.id()
+            && entry.began.epoch == store.epoch()
+            && args.matches(&entry.args);
+        live.then(|| Rc::clone(&entry.value))
+    }
+
+    /// Keeps `entry`; returns what the tables let go of, for the caller to drop.
+    fn put<K: 'static, R: 'static>(
+        &mut self,
+        site: &CallSite,
+        hash: u64,
+        entry: ExactEntry<K, R>,
+    ) -> Vec<Box<dyn Any>> {
+        let mut released = Vec::new();
+        if self.entries >= MAX_ENTRIES {
+            released.extend(self.sites.drain(..).flatten());
+            self.entries = 0;
+        }
+        let slot = site.state.slot();
+        if self.sites.len() <= slot {
+            self.sites.resize_with(slot + 1, || None);
+        }
+        let table = self.sites[slot]
+            .get_or_insert_with(|| Box::new(Table::<K, R>::default()))
+            .downcast_mut::<Table<K, R>>();
+        match table {
+            Some(table) => match table.insert(hash, entry) {
+                Some(old) => released.push(Box::new(old)),
+                None => self.entries += 1,
+            },
+            // Another type under this slot cannot happen (one site, one signature); keep
+            // nothing rather than panic.
+            None => released.push(Box::new(entry)),
+        }
+        released
+    }
+}
