@@ -183,13 +183,17 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
         },
     };
 
-    let call = match exact_tier(function, options) {
-        Some(args) => quote! {
+    // The exact tier is asked first, before the key stream is built: a hit there needs
+    // nothing else.
+    let (exact, call) = match exact_tier(function, options) {
+        Some(args) => (
+            quote! {
             let __memo_begun = {
                 #[allow(unused_imports)]
                 use ::memo::__private::{ExactFallback as _, ExactTier as _};
                 let __memo_args = (#(&#args,)*);
-                let __memo_exact = ::memo::__private::Exact::<_, #ret>::new(&__memo_args);
+                let __memo_exact =
+                    ::memo::__private::Exact::<_, #ret, #stored>::new(&__memo_args);
                 if let ::core::option::Option::Some(__memo_hit) =
                     (&__memo_exact).exact_get(#site)
                 {
@@ -197,11 +201,14 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
                 }
                 (&__memo_exact).exact_begin(#site)
             };
-            let __memo_value = #call;
-            __memo_begun.keep(#site, &__memo_value);
-            __memo_value
-        },
-        None => call,
+            },
+            quote! {
+                let __memo_value = #call;
+                __memo_begun.keep(#site, &__memo_value);
+                __memo_value
+            },
+        ),
+        None => (TokenStream::new(), call),
     };
 
     quote! {
@@ -227,6 +234,7 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
             ::memo::__private::inventory::submit! {
                 ::memo::__private::Registration(&__MEMO_SITE)
             }
+            #exact
             #[allow(unused_mut)]
             let mut __memo_key = __MEMO_SITE.hasher();
             #(#keys)*

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use foldhash::fast::FixedState;
 
-use super::CallSite;
+use super::{CallSite, Stored};
 use crate::{Store, scope};
 
 mod sealed {
@@ -34,7 +34,24 @@ macro_rules! exact {
     )*};
 }
 
-exact!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, bool, char, String, ());
+exact!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    bool,
+    char,
+    String,
+    ()
+);
 
 impl<T: ExactKey> sealed::Sealed for Option<T> {}
 impl<T: ExactKey> ExactKey for Option<T> {}
@@ -82,15 +99,20 @@ exact_args!(
     (A 0, B 1, C 2, D 3, E 4, F 5)
 );
 
-/// The arguments and the result type of one call, for the tier to work on.
-pub struct Exact<'a, A, R>(&'a A, PhantomData<fn() -> R>);
+/// The arguments, the result type and how it is stored, of one call, for the tier to work
+/// on.
+pub struct Exact<'a, A, R, S>(&'a A, PhantomData<fn() -> (R, S)>);
 
-impl<'a, A, R> Exact<'a, A, R> {
-    /// Wraps the borrowed arguments of a call returning `R`.
-    pub fn new(args: &'a A) -> Exact<'a, A, R> {
+impl<'a, A, R, S> Exact<'a, A, R, S> {
+    /// Wraps the borrowed arguments of a call returning `R`, stored as `S`.
+    pub fn new(args: &'a A) -> Exact<'a, A, R, S> {
         Exact(args, PhantomData)
     }
 }
+
+/// Results larger than this, encoded, are left to the other tiers, which bound memory by
+/// bytes: the exact tier holds live values whose size it cannot see.
+const MAX_BYTES: usize = 16 << 10;
 
 /// The store and its epoch a call began with, for what it computes to be kept under.
 #[derive(Clone, Copy)]
@@ -102,17 +124,21 @@ struct Began {
 /// A call the tier applies to, begun: its arguments (owned, since the function's body may
 /// consume them) and its store, to keep the result under once it is known; nothing when
 /// no store is in scope or the tier is off.
-pub struct Kept<K, R> {
+pub struct Kept<K, S> {
     call: Option<(K, u64, Began)>,
-    result: PhantomData<fn() -> R>,
+    stored: PhantomData<fn() -> S>,
 }
 
-impl<K: 'static, R: Clone + 'static> Kept<K, R> {
-    /// Keeps `value`, the call's result, for the next call with these arguments.
-    pub fn keep(self, site: &'static CallSite, value: &R) {
+impl<K: 'static, S: Stored<Value: Clone + 'static>> Kept<K, S> {
+    /// Keeps `value`, the call's result, for the next call with these arguments, if it is
+    /// small.
+    pub fn keep(self, site: &'static CallSite, value: &S::Value) {
         let Some((args, hash, began)) = self.call else {
             return;
         };
+        if !S::encode(value).is_ok_and(|bytes| bytes.len() <= MAX_BYTES) {
+            return;
+        }
         let entry = ExactEntry {
             args,
             value: Rc::new(value.clone()),
@@ -152,7 +178,7 @@ pub trait ExactFallback<R> {
     fn exact_begin(&self, site: &'static CallSite) -> Self::Began;
 }
 
-impl<A, R> ExactFallback<R> for &Exact<'_, A, R> {
+impl<A, R, S> ExactFallback<R> for &Exact<'_, A, R, S> {
     type Began = Skip;
     fn exact_get(&self, _site: &'static CallSite) -> Option<R> {
         None
@@ -169,8 +195,8 @@ fn hash_of(args: &impl ExactArgs) -> u64 {
     state.finish()
 }
 
-impl<A: ExactArgs, R: Clone + 'static> ExactTier<R> for Exact<'_, A, R> {
-    type Began = Kept<A::Owned, R>;
+impl<A: ExactArgs, R: Clone + 'static, S: Stored<Value = R>> ExactTier<R> for Exact<'_, A, R, S> {
+    type Began = Kept<A::Owned, S>;
 
     fn exact_get(&self, site: &'static CallSite) -> Option<R> {
         if site.ttl_secs.is_some() {
@@ -191,7 +217,7 @@ impl<A: ExactArgs, R: Clone + 'static> ExactTier<R> for Exact<'_, A, R> {
         Some(R::clone(&found))
     }
 
-    fn exact_begin(&self, site: &'static CallSite) -> Kept<A::Owned, R> {
+    fn exact_begin(&self, site: &'static CallSite) -> Kept<A::Owned, S> {
         let began = (site.ttl_secs.is_none() && super::hot::budget() > 0)
             .then(|| {
                 scope::with_thread(|thread| {
@@ -205,7 +231,7 @@ impl<A: ExactArgs, R: Clone + 'static> ExactTier<R> for Exact<'_, A, R> {
             .flatten();
         Kept {
             call: began.map(|began| (self.0.to_owned_args(), hash_of(self.0), began)),
-            result: PhantomData,
+            stored: PhantomData,
         }
     }
 }

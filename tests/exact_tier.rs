@@ -1,0 +1,156 @@
+//! The exact tier: functions whose arguments are plain values find warm hits in a typed
+//! per-thread table. It must answer exactly as the other tiers do: per store, forgetting
+//! what is invalidated, counting its hits, and never for arguments it cannot compare.
+
+#![deny(warnings)]
+
+mod support;
+
+use memo::{FileContent, Store, cached};
+use support::{hit, in_store, miss, ran};
+
+#[cached]
+fn cube(x: u64) -> u64 {
+    ran();
+    x * x * x
+}
+
+#[cached]
+fn label(name: String, parts: Vec<u8>, flag: Option<bool>) -> String {
+    ran();
+    format!("{name}:{parts:?}:{flag:?}")
+}
+
+#[test]
+fn repeated_calls_are_hits_and_are_counted() {
+    in_store(|store| {
+        assert_eq!(miss(|| cube(3)), 27);
+        for _ in 0..5 {
+            assert_eq!(hit(|| cube(3)), 27);
+        }
+        assert_eq!(miss(|| cube(4)), 64);
+        let args = || ("a".to_owned(), vec![1, 2], Some(true));
+        let first = miss(|| {
+            let (n, p, f) = args();
+            label(n, p, f)
+        });
+        let again = hit(|| {
+            let (n, p, f) = args();
+            label(n, p, f)
+        });
+        assert_eq!(first, again);
+        miss(|| label("a".into(), vec![1, 2], Some(false)));
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.hits, stats.misses), (6, 4));
+    });
+}
+
+#[test]
+fn an_invalidated_result_is_computed_again() {
+    in_store(|store| {
+        miss(|| cube(5));
+        hit(|| cube(5));
+        let name = store.functions().unwrap()[0].name.clone();
+        assert_eq!(store.invalidate_fn(&name).unwrap(), 1);
+        miss(|| cube(5));
+        hit(|| cube(5));
+        store.clear().unwrap();
+        miss(|| cube(5));
+    });
+}
+
+#[test]
+fn results_belong_to_their_store() {
+    let (a, b) = (Store::temporary().unwrap(), Store::temporary().unwrap());
+    memo::with_store(&a, || miss(|| cube(6)));
+    memo::with_store(&a, || hit(|| cube(6)));
+    memo::with_store(&b, || miss(|| cube(6)));
+    memo::with_store(&a, || hit(|| cube(6)));
+}
+
+#[test]
+fn bypass_and_refresh_skip_it() {
+    in_store(|_| {
+        miss(|| cube(7));
+        memo::bypass(|| miss(|| cube(7)));
+        memo::refresh(|| miss(|| cube(7)));
+        hit(|| cube(7));
+    });
+}
+
+#[test]
+fn a_result_the_body_mutates_later_is_not_shared() {
+    #[cached]
+    fn numbers(n: u32) -> Vec<u32> {
+        ran();
+        (0..n).collect()
+    }
+    in_store(|_| {
+        let mut first = miss(|| numbers(3));
+        first.push(99);
+        assert_eq!(hit(|| numbers(3)), vec![0, 1, 2]);
+    });
+}
+
+/// A result whose `Clone` calls a cached function: the tier clones outside the thread's
+/// state, so this neither panics nor deadlocks.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Noisy(u64);
+
+impl Clone for Noisy {
+    fn clone(&self) -> Noisy {
+        cube(self.0 % 3);
+        Noisy(self.0)
+    }
+}
+
+#[test]
+fn a_clone_that_calls_a_cached_function_is_fine() {
+    #[cached]
+    fn noisy(x: u64) -> Noisy {
+        Noisy(x)
+    }
+    in_store(|_| {
+        assert_eq!(noisy(9), Noisy(9));
+        assert_eq!(noisy(9), Noisy(9));
+    });
+}
+
+#[test]
+fn arguments_it_cannot_compare_keep_to_their_keys() {
+    // `FileContent` has `Eq`, but equal paths are not equal keys once the file changes.
+    #[cached]
+    fn words(file: FileContent<std::path::PathBuf>) -> usize {
+        ran();
+        std::fs::read_to_string(file.path())
+            .unwrap()
+            .split_whitespace()
+            .count()
+    }
+    in_store(|_| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("text");
+        std::fs::write(&path, "one two").unwrap();
+        assert_eq!(miss(|| words(FileContent(path.clone()))), 2);
+        assert_eq!(hit(|| words(FileContent(path.clone()))), 2);
+        std::fs::write(&path, "one two three").unwrap();
+        assert_eq!(miss(|| words(FileContent(path.clone()))), 3);
+    });
+}
+
+#[test]
+fn large_results_are_left_to_the_other_tiers_and_still_hit() {
+    #[cached]
+    fn block(n: usize) -> Vec<u8> {
+        ran();
+        vec![7; n]
+    }
+    in_store(|store| {
+        assert_eq!(miss(|| block(1 << 20)).len(), 1 << 20);
+        assert_eq!(hit(|| block(1 << 20)).len(), 1 << 20);
+        // Not kept in the thread's typed table: an invalidation still reaches it, and the
+        // process's memory for it is the in-process tier's, which counts bytes.
+        store.clear().unwrap();
+        miss(|| block(1 << 20));
+    });
+}
