@@ -74,6 +74,7 @@ macro_rules! exact_args {
     ($(($($name:ident $index:tt),*)),*) => {$(
         impl<'a, $($name: ExactKey),*> ExactArgs for ($(&'a $name,)*) {
             type Owned = ($($name,)*);
+            #[allow(clippy::unused_unit)]
             fn to_owned_args(&self) -> Self::Owned {
                 ($(self.$index.clone(),)*)
             }
