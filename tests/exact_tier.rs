@@ -154,3 +154,92 @@ fn large_results_are_left_to_the_other_tiers_and_still_hit() {
         miss(|| block(1 << 20));
     });
 }
+
+/// Its `==` looks at `id` alone; its key reads both fields.
+#[derive(memo::CacheKey, Clone, Debug)]
+struct Loose {
+    id: u32,
+    note: String,
+}
+
+impl PartialEq for Loose {
+    fn eq(&self, other: &Loose) -> bool {
+        self.id == other.id
+    }
+}
+
+#[derive(memo::CacheKey, Clone)]
+struct Point(i64, i64);
+
+#[derive(memo::CacheKey, Clone)]
+struct Sample {
+    at: Point,
+    weight: f64,
+}
+
+#[derive(memo::CacheKey, Clone)]
+struct Tagged {
+    id: u32,
+    #[cache_key(skip)]
+    label: String,
+}
+
+#[test]
+fn derived_structs_are_compared_by_their_keyed_fields_not_their_eq() {
+    #[cached]
+    fn describe(value: Loose) -> String {
+        ran();
+        format!("{}:{}", value.id, value.note)
+    }
+    #[cached]
+    fn norm(p: Point) -> i64 {
+        ran();
+        p.0.abs() + p.1.abs()
+    }
+    #[cached]
+    fn weigh(s: Sample) -> i64 {
+        ran();
+        (s.weight * (s.at.0 + s.at.1) as f64) as i64
+    }
+    #[cached]
+    fn ident(t: Tagged) -> u32 {
+        ran();
+        let _unkeyed = &t.label;
+        t.id
+    }
+    in_store(|store| {
+        let loose = |note: &str| Loose {
+            id: 1,
+            note: note.into(),
+        };
+        assert_eq!(loose("a"), loose("b"), "equal to its own `==`");
+        assert_eq!(miss(|| describe(loose("a"))), "1:a");
+        assert_eq!(hit(|| describe(loose("a"))), "1:a");
+        assert_eq!(miss(|| describe(loose("b"))), "1:b", "another key");
+        assert_eq!(miss(|| norm(Point(3, -4))), 7);
+        assert_eq!(hit(|| norm(Point(3, -4))), 7);
+        // An `f64` field is not exact: the struct keys through its stream, as before.
+        let sample = || Sample {
+            at: Point(1, 2),
+            weight: 1.5,
+        };
+        assert_eq!(miss(|| weigh(sample())), 4);
+        assert_eq!(hit(|| weigh(sample())), 4);
+        // A skipped field is not keyed: another label is the same key.
+        let tagged = |label: &str| Tagged {
+            id: 5,
+            label: label.into(),
+        };
+        assert_eq!(miss(|| ident(tagged("x"))), 5);
+        assert_eq!(hit(|| ident(tagged("y"))), 5);
+        let name = store
+            .functions()
+            .unwrap()
+            .into_iter()
+            .find(|f| f.name.ends_with("norm"))
+            .unwrap()
+            .name;
+        store.invalidate_fn(&name).unwrap();
+        miss(|| norm(Point(3, -4)));
+    });
+}

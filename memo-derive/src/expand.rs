@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, Error, parse_quote};
 
 use crate::ast::{Body, Field, Input, Shape};
-use crate::bound;
+use crate::{bound, exact};
 
 pub fn derive(input: &DeriveInput) -> TokenStream {
     let mut errors = Vec::new();
@@ -87,6 +87,7 @@ fn implement(input: &DeriveInput, model: &Input) -> TokenStream {
             .push(parse_quote!(#param: ::memo::__private::CacheKey));
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let exact = exact::implement(input, model);
 
     quote! {
         #[automatically_derived]
@@ -95,6 +96,7 @@ fn implement(input: &DeriveInput, model: &Input) -> TokenStream {
                 #body
             }
         }
+        #exact
     }
 }
 

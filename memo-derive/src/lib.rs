@@ -3,6 +3,7 @@
 mod ast;
 mod attr;
 mod bound;
+mod exact;
 mod expand;
 
 use proc_macro::TokenStream;

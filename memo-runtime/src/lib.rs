@@ -44,7 +44,9 @@ pub use store::{
 };
 
 #[doc(hidden)]
-pub use call::exact::{Exact, ExactFallback, ExactTier, Kept, Skip};
+pub use call::exact::{
+    Exact, ExactArgs, ExactFallback, ExactField, ExactKey, ExactTier, Kept, Skip,
+};
 #[doc(hidden)]
 pub use call::{
     CallSite, MemoOf, Outcome, Plain, Registration, SiteState, StaticComponent, Stored, call,

@@ -3,15 +3,16 @@
 //! tiers. A warm hit there compares the arguments themselves and clones the stored value:
 //! no key stream, no decode.
 //!
-//! Only types whose equality means an equal cache key may key it, hence the sealed
-//! [`ExactKey`]: a `FileContent` (equal paths, other contents) or a struct with a skipped
-//! field would make equality and the key disagree. The generated code picks this tier by
-//! autoref specialisation: when the arguments are not all [`ExactKey`], or the result is
-//! not `Clone`, the calls resolve to [`ExactFallback`], which does nothing.
+//! Only types whose comparison means an equal cache key may key it: [`ExactKey`], which
+//! memo implements for plain values and `#[derive(CacheKey)]` for structs of them, never
+//! trusting a user's `Eq` — a `FileContent` (equal paths, other contents) or a struct
+//! with a skipped field would make equality and the key disagree. The generated code picks
+//! this tier by autoref specialisation: when the arguments are not all [`ExactKey`], or the
+//! result is not `Clone`, the calls resolve to [`ExactFallback`], which does nothing.
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -20,85 +21,9 @@ use foldhash::fast::FixedState;
 use super::{CallSite, Stored};
 use crate::{Store, scope};
 
-mod sealed {
-    pub trait Sealed {}
-}
+mod keys;
 
-/// A type whose `==` holds exactly when the cache keys of two values are equal.
-pub trait ExactKey: sealed::Sealed + Eq + Hash + Clone + 'static {}
-
-macro_rules! exact {
-    ($($ty:ty),*) => {$(
-        impl sealed::Sealed for $ty {}
-        impl ExactKey for $ty {}
-    )*};
-}
-
-exact!(
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    bool,
-    char,
-    String,
-    ()
-);
-
-impl<T: ExactKey> sealed::Sealed for Option<T> {}
-impl<T: ExactKey> ExactKey for Option<T> {}
-impl<T: ExactKey> sealed::Sealed for Vec<T> {}
-impl<T: ExactKey> ExactKey for Vec<T> {}
-
-/// The arguments of a call, borrowed: a tuple of references to [`ExactKey`] values.
-pub trait ExactArgs {
-    /// The arguments, owned, as the table keeps them.
-    type Owned: 'static;
-    /// Clones the arguments for the table.
-    fn to_owned_args(&self) -> Self::Owned;
-    /// Whether `owned` are these arguments.
-    fn matches(&self, owned: &Self::Owned) -> bool;
-    /// Hashes the arguments as their owned form would hash.
-    fn hash_args(&self, state: &mut impl Hasher);
-}
-
-macro_rules! exact_args {
-    ($(($($name:ident $index:tt),*)),*) => {$(
-        impl<'a, $($name: ExactKey),*> ExactArgs for ($(&'a $name,)*) {
-            type Owned = ($($name,)*);
-            #[allow(clippy::unused_unit)]
-            fn to_owned_args(&self) -> Self::Owned {
-                ($(self.$index.clone(),)*)
-            }
-            #[allow(unused_variables)]
-            fn matches(&self, owned: &Self::Owned) -> bool {
-                true $(&& *self.$index == owned.$index)*
-            }
-            #[allow(unused_variables)]
-            fn hash_args(&self, state: &mut impl Hasher) {
-                $(self.$index.hash(state);)*
-            }
-        }
-    )*};
-}
-
-exact_args!(
-    (),
-    (A 0),
-    (A 0, B 1),
-    (A 0, B 1, C 2),
-    (A 0, B 1, C 2, D 3),
-    (A 0, B 1, C 2, D 3, E 4),
-    (A 0, B 1, C 2, D 3, E 4, F 5)
-);
+pub use keys::{ExactArgs, ExactField, ExactKey};
 
 /// The arguments, the result type and how it is stored, of one call, for the tier to work
 /// on.
