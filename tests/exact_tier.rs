@@ -174,7 +174,7 @@ struct Point(i64, i64);
 #[derive(memo::CacheKey, Clone)]
 struct Sample {
     at: Point,
-    weight: f64,
+    source: FileContent<std::path::PathBuf>,
 }
 
 #[derive(memo::CacheKey, Clone)]
@@ -199,7 +199,8 @@ fn derived_structs_are_compared_by_their_keyed_fields_not_their_eq() {
     #[cached]
     fn weigh(s: Sample) -> i64 {
         ran();
-        (s.weight * (s.at.0 + s.at.1) as f64) as i64
+        let text = std::fs::read_to_string(s.source.path()).unwrap();
+        (s.at.0 + s.at.1) * text.len() as i64
     }
     #[cached]
     fn ident(t: Tagged) -> u32 {
@@ -218,13 +219,19 @@ fn derived_structs_are_compared_by_their_keyed_fields_not_their_eq() {
         assert_eq!(miss(|| describe(loose("b"))), "1:b", "another key");
         assert_eq!(miss(|| norm(Point(3, -4))), 7);
         assert_eq!(hit(|| norm(Point(3, -4))), 7);
-        // An `f64` field is not exact: the struct keys through its stream, as before.
+        // A `FileContent` field is not exact: the struct keys through its stream, which
+        // reads the file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::write(&path, "ab").unwrap();
         let sample = || Sample {
             at: Point(1, 2),
-            weight: 1.5,
+            source: FileContent(path.clone()),
         };
-        assert_eq!(miss(|| weigh(sample())), 4);
-        assert_eq!(hit(|| weigh(sample())), 4);
+        assert_eq!(miss(|| weigh(sample())), 6);
+        assert_eq!(hit(|| weigh(sample())), 6);
+        std::fs::write(&path, "abc").unwrap();
+        assert_eq!(miss(|| weigh(sample())), 9);
         // A skipped field is not keyed: another label is the same key.
         let tagged = |label: &str| Tagged {
             id: 5,
@@ -242,4 +249,85 @@ fn derived_structs_are_compared_by_their_keyed_fields_not_their_eq() {
         store.invalidate_fn(&name).unwrap();
         miss(|| norm(Point(3, -4)));
     });
+}
+
+#[test]
+fn floats_compare_as_their_keys_do() {
+    #[cached]
+    fn half(x: f64) -> String {
+        ran();
+        format!("{}", x / 2.0)
+    }
+    in_store(|_| {
+        assert_eq!(miss(|| half(0.0)), "0");
+        assert_eq!(
+            miss(|| half(-0.0)),
+            "-0",
+            "`-0.0 == 0.0`, but their keys differ"
+        );
+        assert_eq!(hit(|| half(0.0)), "0");
+        assert_eq!(miss(|| half(f64::NAN)), "NaN");
+        assert_eq!(
+            hit(|| half(f64::NAN)),
+            "NaN",
+            "a NaN finds the NaN's result"
+        );
+        assert_eq!(hit(|| half(-f64::NAN)), "NaN", "every NaN is one key");
+    });
+}
+
+/// A struct of every kind of exact field.
+#[derive(memo::CacheKey, Clone, Debug)]
+struct Mixed {
+    x: f64,
+    name: String,
+    maybe: Option<u8>,
+    list: Vec<f32>,
+    pair: (bool, char),
+}
+
+fn mixed() -> impl proptest::strategy::Strategy<Value = Mixed> {
+    use proptest::prelude::*;
+    let float = prop_oneof![
+        Just(0.0),
+        Just(-0.0),
+        Just(f64::NAN),
+        Just(-f64::NAN),
+        Just(1.5)
+    ];
+    let small = prop_oneof![Just(0.0f32), Just(-0.0f32), Just(f32::NAN), Just(2.0f32)];
+    (
+        float,
+        prop_oneof![Just(String::new()), Just("a".to_owned())],
+        proptest::option::of(0u8..2),
+        proptest::collection::vec(small, 0..3),
+        (any::<bool>(), prop_oneof![Just('a'), Just('b')]),
+    )
+        .prop_map(|(x, name, maybe, list, pair)| Mixed {
+            x,
+            name,
+            maybe,
+            list,
+            pair,
+        })
+}
+
+proptest::proptest! {
+    /// The tier's comparison agrees with the key, both ways, and equal values hash alike.
+    #[test]
+    fn the_exact_comparison_is_the_key(a in mixed(), b in mixed()) {
+        use memo::__private::ExactKey;
+        let same_key = memo::key_of(&a) == memo::key_of(&b);
+        proptest::prop_assert_eq!(a.exact_eq(&b), same_key);
+        proptest::prop_assert!(a.exact_eq(&a.exact_clone()));
+        if same_key {
+            let state = std::hash::RandomState::new();
+            let hash = |v: &Mixed| {
+                let mut h = std::hash::BuildHasher::build_hasher(&state);
+                v.exact_hash(&mut h);
+                std::hash::Hasher::finish(&h)
+            };
+            proptest::prop_assert_eq!(hash(&a), hash(&b));
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::hash::{Hash, Hasher};
 
 /// A type whose values compare equal under `exact_eq` exactly when their cache keys are
-/// equal. memo implements it for integers, `bool`, `char`, `String`, `()` and `Option`s,
+/// equal. memo implements it for integers, floats, `bool`, `char`, `String`, `()` and `Option`s,
 /// `Vec`s and tuples of such types; `#[derive(CacheKey)]` implements it for a struct
 /// without generic parameters, `skip` or `with`, whose fields all implement it.
 ///
@@ -55,6 +55,35 @@ by_eq!(
     String,
     ()
 );
+
+/// Floats compare as their keys do: by bits, every NaN as one (so `0.0` and `-0.0` differ,
+/// and a NaN equals a NaN), not as `==` compares them.
+macro_rules! by_bits {
+    ($($ty:ty),*) => {$(
+        impl ExactKey for $ty {
+            fn exact_eq(&self, other: &Self) -> bool {
+                canonical_bits(*self) == canonical_bits(*other)
+            }
+            fn exact_hash<H: Hasher>(&self, state: &mut H) {
+                canonical_bits(*self).hash(state);
+            }
+            fn exact_clone(&self) -> Self {
+                *self
+            }
+        }
+    )*};
+}
+
+by_bits!(f32, f64);
+
+fn canonical_bits(x: impl Into<f64>) -> u64 {
+    let x: f64 = x.into();
+    if x.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        x.to_bits()
+    }
+}
 
 impl<T: ExactKey> ExactKey for Option<T> {
     fn exact_eq(&self, other: &Self) -> bool {
