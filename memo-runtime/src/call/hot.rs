@@ -49,8 +49,9 @@ static BUDGET: AtomicUsize = AtomicUsize::new(64 << 20);
 const ENTRY_COST: usize = 192;
 
 /// Sets how much memory the in-process tier may hold across all cached functions
-/// (64 MiB by default); 0 turns the in-process tiers off, the per-thread one included.
-/// Results beyond it are served from the store.
+/// (64 MiB by default); 0 turns the in-process tiers off, the per-thread ones included.
+/// Results beyond it are served from the store. Each thread also keeps up to 1,024 recent
+/// results of up to 16 KiB in its own tables, outside this budget.
 ///
 /// ```
 /// memo::set_memory_budget(16 << 20);

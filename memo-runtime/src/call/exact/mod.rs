@@ -125,7 +125,7 @@ impl<A: ExactArgs, R: Clone + 'static, S: Stored<Value = R>> ExactTier<R> for Ex
     type Began = Kept<A::Owned, S>;
 
     fn exact_get(&self, site: &'static CallSite) -> Option<R> {
-        if site.ttl_secs.is_some() {
+        if site.ttl_secs.is_some() || super::hot::budget() == 0 {
             return None;
         }
         let hash = hash_of(self.0);
