@@ -40,11 +40,13 @@ pub(crate) struct ThreadState {
 
 impl ThreadState {
     /// The store a cached call would use now, or `None` when caching is off.
+    #[inline]
     pub(crate) fn store(&mut self) -> Option<&Store> {
         self.split().0
     }
 
     /// The current store and the thread's tier, borrowed apart.
+    #[inline]
     pub(crate) fn split(&mut self) -> (Option<&Store>, &mut Local) {
         let ThreadState {
             mode,
@@ -56,6 +58,7 @@ impl ThreadState {
     }
 }
 
+#[inline]
 fn current<'a>(
     mode: Mode,
     stores: &'a [Store],
@@ -86,6 +89,7 @@ thread_local! {
 }
 
 /// Runs `f` on this thread's state. `f` must not run user code, which could call back in.
+#[inline]
 pub(crate) fn with_thread<T>(f: impl FnOnce(&mut ThreadState) -> T) -> T {
     THREAD.with_borrow_mut(f)
 }
@@ -111,6 +115,7 @@ pub(crate) fn take_hits(id: u64) -> u64 {
 }
 
 /// Whether `MEMO_DISABLE` turns caching off for this process (`1`, `true` or `yes`).
+#[inline]
 fn disabled() -> bool {
     static DISABLED: OnceLock<bool> = OnceLock::new();
     *DISABLED.get_or_init(|| {

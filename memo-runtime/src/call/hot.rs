@@ -61,6 +61,7 @@ pub fn set_memory_budget(bytes: usize) {
 }
 
 /// The budget now; 0 when the in-process tiers are off.
+#[inline]
 pub(crate) fn budget() -> usize {
     BUDGET.load(Ordering::Relaxed)
 }

@@ -114,6 +114,7 @@ impl Local {
     }
 
     /// Counts a hit on `store`, adding the batch to its counters now and then.
+    #[inline]
     pub(crate) fn count_hit(&mut self, store: &Store) {
         if self
             .pending_store

@@ -62,6 +62,7 @@ impl SiteState {
     }
 
     /// A small number unique to this function, for the threads' tables.
+    #[inline]
     pub(crate) fn slot(&self) -> usize {
         static NEXT: AtomicUsize = AtomicUsize::new(1);
         match self.slot.load(Ordering::Relaxed) {

@@ -230,10 +230,12 @@ impl Store {
         &self.inner.dir
     }
 
+    #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.inner.id
     }
 
+    #[inline]
     pub(crate) fn epoch(&self) -> u64 {
         self.inner.epoch.load(Ordering::Acquire)
     }
@@ -256,6 +258,7 @@ impl Store {
         broken
     }
 
+    #[inline]
     pub(crate) fn keeps_hot(&self) -> bool {
         self.inner.hot
     }
