@@ -194,12 +194,10 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
                 let __memo_args = (#(&#args,)*);
                 let __memo_exact =
                     ::memo::__private::Exact::<_, #ret, #stored>::new(&__memo_args);
-                if let ::core::option::Option::Some(__memo_hit) =
-                    (&__memo_exact).exact_get(#site)
-                {
-                    return __memo_hit;
+                match (&__memo_exact).exact_lookup(#site) {
+                    ::core::result::Result::Ok(__memo_hit) => return __memo_hit,
+                    ::core::result::Result::Err(__memo_begun) => __memo_begun,
                 }
-                (&__memo_exact).exact_begin(#site)
             };
             },
             quote! {

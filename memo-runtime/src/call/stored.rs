@@ -19,6 +19,36 @@ pub trait Stored {
     fn encode(value: &Self::Value) -> Result<Vec<u8>, postcard::Error>;
     /// The value back, or `None` if the bytes do not decode into it (its type changed).
     fn decode(bytes: &[u8], hash: Digest) -> Option<Self::Value>;
+    /// Whether the value encodes to at most `max` bytes; it stops encoding past them.
+    fn fits(value: &Self::Value, max: usize) -> bool;
+}
+
+/// A postcard output that keeps nothing and fails once more than its room is written, so
+/// measuring a large value stops early.
+struct Room(usize);
+
+impl postcard::ser_flavors::Flavor for Room {
+    type Output = ();
+
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.try_extend(&[0])
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 = self
+            .0
+            .checked_sub(data.len())
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+fn fits(value: &impl Serialize, max: usize) -> bool {
+    postcard::serialize_with_flavor(value, Room(max)).is_ok()
 }
 
 /// A value the store can keep: `Serialize` to write it, `Deserialize` to read it back.
@@ -45,6 +75,10 @@ impl<T: Storable> Stored for Plain<T> {
     fn decode(bytes: &[u8], _: Digest) -> Option<T> {
         decode_exact(bytes)
     }
+
+    fn fits(value: &T, max: usize) -> bool {
+        fits(value, max)
+    }
 }
 
 /// A `Memo<T>`, stored as its value; a hit rebuilds it with the stored hash, without
@@ -61,6 +95,10 @@ impl<T: Storable> Stored for MemoOf<T> {
 
     fn decode(bytes: &[u8], hash: Digest) -> Option<Memo<T>> {
         decode_exact(bytes).map(|value| Memo::from_parts(value, hash))
+    }
+
+    fn fits(value: &Memo<T>, max: usize) -> bool {
+        fits(&**value, max)
     }
 }
 

@@ -62,7 +62,7 @@ impl<K: 'static, S: Stored<Value: Clone + 'static>> Kept<K, S> {
         let Some((args, hash, began)) = self.call else {
             return;
         };
-        if !S::encode(value).is_ok_and(|bytes| bytes.len() <= MAX_BYTES) {
+        if !S::fits(value, MAX_BYTES) {
             return;
         }
         let entry = ExactEntry {
@@ -86,31 +86,25 @@ impl Skip {
 
 /// The tier, for calls it applies to.
 pub trait ExactTier<R> {
-    /// What [`exact_begin`](ExactTier::exact_begin) gives back.
+    /// What keeping the call's result will need, when there is no kept result.
     type Began;
-    /// The result kept for these arguments in the store in scope, if any.
-    fn exact_get(&self, site: &'static CallSite) -> Option<R>;
-    /// Takes what keeping the result will need, before the call runs.
-    fn exact_begin(&self, site: &'static CallSite) -> Self::Began;
+    /// The result kept for these arguments in the store in scope; or, in one visit to the
+    /// thread's state, what keeping the result the call is about to compute will need.
+    fn exact_lookup(&self, site: &'static CallSite) -> Result<R, Self::Began>;
 }
 
 /// What the generated code calls when the tier does not apply: nothing.
 pub trait ExactFallback<R> {
     /// [`Skip`].
     type Began;
-    /// Always `None`.
-    fn exact_get(&self, site: &'static CallSite) -> Option<R>;
-    /// [`Skip`].
-    fn exact_begin(&self, site: &'static CallSite) -> Self::Began;
+    /// Always [`Skip`].
+    fn exact_lookup(&self, site: &'static CallSite) -> Result<R, Self::Began>;
 }
 
 impl<A, R, S> ExactFallback<R> for &Exact<'_, A, R, S> {
     type Began = Skip;
-    fn exact_get(&self, _site: &'static CallSite) -> Option<R> {
-        None
-    }
-    fn exact_begin(&self, _site: &'static CallSite) -> Skip {
-        Skip
+    fn exact_lookup(&self, _site: &'static CallSite) -> Result<R, Skip> {
+        Err(Skip)
     }
 }
 
@@ -124,40 +118,36 @@ fn hash_of(args: &impl ExactArgs) -> u64 {
 impl<A: ExactArgs, R: Clone + 'static, S: Stored<Value = R>> ExactTier<R> for Exact<'_, A, R, S> {
     type Began = Kept<A::Owned, S>;
 
-    fn exact_get(&self, site: &'static CallSite) -> Option<R> {
+    fn exact_lookup(&self, site: &'static CallSite) -> Result<R, Kept<A::Owned, S>> {
+        let nothing = || Kept {
+            call: None,
+            stored: PhantomData,
+        };
         if site.ttl_secs.is_some() || super::hot::budget() == 0 {
-            return None;
+            return Err(nothing());
         }
         let hash = hash_of(self.0);
-        let found = scope::with_thread(|thread| {
-            if thread.mode == scope::Mode::Refresh {
-                return None;
-            }
+        let looked = scope::with_thread(|thread| {
+            let refresh = thread.mode == scope::Mode::Refresh;
             let (store, local) = thread.split();
             let store = store?;
-            let found = local.exact.get::<A, R>(site, store, hash, self.0)?;
-            local.count_hit(store);
-            Some(found)
-        })?;
-        // Cloned outside the thread's state: a `Clone` impl may call cached functions.
-        Some(R::clone(&found))
-    }
-
-    fn exact_begin(&self, site: &'static CallSite) -> Kept<A::Owned, S> {
-        let began = (site.ttl_secs.is_none() && super::hot::budget() > 0)
-            .then(|| {
-                scope::with_thread(|thread| {
-                    let store = thread.store()?;
-                    store.keeps_hot().then(|| Began {
-                        store: store.id(),
-                        epoch: store.epoch(),
-                    })
-                })
-            })
-            .flatten();
-        Kept {
-            call: began.map(|began| (self.0.to_owned_args(), hash_of(self.0), began)),
-            stored: PhantomData,
+            if !refresh && let Some(found) = local.exact.get::<A, R>(site, store, hash, self.0) {
+                local.count_hit(store);
+                return Some(Ok(found));
+            }
+            Some(Err(store.keeps_hot().then(|| Began {
+                store: store.id(),
+                epoch: store.epoch(),
+            })))
+        });
+        match looked {
+            // Cloned outside the thread's state: a `Clone` impl may call cached functions.
+            Some(Ok(found)) => Ok(R::clone(&found)),
+            Some(Err(Some(began))) => Err(Kept {
+                call: Some((self.0.to_owned_args(), hash, began)),
+                stored: PhantomData,
+            }),
+            _ => Err(nothing()),
         }
     }
 }
