@@ -291,7 +291,14 @@ impl Drop for Inner {
         serve::stop(&self.dir);
         let pending = crate::scope::take_hits(self.id);
         self.live.hits.fetch_add(pending, Ordering::Relaxed);
-        if let Err(error) = self.close() {
+        // A temporary store is about to be deleted: flushed (its writer must finish), never
+        // compacted.
+        let closed = if self.temporary {
+            self.flush()
+        } else {
+            self.close()
+        };
+        if let Err(error) = closed {
             crate::warn::once(&self.warning_topic(), || {
                 format!("could not flush the store when closing it: {error}")
             });
