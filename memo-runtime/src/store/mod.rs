@@ -93,7 +93,7 @@ pub(crate) struct Inner {
 struct Engine {
     db: engine::Engine,
     /// Stopped first when the store closes, so that what it buffered is committed.
-    writer: Mutex<engine::Writer>,
+    writer: engine::Writer,
     trees: Trees,
 }
 
@@ -150,7 +150,7 @@ pub struct StoreBuilder {
 }
 
 impl StoreBuilder {
-    /// The bytes of the storage engine's page cache: 64 MiB by default. This bounds the
+    /// The bytes of the storage engine's page cache: 32 MiB by default. This bounds the
     /// memory a store uses beyond the in-process tier, however many entries it holds.
     pub fn cache_capacity(mut self, bytes: u64) -> StoreBuilder {
         self.cache_capacity = bytes;
@@ -303,15 +303,10 @@ impl Drop for Inner {
                 format!("could not flush the store when closing it: {error}")
             });
         }
-        if let Some(engine) = self.engine.take() {
+        if let Some(mut engine) = self.engine.take() {
             // Bounded: a writer stuck on a full disk is left behind rather than hanging
             // the program.
-            let stopped = engine
-                .writer
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .stop();
-            if stopped {
+            if engine.writer.stop() {
                 drop(engine); // closes the file, which lets go of its lock
             } else {
                 std::mem::forget(engine);

@@ -71,7 +71,9 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
         path: dir.clone(),
         source,
     })?;
-    let mut inner = start(&dir, options)?;
+    let mut inner = start(&dir, options).inspect_err(|_| {
+        let _ = fs::remove_dir_all(&dir);
+    })?;
     inner.temporary = true;
     let inner = Arc::new(inner);
     registry::add(&mut registry::lock(), dir, &inner);
@@ -152,11 +154,7 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
     Ok(Inner {
         id: IDS.fetch_add(1, Ordering::Relaxed),
         dir: dir.to_owned(),
-        engine: Some(Engine {
-            db,
-            writer: std::sync::Mutex::new(writer),
-            trees,
-        }),
+        engine: Some(Engine { db, writer, trees }),
         remote: None,
         live: Default::default(),
         recorded: Default::default(),
