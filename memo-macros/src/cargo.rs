@@ -2,7 +2,7 @@
 //! code can use, with what pins its code — a version, a git commit, or for a local path
 //! dependency a hash of its sources.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use toml::{Table, Value};
 
 use crate::fingerprint::hash_tokens;
-use crate::index::rust_files;
+use crate::index::{references, rust_files};
 
 /// A dependency, as a fingerprint component.
 #[derive(Clone)]
@@ -71,19 +71,7 @@ fn read(manifest_dir: &Path, package: &str, version: &str) -> Option<Deps> {
     });
 
     let mut declared: HashMap<String, Declared> = HashMap::new();
-    let mut tables: Vec<&Table> = ["dependencies", "dev-dependencies", "build-dependencies"]
-        .iter()
-        .filter_map(|key| manifest.get(*key)?.as_table())
-        .collect();
-    if let Some(targets) = manifest.get("target").and_then(Value::as_table) {
-        for target in targets.values() {
-            for key in ["dependencies", "dev-dependencies", "build-dependencies"] {
-                if let Some(table) = target.get(key).and_then(Value::as_table) {
-                    tables.push(table);
-                }
-            }
-        }
-    }
+    let tables = dependency_tables(&manifest);
     for table in tables {
         for (key, value) in table {
             let mut package = value
@@ -111,6 +99,10 @@ fn read(manifest_dir: &Path, package: &str, version: &str) -> Option<Deps> {
         }
     }
 
+    let patches = match &workspace {
+        Some((root, table)) => patched(root, table),
+        None => patched(manifest_dir, &manifest),
+    };
     let lock_dir = workspace.map_or_else(|| manifest_dir.to_path_buf(), |(root, _)| root);
     let lock = read_toml(&lock_dir.join("Cargo.lock")).unwrap_or_default();
     let packages: Vec<&Table> = lock
@@ -161,14 +153,18 @@ fn read(manifest_dir: &Path, package: &str, version: &str) -> Option<Deps> {
                             .as_bytes(),
                         location: version,
                     },
-                    None => local(&declared, declared.path.as_deref()),
+                    None => {
+                        let path = declared.path.clone().or_else(|| patches.get(&declared.package).cloned());
+                        local(&declared, path.as_deref())
+                    }
                 });
             }
         }
         if found.is_empty() {
             // Not locked yet, or not found in the lock: key what is known, and for a local
             // crate its sources.
-            found.push(match &declared.path {
+            let path = declared.path.clone().or_else(|| patches.get(&declared.package).cloned());
+            found.push(match &path {
                 Some(path) => local(&declared, Some(path)),
                 None => Dep {
                     name: declared.package.clone(),
@@ -183,33 +179,141 @@ fn read(manifest_dir: &Path, package: &str, version: &str) -> Option<Deps> {
 }
 
 /// A local crate: its version stays put while its code changes, so it is pinned by a hash
-/// of all its sources, in canonical tokens so that comments and layout do not count.
+/// of its sources in canonical tokens (comments and layout do not count), the files and
+/// environment variables they include, its manifest's meaning, and the same of every
+/// local crate it depends on in turn.
 fn local(declared: &Declared, dir: Option<&Path>) -> Dep {
     let mut hasher = blake3::Hasher::new();
     if let Some(dir) = dir {
-        let mut files = Vec::new();
-        rust_files(dir, &mut files);
-        files.sort();
+        let mut seen = BTreeSet::new();
         proc_macro2::fallback::force();
-        for file in files {
-            let relative = file.strip_prefix(dir).unwrap_or(&file);
-            hasher.update(relative.to_string_lossy().as_bytes());
-            let text = fs::read_to_string(&file).unwrap_or_default();
-            match text.parse::<proc_macro2::TokenStream>() {
-                Ok(tokens) => hasher.update(&hash_tokens(tokens)),
-                Err(_) => hasher.update(text.as_bytes()),
-            };
-        }
+        hash_local(dir, &mut seen, &mut hasher);
         proc_macro2::fallback::unforce();
-        if let Ok(manifest) = fs::read(dir.join("Cargo.toml")) {
-            hasher.update(&manifest);
-        }
     }
     Dep {
         name: declared.package.clone(),
         location: "path".into(),
         hash: *hasher.finalize().as_bytes(),
     }
+}
+
+fn hash_local(dir: &Path, seen: &mut BTreeSet<PathBuf>, hasher: &mut blake3::Hasher) {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if !seen.insert(dir.clone()) {
+        return;
+    }
+    let manifest = read_toml(&dir.join("Cargo.toml")).unwrap_or_default();
+    // Its code: `src/`, a build script, and a library path set elsewhere; not its tests,
+    // benches or examples, which no dependent can run.
+    let mut files = Vec::new();
+    rust_files(&dir.join("src"), &mut files);
+    let lib_path = manifest
+        .get("lib")
+        .and_then(|lib| lib.get("path"))
+        .and_then(Value::as_str)
+        .map(|p| dir.join(p));
+    if let Some(root) = lib_path.as_ref().and_then(|p| p.parent())
+        && !root.starts_with(dir.join("src"))
+    {
+        rust_files(root, &mut files);
+    }
+    let build = manifest
+        .get("package")
+        .and_then(|p| p.get("build"))
+        .and_then(Value::as_str)
+        .map_or_else(|| dir.join("build.rs"), |b| dir.join(b));
+    if build.is_file() {
+        files.push(build);
+    }
+    files.sort();
+    files.dedup();
+    let mut included = BTreeSet::new();
+    let mut envs = BTreeSet::new();
+    for file in &files {
+        let relative = file.strip_prefix(&dir).unwrap_or(file);
+        hasher.update(relative.to_string_lossy().as_bytes());
+        let text = fs::read_to_string(file).unwrap_or_default();
+        match text.parse::<proc_macro2::TokenStream>() {
+            Ok(tokens) => {
+                hasher.update(&hash_tokens(tokens.clone()));
+                let refs = references(tokens, Some(file));
+                included.extend(refs.files);
+                envs.extend(refs.envs);
+            }
+            Err(_) => {
+                hasher.update(text.as_bytes());
+            }
+        }
+    }
+    for file in included {
+        hasher.update(file.to_string_lossy().as_bytes());
+        hasher.update(&fs::read(&file).unwrap_or_default());
+    }
+    for var in envs {
+        hasher.update(var.as_bytes());
+        match std::env::var_os(&var) {
+            Some(value) => hasher.update(b"=").update(value.as_encoded_bytes()),
+            None => hasher.update(b" unset"),
+        };
+    }
+    // The manifest's meaning, not its comments or layout.
+    hasher.update(format!("{manifest:?}").as_bytes());
+    let workspace = workspace_root(&dir).and_then(|(root, table)| {
+        let deps = table.get("workspace")?.get("dependencies")?.as_table()?.clone();
+        Some((root, deps))
+    });
+    for (key, value) in dependency_tables(&manifest).into_iter().flatten() {
+        let mut path = value.get("path").and_then(Value::as_str).map(|p| dir.join(p));
+        if value.get("workspace").and_then(Value::as_bool) == Some(true)
+            && let Some((root, deps)) = &workspace
+        {
+            path = deps
+                .get(key)
+                .and_then(|d| d.get("path"))
+                .and_then(Value::as_str)
+                .map(|p| root.join(p));
+        }
+        if let Some(path) = path {
+            hasher.update(key.as_bytes());
+            hash_local(&path, seen, hasher);
+        }
+    }
+}
+
+/// The `[dependencies]` tables of a manifest, its target-specific ones included.
+fn dependency_tables(manifest: &Table) -> Vec<&Table> {
+    const KEYS: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+    let mut tables: Vec<&Table> = KEYS
+        .iter()
+        .filter_map(|key| manifest.get(*key)?.as_table())
+        .collect();
+    if let Some(targets) = manifest.get("target").and_then(Value::as_table) {
+        for target in targets.values() {
+            for key in KEYS {
+                if let Some(table) = target.get(key).and_then(Value::as_table) {
+                    tables.push(table);
+                }
+            }
+        }
+    }
+    tables
+}
+
+/// Crates replaced by a local path in `[patch.*]` or `[replace]`: package name → path.
+fn patched(root: &Path, manifest: &Table) -> HashMap<String, PathBuf> {
+    let mut out = HashMap::new();
+    let sources = manifest.get("patch").and_then(Value::as_table);
+    let tables = sources.into_iter().flat_map(|s| s.values()).chain(manifest.get("replace"));
+    for table in tables.filter_map(Value::as_table) {
+        for (key, value) in table {
+            if let Some(path) = value.get("path").and_then(Value::as_str) {
+                let name = value.get("package").and_then(Value::as_str).unwrap_or(key);
+                let name = name.split(':').next().unwrap_or(name);
+                out.insert(name.to_owned(), root.join(path));
+            }
+        }
+    }
+    out
 }
 
 /// The nearest directory at or above `dir` whose `Cargo.toml` has a `[workspace]`.

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cargo::Deps;
+use crate::config::Config;
 use crate::fingerprint::Component;
 use crate::index::{Index, Item, Refs, Usage};
 
@@ -20,7 +21,13 @@ pub struct Origin<'a> {
 }
 
 /// The components that `refs` (the function's own references) reach.
-pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> Vec<Component> {
+pub fn components(
+    refs: &Refs,
+    index: &Index,
+    deps: &Deps,
+    config: &Config,
+    origin: &Origin,
+) -> Vec<Component> {
     let own = index.items.iter().position(|item| is_origin(item, origin));
     let module = own.map_or_else(String::new, |id| index.items[id].module.clone());
 
@@ -30,6 +37,20 @@ pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> V
         .map(|(usage, name)| reference(&module, *usage, name))
         .collect();
     let mut files: BTreeSet<PathBuf> = refs.files.clone();
+    let mut envs: BTreeSet<String> = refs.envs.clone();
+    // A method's code depends on its impl: what `Self` is (its fields, its other impls),
+    // the trait it implements, the impl's generics and bounds.
+    if let Some(id) = own {
+        let item = &index.items[id];
+        queue.extend(
+            item.refs
+                .names
+                .iter()
+                .map(|(usage, name)| reference(&item.module, *usage, name)),
+        );
+        files.extend(item.refs.files.iter().cloned());
+        envs.extend(item.refs.envs.iter().cloned());
+    }
     let mut seen: HashSet<(String, Usage, String)> = HashSet::new();
     let mut seen_names: HashSet<String> = HashSet::new();
     let mut items: BTreeSet<usize> = BTreeSet::new();
@@ -63,13 +84,22 @@ pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> V
                     .map(|(usage, name)| reference(&item.module, *usage, name)),
             );
             files.extend(item.refs.files.iter().cloned());
+            envs.extend(item.refs.envs.iter().cloned());
         }
         if seen_names.insert(name.clone()) {
             for root in index.imported_from(&name) {
                 queue.push_back((String::new(), Usage::Qualified, root.clone()));
             }
             for dep in deps.get(&name) {
-                crates.insert((dep.name.clone(), dep.location.clone(), dep.hash));
+                let mut hash = blake3::Hasher::new();
+                hash.update(&dep.hash);
+                // The artifact's file name carries cargo's hash of the crate's version,
+                // source, features and its own dependencies, transitively.
+                if let Some(artifact) = config.artifact(&name) {
+                    hash.update(artifact.as_bytes());
+                }
+                let path = format!("{}@{}", dep.name, dep.location);
+                crates.insert((path, dep.location.clone(), *hash.finalize().as_bytes()));
             }
         }
     }
@@ -102,6 +132,31 @@ pub fn components(refs: &Refs, index: &Index, deps: &Deps, origin: &Origin) -> V
             location: file.to_string_lossy().into_owned(),
             hash,
         }
+    }));
+    // What `env!` and `option_env!` read is fixed when the code is compiled.
+    out.extend(envs.into_iter().map(|var| {
+        let value = std::env::var_os(&var);
+        let shown = value.as_ref().map_or_else(
+            || "unset".to_owned(),
+            |v| v.to_string_lossy().into_owned(),
+        );
+        let mut hash = blake3::Hasher::new();
+        match &value {
+            Some(v) => hash.update(b"set").update(v.as_encoded_bytes()),
+            None => hash.update(b"unset"),
+        };
+        Component {
+            kind: "env",
+            path: var,
+            location: shown,
+            hash: *hash.finalize().as_bytes(),
+        }
+    }));
+    out.extend(config.components.iter().map(|c| Component {
+        kind: c.kind,
+        path: c.path.clone(),
+        location: c.location.clone(),
+        hash: c.hash,
     }));
     out.sort_by(|a, b| (a.kind, &a.path, a.hash).cmp(&(b.kind, &b.path, b.hash)));
     out

@@ -8,7 +8,7 @@ use syn::{Error, GenericParam, ItemFn};
 use crate::ast::{Arg, Function, Stored};
 use crate::attr::{self, Options};
 use crate::fingerprint::{self, Component};
-use crate::{cargo, closure, index, valid};
+use crate::{cargo, closure, config, index, valid};
 
 /// Where the macro was invoked: the source file and the attribute's line.
 pub struct Origin {
@@ -80,7 +80,7 @@ fn reach(
         file: origin.file.as_deref(),
         line: origin.line,
     };
-    let mut components = closure::components(&refs, &index, &deps, &origin);
+    let mut components = closure::components(&refs, &index, &deps, config::current(), &origin);
     for component in &mut components {
         if component.kind == "file" {
             let path = std::path::Path::new(&component.location);

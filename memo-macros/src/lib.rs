@@ -4,6 +4,7 @@ mod ast;
 mod attr;
 mod cargo;
 mod closure;
+mod config;
 mod expand;
 mod fingerprint;
 mod index;

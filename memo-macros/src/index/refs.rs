@@ -26,6 +26,8 @@ pub enum Usage {
 pub struct Refs {
     pub names: BTreeSet<(Usage, String)>,
     pub files: BTreeSet<PathBuf>,
+    /// The environment variables read by `env!` and `option_env!`, at compile time.
+    pub envs: BTreeSet<String>,
 }
 
 impl Refs {
@@ -65,6 +67,12 @@ fn walk(tokens: TokenStream, file: Option<&Path>, refs: &mut Refs) {
                     && let Some(path) = included_path(&tokens[i + 1..], file)
                 {
                     refs.files.insert(path);
+                }
+                if usage == Usage::Macro
+                    && matches!(name.as_str(), "env" | "option_env")
+                    && let Some(var) = first_literal(&tokens[i + 1..])
+                {
+                    refs.envs.insert(var);
                 }
                 refs.add(usage, name);
             }
@@ -109,8 +117,8 @@ fn format_arguments(literal: &str, refs: &mut Refs) {
     }
 }
 
-/// The file of `!("path")` following an `include*` identifier.
-fn included_path(rest: &[TokenTree], file: Option<&Path>) -> Option<PathBuf> {
+/// The contents of the first string literal of `!("text", ..)`, after a macro's name.
+fn first_literal(rest: &[TokenTree]) -> Option<String> {
     let (Some(TokenTree::Punct(bang)), Some(TokenTree::Group(args))) = (rest.first(), rest.get(1))
     else {
         return None;
@@ -122,7 +130,12 @@ fn included_path(rest: &[TokenTree], file: Option<&Path>) -> Option<PathBuf> {
         TokenTree::Literal(literal) => Some(literal.to_string()),
         _ => None,
     })?;
-    let relative = literal.strip_prefix('"')?.strip_suffix('"')?;
+    Some(literal.strip_prefix('"')?.strip_suffix('"')?.to_owned())
+}
+
+/// The file of `!("path")` following an `include*` identifier.
+fn included_path(rest: &[TokenTree], file: Option<&Path>) -> Option<PathBuf> {
+    let relative = first_literal(rest)?;
     let base = file?.parent()?;
     Some(base.join(relative))
 }
@@ -148,6 +161,14 @@ mod tests {
             has(code, Usage::Bare, "S"),
             "a type after a single colon is not qualified"
         );
+    }
+
+    #[test]
+    fn environment_reads_are_recorded() {
+        let code = r#"fn f() -> &'static str { option_env!("MODE").unwrap_or(env!("CARGO_PKG_NAME")) }"#;
+        let refs = references(code.parse().unwrap(), None);
+        let envs: Vec<&str> = refs.envs.iter().map(String::as_str).collect();
+        assert_eq!(envs, ["CARGO_PKG_NAME", "MODE"]);
     }
 
     #[test]
