@@ -3,16 +3,9 @@
 //! and asserts a hit or a miss from what the program reports. All cases share one target
 //! directory, so memo and its dependencies are built once.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-/// A throwaway crate with its own store.
-struct Case {
-    name: String,
-    dir: tempfile::TempDir,
-    store: tempfile::TempDir,
-}
+use support::crates::Case;
 
 const MAIN: &str = r#"
 mod util;
@@ -55,110 +48,16 @@ mod deeper {
 }
 "#;
 
-impl Case {
-    /// A crate named after the case (so parallel cases never share a binary), with
-    /// `src/main.rs` and `src/util.rs` as above unless `files` replaces them.
-    fn new(name: &str, deps: &str, files: &[(&str, &str)]) -> Case {
-        let case = Case {
-            name: format!("fp_{name}"),
-            dir: tempfile::tempdir().unwrap(),
-            store: tempfile::tempdir().unwrap(),
-        };
-        let root = env!("CARGO_MANIFEST_DIR");
-        case.write(
-            "Cargo.toml",
-            &format!(
-                "[package]\nname = \"{}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
-                 [dependencies]\nmemo = {{ path = {root:?} }}\n{deps}\n\n[workspace]\n",
-                case.name
-            ),
-        );
-        // The same versions as memo's own build, so the shared target directory reuses them.
-        fs::copy(
-            Path::new(root).join("Cargo.lock"),
-            case.dir.path().join("Cargo.lock"),
-        )
-        .unwrap();
-        case.write("src/main.rs", MAIN);
-        case.write("src/util.rs", UTIL);
-        for (path, text) in files {
-            case.write(path, text);
-        }
-        case
-    }
-
-    fn write(&self, path: &str, text: &str) {
-        let path = self.dir.path().join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
-
-    /// Replaces `from` with `to` in `path`; `from` must be there.
-    fn edit(&self, path: &str, from: &str, to: &str) {
-        let file = self.dir.path().join(path);
-        let text = fs::read_to_string(&file).unwrap();
-        assert!(text.contains(from), "{path} does not contain {from:?}");
-        fs::write(file, text.replacen(from, to, 1)).unwrap();
-    }
-
-    /// Builds and runs the program; its standard output.
-    fn run(&self) -> String {
-        let target = target_dir();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let build = Command::new(cargo)
-            .args(["build", "--quiet", "--manifest-path"])
-            .arg(self.dir.path().join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .unwrap();
-        assert!(
-            build.status.success(),
-            "build of {} failed:\n{}",
-            self.name,
-            String::from_utf8_lossy(&build.stderr)
-        );
-        let run = Command::new(target.join("debug").join(&self.name))
-            .env("MEMO_DIR", self.store.path())
-            .env_remove("MEMO_DISABLE")
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        String::from_utf8(run.stdout).unwrap()
-    }
-
-    /// Runs the program and asserts that `f` ran (a miss) or did not (a hit).
-    #[track_caller]
-    fn expect(&self, miss: bool) -> String {
-        let out = self.run();
-        assert_eq!(
-            out.contains("ran f"),
-            miss,
-            "expected a {}:\n{out}",
-            if miss { "miss" } else { "hit" }
-        );
-        out
-    }
-
-    /// Builds the base version twice: a miss, then a hit.
-    fn baseline(&self) {
-        self.expect(true);
-        self.expect(false);
-    }
-}
-
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("fingerprint-cases")
+/// A case crate with `src/main.rs` and `src/util.rs` as above unless `files` replaces them.
+fn case(name: &str, deps: &str, files: &[(&str, &str)]) -> Case {
+    let mut all = vec![("src/main.rs", MAIN), ("src/util.rs", UTIL)];
+    all.extend_from_slice(files);
+    Case::new(name, deps, &all)
 }
 
 #[test]
 fn a_body_edit_is_a_miss() {
-    let case = Case::new("body_edit", "", &[]);
+    let case = case("body_edit", "", &[]);
     case.baseline();
     case.edit("src/main.rs", "util::helper(x) + 1", "util::helper(x) + 2");
     case.expect(true);
@@ -166,7 +65,7 @@ fn a_body_edit_is_a_miss() {
 
 #[test]
 fn comments_whitespace_and_docs_anywhere_are_a_hit() {
-    let case = Case::new("layout_edit", "", &[]);
+    let case = case("layout_edit", "", &[]);
     case.baseline();
     case.edit(
         "src/main.rs",
@@ -193,7 +92,7 @@ fn comments_whitespace_and_docs_anywhere_are_a_hit() {
 
 #[test]
 fn an_edited_helper_in_another_module_is_a_miss_and_explain_names_it() {
-    let case = Case::new("helper_edit", "", &[]);
+    let case = case("helper_edit", "", &[]);
     case.baseline();
     case.edit("src/util.rs", "deeper::twice(x)", "deeper::twice(x) + 0");
     let out = case.expect(true);
@@ -209,7 +108,7 @@ fn an_edited_helper_in_another_module_is_a_miss_and_explain_names_it() {
 
 #[test]
 fn a_helper_three_calls_deep_is_a_miss() {
-    let case = Case::new("deep_edit", "", &[]);
+    let case = case("deep_edit", "", &[]);
     case.baseline();
     case.edit("src/util.rs", "x + 10", "x + 11");
     let out = case.expect(true);
@@ -221,7 +120,7 @@ fn a_helper_three_calls_deep_is_a_miss() {
 
 #[test]
 fn an_unrelated_edit_is_a_hit() {
-    let case = Case::new("unrelated_edit", "", &[]);
+    let case = case("unrelated_edit", "", &[]);
     case.baseline();
     case.edit("src/main.rs", "x * 100", "x * 1000");
     case.expect(false);
@@ -268,7 +167,7 @@ fn main() {
 "#;
 
 fn const_case(name: &str) -> Case {
-    let case = Case::new(
+    let case = case(
         name,
         "serde = { version = \"1\", features = [\"derive\"] }",
         &[("src/main.rs", CONST_AND_MACRO), ("src/util.rs", "")],
@@ -342,7 +241,7 @@ fn main() {
 
 #[test]
 fn a_dependency_version_change_is_a_miss() {
-    let case = Case::new(
+    let case = case(
         "dep_version",
         "itoa = \"=1.0.10\"",
         &[("src/main.rs", WITH_ITOA), ("src/util.rs", "")],
@@ -368,7 +267,7 @@ fn main() {
 
 #[test]
 fn an_edited_helper_in_a_path_dependency_is_a_miss() {
-    let case = Case::new(
+    let case = case(
         "path_dep",
         "fp_dep = { path = \"dep\" }",
         &[
@@ -435,7 +334,7 @@ fn main() {
 
 #[test]
 fn names_resolve_by_module_and_path() {
-    let case = Case::new(
+    let case = case(
         "shadowing",
         "",
         &[("src/main.rs", SHADOWING), ("src/util.rs", "")],
@@ -472,7 +371,7 @@ fn main() {
 
 #[test]
 fn an_edited_included_file_is_a_miss() {
-    let case = Case::new(
+    let case = case(
         "included",
         "",
         &[

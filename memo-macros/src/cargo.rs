@@ -154,7 +154,10 @@ fn read(manifest_dir: &Path, package: &str, version: &str) -> Option<Deps> {
                         location: version,
                     },
                     None => {
-                        let path = declared.path.clone().or_else(|| patches.get(&declared.package).cloned());
+                        let path = declared
+                            .path
+                            .clone()
+                            .or_else(|| patches.get(&declared.package).cloned());
                         local(&declared, path.as_deref())
                     }
                 });
@@ -163,7 +166,10 @@ fn read(manifest_dir: &Path, package: &str, version: &str) -> Option<Deps> {
         if found.is_empty() {
             // Not locked yet, or not found in the lock: key what is known, and for a local
             // crate its sources.
-            let path = declared.path.clone().or_else(|| patches.get(&declared.package).cloned());
+            let path = declared
+                .path
+                .clone()
+                .or_else(|| patches.get(&declared.package).cloned());
             found.push(match &path {
                 Some(path) => local(&declared, Some(path)),
                 None => Dep {
@@ -259,11 +265,18 @@ fn hash_local(dir: &Path, seen: &mut BTreeSet<PathBuf>, hasher: &mut blake3::Has
     // The manifest's meaning, not its comments or layout.
     hasher.update(format!("{manifest:?}").as_bytes());
     let workspace = workspace_root(&dir).and_then(|(root, table)| {
-        let deps = table.get("workspace")?.get("dependencies")?.as_table()?.clone();
+        let deps = table
+            .get("workspace")?
+            .get("dependencies")?
+            .as_table()?
+            .clone();
         Some((root, deps))
     });
     for (key, value) in dependency_tables(&manifest).into_iter().flatten() {
-        let mut path = value.get("path").and_then(Value::as_str).map(|p| dir.join(p));
+        let mut path = value
+            .get("path")
+            .and_then(Value::as_str)
+            .map(|p| dir.join(p));
         if value.get("workspace").and_then(Value::as_bool) == Some(true)
             && let Some((root, deps)) = &workspace
         {
@@ -303,7 +316,10 @@ fn dependency_tables(manifest: &Table) -> Vec<&Table> {
 fn patched(root: &Path, manifest: &Table) -> HashMap<String, PathBuf> {
     let mut out = HashMap::new();
     let sources = manifest.get("patch").and_then(Value::as_table);
-    let tables = sources.into_iter().flat_map(|s| s.values()).chain(manifest.get("replace"));
+    let tables = sources
+        .into_iter()
+        .flat_map(|s| s.values())
+        .chain(manifest.get("replace"));
     for table in tables.filter_map(Value::as_table) {
         for (key, value) in table {
             if let Some(path) = value.get("path").and_then(Value::as_str) {

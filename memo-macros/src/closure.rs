@@ -136,10 +136,9 @@ pub fn components(
     // What `env!` and `option_env!` read is fixed when the code is compiled.
     out.extend(envs.into_iter().map(|var| {
         let value = std::env::var_os(&var);
-        let shown = value.as_ref().map_or_else(
-            || "unset".to_owned(),
-            |v| v.to_string_lossy().into_owned(),
-        );
+        let shown = value
+            .as_ref()
+            .map_or_else(|| "unset".to_owned(), |v| v.to_string_lossy().into_owned());
         let mut hash = blake3::Hasher::new();
         match &value {
             Some(v) => hash.update(b"set").update(v.as_encoded_bytes()),

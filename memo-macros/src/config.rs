@@ -156,7 +156,10 @@ fn parse(args: &[String], driver: Option<&str>) -> Config {
         ("target", target.map_or(host, str::to_owned)),
         ("debug-assertions", switch(debug_assertions).to_owned()),
         ("overflow-checks", switch(overflow_checks).to_owned()),
-        ("panic", codegen.get("panic").unwrap_or(&"unwind").to_string()),
+        (
+            "panic",
+            codegen.get("panic").unwrap_or(&"unwind").to_string(),
+        ),
         (
             "target-cpu",
             codegen.get("target-cpu").unwrap_or(&"").to_string(),
@@ -194,7 +197,10 @@ mod tests {
 
     #[test]
     fn a_release_build_has_no_debug_assertions_or_overflow_checks() {
-        let dev = parse(&args("--edition=2024 src/main.rs -C embed-bitcode=no"), None);
+        let dev = parse(
+            &args("--edition=2024 src/main.rs -C embed-bitcode=no"),
+            None,
+        );
         let release = parse(&args("--edition=2024 src/main.rs -C opt-level=3"), None);
         assert_eq!(value(&dev, "debug-assertions"), "on");
         assert_eq!(value(&dev, "overflow-checks"), "on");
@@ -208,7 +214,9 @@ mod tests {
     #[test]
     fn cfgs_and_externs_are_read_in_both_forms() {
         let config = parse(
-            &args("--cfg feature=\"x\" --cfg=tokio_unstable --extern serde=/t/deps/libserde-ab12.rlib --extern=itoa=/t/libitoa-cd.rmeta"),
+            &args(
+                "--cfg feature=\"x\" --cfg=tokio_unstable --extern serde=/t/deps/libserde-ab12.rlib --extern=itoa=/t/libitoa-cd.rmeta",
+            ),
             None,
         );
         let cfgs: Vec<&str> = config

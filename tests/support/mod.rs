@@ -39,3 +39,5 @@ pub fn miss<R>(f: impl FnOnce() -> R) -> R {
     assert_eq!(RUNS.get(), before + 1, "expected one miss");
     out
 }
+
+pub mod crates;

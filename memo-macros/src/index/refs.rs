@@ -165,7 +165,8 @@ mod tests {
 
     #[test]
     fn environment_reads_are_recorded() {
-        let code = r#"fn f() -> &'static str { option_env!("MODE").unwrap_or(env!("CARGO_PKG_NAME")) }"#;
+        let code =
+            r#"fn f() -> &'static str { option_env!("MODE").unwrap_or(env!("CARGO_PKG_NAME")) }"#;
         let refs = references(code.parse().unwrap(), None);
         let envs: Vec<&str> = refs.envs.iter().map(String::as_str).collect();
         assert_eq!(envs, ["CARGO_PKG_NAME", "MODE"]);
