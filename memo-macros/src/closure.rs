@@ -56,23 +56,29 @@ pub fn components(
     let mut items: BTreeSet<usize> = BTreeSet::new();
     let mut crates: BTreeSet<(String, String, [u8; 32])> = BTreeSet::new();
 
+    // A generic function runs the impls of its bounds' traits for whatever type it is
+    // called with: every local impl of them counts, and of the traits std implements
+    // them through (`Into` through `From`, `ToString` through `Display`).
+    let mut pending: Vec<usize> = Vec::new();
+    for bound in &refs.bounds {
+        let related = match bound.as_str() {
+            "Into" => Some("From"),
+            "TryInto" => Some("TryFrom"),
+            "ToString" => Some("Display"),
+            "IntoIterator" => Some("Iterator"),
+            _ => None,
+        };
+        for name in std::iter::once(bound.as_str()).chain(related) {
+            queue.push_back((String::new(), Usage::Qualified, name.to_owned()));
+            pending.extend(index.owned_by(name));
+        }
+    }
     // Glob imports hide which names they bring in: count their crates always.
     for root in &index.globs {
         queue.push_back((String::new(), Usage::Qualified, root.clone()));
     }
-    while let Some(next) = queue.pop_front() {
-        if !seen.insert(next.clone()) {
-            continue;
-        }
-        let (module, usage, name) = next;
-        let direct = resolve(index, &module, usage, &name);
-        // A reached type or trait brings all its impls: their methods can run unnamed
-        // (`Display`, `Drop`, operators).
-        let owned = direct
-            .iter()
-            .filter(|id| matches!(index.items[**id].kind, "type" | "trait"))
-            .flat_map(|id| index.owned_by(&index.items[*id].name));
-        for &id in direct.iter().chain(owned) {
+    loop {
+        for id in pending.drain(..) {
             if Some(id) == own || !items.insert(id) {
                 continue;
             }
@@ -86,7 +92,28 @@ pub fn components(
             files.extend(item.refs.files.iter().cloned());
             envs.extend(item.refs.envs.iter().cloned());
         }
+        let Some(next) = queue.pop_front() else {
+            break;
+        };
+        if !seen.insert(next.clone()) {
+            continue;
+        }
+        let (module, usage, name) = next;
+        let direct = resolve(index, &module, usage, &name);
+        // A reached type or trait brings all its impls: their methods can run unnamed
+        // (`Display`, `Drop`, operators). A reached macro brings the item-level calls of
+        // it, which define what the index cannot see.
+        let owned = direct
+            .iter()
+            .filter(|id| matches!(index.items[**id].kind, "type" | "trait" | "macro"))
+            .flat_map(|id| index.owned_by(&index.items[*id].name));
+        pending.extend(direct.iter().chain(owned));
         if seen_names.insert(name.clone()) {
+            // `use a::X as Y`, `pub use inner::f as g`, `type Y = X`: the other name is
+            // the same thing, and impls may be written on either.
+            for alias in index.aliases(&name) {
+                queue.push_back((String::new(), Usage::Qualified, alias.clone()));
+            }
             for root in index.imported_from(&name) {
                 queue.push_back((String::new(), Usage::Qualified, root.clone()));
             }
@@ -104,18 +131,40 @@ pub fn components(
         }
     }
 
-    let mut out: Vec<Component> = items
-        .into_iter()
-        .map(|id| {
-            let item = &index.items[id];
-            Component {
-                kind: item.kind,
-                path: item.path.clone(),
-                location: item.location.clone(),
-                hash: item.hash,
-            }
-        })
-        .collect();
+    let located = location_sensitive(refs)
+        || items
+            .iter()
+            .any(|id| location_sensitive(&index.items[*id].refs));
+    let mut out: Vec<Component> = Vec::new();
+    if located {
+        // `line!()`, `file!()`, `module_path!()`, `Location::caller()`, `type_name`: the
+        // code's place is part of what it computes, so every reached item's place counts.
+        let mut hash = blake3::Hasher::new();
+        if let Some(line) = origin.line {
+            hash.update(&(line as u64).to_le_bytes());
+        }
+        for id in own.iter().chain(&items) {
+            let item = &index.items[*id];
+            hash.update(item.location.as_bytes())
+                .update(item.module.as_bytes());
+            hash.update(&(item.lines.0 as u64).to_le_bytes());
+        }
+        out.push(Component {
+            kind: "widened",
+            path: "source locations (line!, file!, module_path!, type_name)".into(),
+            location: String::new(),
+            hash: *hash.finalize().as_bytes(),
+        });
+    }
+    out.extend(items.into_iter().map(|id| {
+        let item = &index.items[id];
+        Component {
+            kind: item.kind,
+            path: item.path.clone(),
+            location: item.location.clone(),
+            hash: item.hash,
+        }
+    }));
     out.extend(crates.into_iter().map(|(name, location, hash)| Component {
         kind: "crate",
         path: name,
@@ -161,6 +210,17 @@ pub fn components(
     out
 }
 
+/// Whether code reads where it is: its line, file, module or a type's path.
+fn location_sensitive(refs: &Refs) -> bool {
+    refs.names.iter().any(|(usage, name)| match usage {
+        Usage::Macro => matches!(name.as_str(), "line" | "column" | "file" | "module_path"),
+        _ => matches!(
+            name.as_str(),
+            "Location" | "track_caller" | "type_name" | "type_name_of_val" | "caller"
+        ),
+    })
+}
+
 /// A name to resolve, with the module it is used in when that matters: only a one-segment
 /// path resolves differently from one module to the next, so other uses are seen once.
 fn reference(module: &str, usage: Usage, name: &str) -> (String, Usage, String) {
@@ -177,7 +237,10 @@ fn resolve(index: &Index, module: &str, usage: Usage, name: &str) -> Vec<usize> 
         Usage::Macro => all.filter(|id| items(id).kind == "macro").collect(),
         Usage::Qualified => all.collect(),
         Usage::Bare => {
-            let paths: Vec<usize> = all.filter(|id| items(id).kind != "method").collect();
+            // A one-segment path never names an associated item: those need `Self::`.
+            let paths: Vec<usize> = all
+                .filter(|id| items(id).kind != "method" && items(id).owner.is_none())
+                .collect();
             let local: Vec<usize> = paths
                 .iter()
                 .copied()

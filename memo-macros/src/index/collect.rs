@@ -50,35 +50,66 @@ fn module_of(relative: &Path) -> String {
 
 fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
     for item in list {
+        let named = |kind: &'static str, ident: &syn::Ident| Entry {
+            kind,
+            name: ident.to_string(),
+            owner: None,
+            owners: Vec::new(),
+            tokens: item.to_token_stream(),
+            span: item.span(),
+        };
         match item {
-            SynItem::Fn(f) => add(index, ctx, "fn", &f.sig.ident, None, module, item),
-            SynItem::Const(c) => add(index, ctx, "const", &c.ident, None, module, item),
-            SynItem::Static(s) => add(index, ctx, "static", &s.ident, None, module, item),
-            SynItem::Struct(s) => add(index, ctx, "type", &s.ident, None, module, item),
-            SynItem::Enum(e) => add(index, ctx, "type", &e.ident, None, module, item),
-            SynItem::Union(u) => add(index, ctx, "type", &u.ident, None, module, item),
-            SynItem::Type(t) => add(index, ctx, "type", &t.ident, None, module, item),
+            SynItem::Fn(f) => {
+                add(index, ctx, module, named("fn", &f.sig.ident));
+            }
+            SynItem::Const(c) => {
+                add(index, ctx, module, named("const", &c.ident));
+            }
+            SynItem::Static(s) => {
+                add(index, ctx, module, named("static", &s.ident));
+            }
+            SynItem::Struct(s) => {
+                let mut entry = named("type", &s.ident);
+                entry.tokens = type_tokens(item, &s.attrs);
+                add(index, ctx, module, entry);
+            }
+            SynItem::Enum(e) => {
+                let mut entry = named("type", &e.ident);
+                entry.tokens = type_tokens(item, &e.attrs);
+                let id = add(index, ctx, module, entry);
+                // `use Enum::*` brings variants in by their own names.
+                for variant in &e.variants {
+                    index.also_named(variant.ident.to_string(), id);
+                }
+            }
+            SynItem::Union(u) => {
+                add(index, ctx, module, named("type", &u.ident));
+            }
+            SynItem::Type(t) => {
+                if let Some(target) = type_name(&t.ty) {
+                    index.alias(&t.ident.to_string(), &target);
+                }
+                add(index, ctx, module, named("type", &t.ident));
+            }
             SynItem::Trait(t) => {
-                add(index, ctx, "trait", &t.ident, None, module, item);
+                add(index, ctx, module, named("trait", &t.ident));
                 let owner = t.ident.to_string();
                 for member in &t.items {
-                    if let TraitItem::Fn(f) = member
-                        && f.default.is_some()
-                    {
-                        let tokens = member.to_token_stream();
-                        let span = member.span();
-                        let name = f.sig.ident.to_string();
-                        add_tokens(
-                            index,
-                            ctx,
-                            "method",
-                            name,
-                            Some(&owner),
-                            module,
-                            tokens,
-                            span,
-                        );
-                    }
+                    let (kind, name) = match member {
+                        TraitItem::Fn(f) if f.default.is_some() => ("method", &f.sig.ident),
+                        TraitItem::Const(c) => ("const", &c.ident),
+                        TraitItem::Type(t) => ("type", &t.ident),
+                        _ => continue,
+                    };
+                    let entry = Entry {
+                        kind,
+                        name: name.to_string(),
+                        owner: Some(owner.clone()),
+                        owners: Vec::new(),
+                        tokens: member.to_token_stream(),
+                        span: member.span(),
+                    };
+                    add(index, ctx, module, entry);
                 }
             }
             SynItem::Impl(imp) => {
@@ -89,6 +120,9 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
                     path.to_tokens(&mut header);
                 }
                 imp.generics.to_tokens(&mut header);
+                // An impl can run with none of its names written (operators, `.into()`,
+                // formatting): it belongs to every type and trait its header names.
+                let owners = idents(header.clone());
                 for member in &imp.items {
                     let (kind, name) = match member {
                         ImplItem::Fn(f) => ("method", f.sig.ident.to_string()),
@@ -98,39 +132,57 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
                     };
                     let mut tokens = header.clone();
                     member.to_tokens(&mut tokens);
-                    let span = member.span();
-                    add_tokens(
-                        index,
-                        ctx,
+                    let entry = Entry {
                         kind,
                         name,
-                        owner.as_deref(),
-                        module,
+                        owner: owner.clone(),
+                        owners: owners.clone(),
                         tokens,
-                        span,
-                    );
+                        span: member.span(),
+                    };
+                    add(index, ctx, module, entry);
                 }
             }
             SynItem::Macro(m) => {
+                let tokens = item.to_token_stream();
                 if m.mac.path.is_ident("macro_rules") {
                     if let Some(ident) = &m.ident {
-                        add(index, ctx, "macro", ident, None, module, item);
+                        // It belongs to the names in its body: a macro that writes
+                        // `impl Display for $t` is reached from `Display`.
+                        let mut entry = named("macro", ident);
+                        entry.owners = idents(m.mac.tokens.clone());
+                        let id = add(index, ctx, module, entry);
+                        // The items its expansion defines under names of its own.
+                        for name in defined_names(m.mac.tokens.clone()) {
+                            index.also_named(name, id);
+                        }
                     }
                 } else {
-                    // `thread_local!`, `lazy_static!` and the like define the items named
-                    // after `static`, `const` or `fn` in their input.
-                    for name in defined_names(m.mac.tokens.clone()) {
-                        let tokens = item.to_token_stream();
-                        add_tokens(
-                            index,
-                            ctx,
-                            "static",
-                            name,
-                            None,
-                            module,
-                            tokens,
-                            item.span(),
-                        );
+                    // A macro called where items go (`thread_local!`, `impl_ops!(Meters)`)
+                    // defines items the index cannot see: it stands for them under every
+                    // name in its input, and belongs to the macro and those names.
+                    let input = idents(m.mac.tokens.clone());
+                    let macro_name = m.mac.path.segments.last().map(|s| s.ident.to_string());
+                    let mut owners = input.clone();
+                    owners.extend(macro_name.clone());
+                    let mut names = input;
+                    names.extend(defined_names(m.mac.tokens.clone()));
+                    names.sort();
+                    names.dedup();
+                    let Some(first) = names.first().cloned().or(macro_name) else {
+                        continue;
+                    };
+                    let entry = Entry {
+                        kind: "static",
+                        name: first,
+                        owner: None,
+                        owners,
+                        tokens,
+                        span: item.span(),
+                    };
+                    let id = add(index, ctx, module, entry);
+                    for name in names.into_iter().skip(1) {
+                        index.also_named(name, id);
                     }
                 }
             }
@@ -146,53 +198,39 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn add(
-    index: &mut Index,
-    ctx: &Ctx,
-    kind: &'static str,
-    ident: &syn::Ident,
-    owner: Option<&str>,
-    module: &str,
-    item: &SynItem,
-) {
-    let tokens = item.to_token_stream();
-    add_tokens(
-        index,
-        ctx,
-        kind,
-        ident.to_string(),
-        owner,
-        module,
-        tokens,
-        item.span(),
-    );
-}
-
-#[allow(clippy::too_many_arguments)]
-fn add_tokens(
-    index: &mut Index,
-    ctx: &Ctx,
+/// What goes into the index for one item.
+struct Entry {
     kind: &'static str,
     name: String,
-    owner: Option<&str>,
-    module: &str,
+    owner: Option<String>,
+    owners: Vec<String>,
     tokens: TokenStream,
     span: Span,
-) {
+}
+
+fn add(index: &mut Index, ctx: &Ctx, module: &str, entry: Entry) -> usize {
+    let Entry {
+        kind,
+        name,
+        owner,
+        owners,
+        tokens,
+        span,
+    } = entry;
     let (start, end) = (span.start().line, span.end().line);
     let mut refs = references(tokens.clone(), Some(ctx.file));
-    if let Some(owner) = owner {
-        refs.add(Usage::Qualified, owner.to_owned());
+    if let Some(owner) = &owner {
+        refs.add(Usage::Qualified, owner.clone());
     }
-    let path = match owner {
+    let path = match &owner {
         Some(owner) => format!("{module}::{owner}::{name}"),
         None => format!("{module}::{name}"),
     };
     index.add(Item {
         kind,
         name,
-        owner: owner.map(str::to_owned),
+        owner,
+        owners,
         module: module.to_owned(),
         path,
         file: ctx.file.to_path_buf(),
@@ -200,7 +238,91 @@ fn add_tokens(
         location: format!("{}:{start}", ctx.relative),
         hash: hash_tokens(tokens),
         refs,
-    });
+    })
+}
+
+/// A type's tokens for its hash. A derive from outside std and serde may turn doc
+/// comments into code (displaydoc does): then they count, as a doc-preserving attribute.
+fn type_tokens(item: &SynItem, attrs: &[syn::Attribute]) -> TokenStream {
+    const PLAIN: [&str; 11] = [
+        "Debug",
+        "Clone",
+        "Copy",
+        "PartialEq",
+        "Eq",
+        "PartialOrd",
+        "Ord",
+        "Hash",
+        "Default",
+        "Serialize",
+        "Deserialize",
+    ];
+    let tokens = item.to_token_stream();
+    let derives = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .flat_map(|a| idents(a.meta.to_token_stream()));
+    let mut docs_are_code = false;
+    for derive in derives {
+        if derive != "derive" && !PLAIN.contains(&derive.as_str()) && !derive.starts_with("serde") {
+            docs_are_code = true;
+        }
+    }
+    if !docs_are_code {
+        return tokens;
+    }
+    // Each doc attribute's text, renamed so the hash walk keeps it.
+    let docs: Vec<String> = attrs_with_docs(item);
+    let mut out = TokenStream::new();
+    for text in docs {
+        out.extend(quote::quote!(#[memo_doc = #text]));
+    }
+    out.extend(tokens);
+    out
+}
+
+/// Every doc comment in an item, its fields' and variants' included, in order.
+fn attrs_with_docs(item: &SynItem) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut tokens = vec![item.to_token_stream()];
+    while let Some(stream) = tokens.pop() {
+        let list: Vec<TokenTree> = stream.into_iter().collect();
+        for (i, token) in list.iter().enumerate() {
+            if let TokenTree::Group(group) = token {
+                let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+                let is_doc = matches!(inner.first(), Some(TokenTree::Ident(id)) if id == "doc")
+                    && i > 0
+                    && matches!(&list[i - 1], TokenTree::Punct(p) if p.as_char() == '#');
+                if is_doc {
+                    out.push(group.stream().to_string());
+                } else {
+                    tokens.push(group.stream());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every identifier in a token stream, in order, without repeats.
+fn idents(tokens: TokenStream) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![tokens];
+    while let Some(stream) = stack.pop() {
+        for token in stream {
+            match token {
+                TokenTree::Ident(ident) => {
+                    let name = ident.to_string();
+                    if !out.contains(&name) {
+                        out.push(name);
+                    }
+                }
+                TokenTree::Group(group) => stack.push(group.stream()),
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// The name of an impl's self type: `Foo` for `Foo<T>`, `&Foo`, `crate::a::Foo`.
@@ -229,6 +351,7 @@ fn uses(index: &mut Index, tree: &UseTree, root: Option<&str>) {
         UseTree::Rename(rename) => {
             let first = root.map_or_else(|| rename.ident.to_string(), str::to_owned);
             let local = rename.rename.to_string();
+            index.alias(&local, &rename.ident.to_string());
             index.uses.entry(local).or_default().insert(first);
         }
         UseTree::Glob(_) => {
@@ -250,7 +373,10 @@ fn defined_names(tokens: TokenStream) -> Vec<String> {
     let mut names = Vec::new();
     for pair in tokens.windows(3) {
         if let TokenTree::Ident(keyword) = &pair[0]
-            && matches!(keyword.to_string().as_str(), "static" | "const" | "fn")
+            && matches!(
+                keyword.to_string().as_str(),
+                "static" | "const" | "fn" | "struct" | "enum" | "type" | "trait" | "union"
+            )
         {
             // `static ref NAME` (lazy_static) puts `ref` before the name.
             let name = match (&pair[1], &pair[2]) {

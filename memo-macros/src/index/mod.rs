@@ -19,6 +19,10 @@ pub struct Item {
     pub name: String,
     /// The type or trait whose `impl` or definition holds it.
     pub owner: Option<String>,
+    /// Every name it belongs to: for an impl's member, each type and trait its header
+    /// names (`impl Mul<V> for f64` belongs to `V`, `Mul` and `f64`); for a macro call at
+    /// item level, the macro and the names in its input.
+    pub owners: Vec<String>,
     /// The module it is defined in, as `crate::a::b`.
     pub module: String,
     /// A readable path: `module::name` or `module::Type::name`.
@@ -44,6 +48,9 @@ pub struct Index {
     uses: HashMap<String, BTreeSet<String>>,
     /// The first segments of `use x::*` imports.
     pub globs: BTreeSet<String>,
+    /// Other names of a thing, both ways: `use a::X as Y` and `type Y = X<..>` link `X`
+    /// and `Y`.
+    aliases: HashMap<String, BTreeSet<String>>,
 }
 
 impl Index {
@@ -59,13 +66,38 @@ impl Index {
         self.uses.get(name).into_iter().flatten()
     }
 
-    fn add(&mut self, item: Item) {
+    pub fn aliases(&self, name: &str) -> impl Iterator<Item = &String> {
+        self.aliases.get(name).into_iter().flatten()
+    }
+
+    fn alias(&mut self, a: &str, b: &str) {
+        if a != b {
+            self.aliases
+                .entry(a.to_owned())
+                .or_default()
+                .insert(b.to_owned());
+            self.aliases
+                .entry(b.to_owned())
+                .or_default()
+                .insert(a.to_owned());
+        }
+    }
+
+    /// Makes `name` find item `id` too, as a variant's name finds its enum.
+    fn also_named(&mut self, name: String, id: usize) {
+        self.by_name.entry(name).or_default().push(id);
+    }
+
+    fn add(&mut self, item: Item) -> usize {
         let id = self.items.len();
         self.by_name.entry(item.name.clone()).or_default().push(id);
-        if let Some(owner) = &item.owner {
+        let mut owners: BTreeSet<&String> = item.owners.iter().collect();
+        owners.extend(&item.owner);
+        for owner in owners {
             self.by_owner.entry(owner.clone()).or_default().push(id);
         }
         self.items.push(item);
+        id
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Refs {
     pub files: BTreeSet<PathBuf>,
     /// The environment variables read by `env!` and `option_env!`, at compile time.
     pub envs: BTreeSet<String>,
+    /// The traits a generic function's parameters are bound by.
+    pub bounds: BTreeSet<String>,
 }
 
 impl Refs {
@@ -38,11 +40,11 @@ impl Refs {
 
 pub fn references(tokens: TokenStream, file: Option<&Path>) -> Refs {
     let mut refs = Refs::default();
-    walk(tokens, file, &mut refs);
+    walk(tokens, file, false, &mut refs);
     refs
 }
 
-fn walk(tokens: TokenStream, file: Option<&Path>, refs: &mut Refs) {
+fn walk(tokens: TokenStream, file: Option<&Path>, in_attr: bool, refs: &mut Refs) {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     for (i, token) in tokens.iter().enumerate() {
         match token {
@@ -67,6 +69,12 @@ fn walk(tokens: TokenStream, file: Option<&Path>, refs: &mut Refs) {
                     && let Some(path) = included_path(&tokens[i + 1..], file)
                 {
                     refs.files.insert(path);
+                } else if usage == Usage::Macro
+                    && let Some(TokenTree::Group(args)) = tokens.get(i + 2)
+                {
+                    // A path handed to a macro that includes it (`load!("table.txt")`):
+                    // any literal argument naming an existing file counts as that file.
+                    existing_files(args.stream(), file, refs);
                 }
                 if usage == Usage::Macro
                     && matches!(name.as_str(), "env" | "option_env")
@@ -76,8 +84,23 @@ fn walk(tokens: TokenStream, file: Option<&Path>, refs: &mut Refs) {
                 }
                 refs.add(usage, name);
             }
-            TokenTree::Group(group) => walk(group.stream(), file, refs),
-            TokenTree::Literal(literal) => format_arguments(&literal.to_string(), refs),
+            TokenTree::Group(group) => {
+                let after_pound = |j: usize| matches!(tokens.get(j), Some(TokenTree::Punct(p)) if p.as_char() == '#');
+                let attribute = group.delimiter() == proc_macro2::Delimiter::Bracket
+                    && i > 0
+                    && (after_pound(i - 1)
+                        || (punct(&tokens[i - 1]) == Some('!') && i > 1 && after_pound(i - 2)));
+                walk(group.stream(), file, in_attr || attribute, refs);
+            }
+            TokenTree::Literal(literal) => {
+                let literal = literal.to_string();
+                format_arguments(&literal, refs);
+                // `#[serde(with = "module")]`, `#[serde(default = "path::to::f")]`: paths
+                // in attribute strings are code.
+                if in_attr && let Some(text) = string_value(&literal) {
+                    attribute_path(&text, refs);
+                }
+            }
             TokenTree::Punct(_) => {}
         }
     }
@@ -126,18 +149,120 @@ fn first_literal(rest: &[TokenTree]) -> Option<String> {
     if bang.as_char() != '!' {
         return None;
     }
-    let literal = args.stream().into_iter().find_map(|t| match t {
-        TokenTree::Literal(literal) => Some(literal.to_string()),
+    args.stream().into_iter().find_map(|t| match t {
+        TokenTree::Literal(literal) => string_value(&literal.to_string()),
         _ => None,
-    })?;
-    Some(literal.strip_prefix('"')?.strip_suffix('"')?.to_owned())
+    })
 }
 
-/// The file of `!("path")` following an `include*` identifier.
+/// The text of a string literal, plain (`"a\\b"`) or raw (`r#"a"#`).
+fn string_value(literal: &str) -> Option<String> {
+    if let Some(raw) = literal.strip_prefix('r') {
+        let hashes = raw.len() - raw.trim_start_matches('#').len();
+        let inner = raw.get(hashes..raw.len().checked_sub(hashes)?)?;
+        return Some(inner.strip_prefix('"')?.strip_suffix('"')?.to_owned());
+    }
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            other @ ('\\' | '"' | '\'') => out.push(other),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// The value of a compile-time string expression: a literal, `env!("X")`, or
+/// `concat!(..)` of those.
+fn evaluate(tokens: &[TokenTree]) -> Option<String> {
+    match tokens {
+        [TokenTree::Literal(literal)] => string_value(&literal.to_string()),
+        [
+            TokenTree::Ident(name),
+            TokenTree::Punct(bang),
+            TokenTree::Group(args),
+        ] if bang.as_char() == '!' => {
+            let args: Vec<TokenTree> = args.stream().into_iter().collect();
+            match name.to_string().as_str() {
+                "env" => std::env::var(evaluate(&args[..1.min(args.len())])?).ok(),
+                "concat" => args
+                    .split(|t| punct(t) == Some(','))
+                    .filter(|part| !part.is_empty())
+                    .map(evaluate)
+                    .collect(),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The file of `!("path")` following an `include*` identifier, its path a literal or
+/// built by `concat!` and `env!` (`concat!(env!("OUT_DIR"), "/gen.rs")`).
 fn included_path(rest: &[TokenTree], file: Option<&Path>) -> Option<PathBuf> {
-    let relative = first_literal(rest)?;
+    let (Some(TokenTree::Punct(bang)), Some(TokenTree::Group(args))) = (rest.first(), rest.get(1))
+    else {
+        return None;
+    };
+    if bang.as_char() != '!' {
+        return None;
+    }
+    let args: Vec<TokenTree> = args.stream().into_iter().collect();
+    let end = args
+        .iter()
+        .position(|t| punct(t) == Some(','))
+        .unwrap_or(args.len());
+    let path = evaluate(&args[..end])?;
     let base = file?.parent()?;
-    Some(base.join(relative))
+    Some(base.join(path))
+}
+
+/// String literals among a macro's arguments that name existing files.
+fn existing_files(tokens: TokenStream, file: Option<&Path>, refs: &mut Refs) {
+    let Some(base) = file.and_then(Path::parent) else {
+        return;
+    };
+    for token in tokens {
+        if let TokenTree::Literal(literal) = token
+            && let Some(text) = string_value(&literal.to_string())
+            && !text.is_empty()
+            && !text.contains(['{', '\n'])
+            && (text.contains('.') || text.contains('/'))
+        {
+            let path = base.join(&text);
+            if path.is_file() {
+                refs.files.insert(path);
+            }
+        }
+    }
+}
+
+/// The names of a path written as a string in an attribute.
+fn attribute_path(text: &str, refs: &mut Refs) {
+    let segments: Vec<&str> = text.split("::").collect();
+    let ident = |s: &&str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && chars.all(|c| c.is_alphanumeric() || c == '_')
+    };
+    if segments.iter().all(ident) {
+        for (i, segment) in segments.iter().enumerate() {
+            let usage = if i == 0 {
+                Usage::Bare
+            } else {
+                Usage::Qualified
+            };
+            refs.add(usage, (*segment).to_owned());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +286,24 @@ mod tests {
             has(code, Usage::Bare, "S"),
             "a type after a single colon is not qualified"
         );
+    }
+
+    #[test]
+    fn included_paths_are_evaluated() {
+        let file = std::path::Path::new("/p/src/main.rs");
+        let code = r##"fn f() { include_str!(r#"data.txt"#); include_bytes!(concat!("/abs", "/x.bin")); }"##;
+        let refs = references(code.parse().unwrap(), Some(file));
+        let files: Vec<String> = refs.files.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(files, ["/abs/x.bin", "/p/src/data.txt"]);
+    }
+
+    #[test]
+    fn paths_in_attribute_strings_are_names() {
+        let code = r#"struct S { #[serde(with = "codec::hex")] x: u8, y: &'static str }"#;
+        assert!(has(code, Usage::Bare, "codec"));
+        assert!(has(code, Usage::Qualified, "hex"));
+        let code = r#"fn f() -> &'static str { "codec" }"#;
+        assert!(!has(code, Usage::Bare, "codec"), "not outside attributes");
     }
 
     #[test]
