@@ -73,10 +73,6 @@ pub fn components(
             pending.extend(index.owned_by(name));
         }
     }
-    // Glob imports hide which names they bring in: count their crates always.
-    for root in &index.globs {
-        queue.push_back((String::new(), Usage::Qualified, root.clone()));
-    }
     loop {
         for id in pending.drain(..) {
             if Some(id) == own || !items.insert(id) {
@@ -118,19 +114,23 @@ pub fn components(
                 queue.push_back((String::new(), Usage::Qualified, root.clone()));
             }
             for dep in deps.get(&name) {
-                let mut hash = blake3::Hasher::new();
-                hash.update(&dep.hash);
-                // The artifact's file name carries cargo's hash of the crate's version,
-                // source, features and its own dependencies, transitively.
-                if let Some(artifact) = config.artifact(&name) {
-                    hash.update(artifact.as_bytes());
-                }
-                let path = format!("{}@{}", dep.name, dep.location);
-                crates.insert((path, dep.location.clone(), *hash.finalize().as_bytes()));
+                crates.insert(crate_component(dep, config.artifact(&name)));
             }
         }
     }
 
+    // A glob import hides which names it brings in from a crate: where the function or a
+    // reached item lives beside `use krate::*`, the crate counts.
+    let modules: BTreeSet<&str> = std::iter::once(module.as_str())
+        .chain(items.iter().map(|id| index.items[*id].module.as_str()))
+        .collect();
+    for (glob_module, root) in &index.globs {
+        if modules.contains(glob_module.as_str()) {
+            for dep in deps.get(root) {
+                crates.insert(crate_component(dep, config.artifact(root)));
+            }
+        }
+    }
     let located = location_sensitive(refs)
         || items
             .iter()
@@ -208,6 +208,18 @@ pub fn components(
     }));
     out.sort_by(|a, b| (a.kind, &a.path, a.hash).cmp(&(b.kind, &b.path, b.hash)));
     out
+}
+
+/// A dependency as a component. The artifact's file name carries cargo's hash of the
+/// crate's version, source, features and its own dependencies, transitively.
+fn crate_component(dep: &crate::cargo::Dep, artifact: Option<&str>) -> (String, String, [u8; 32]) {
+    let mut hash = blake3::Hasher::new();
+    hash.update(&dep.hash);
+    if let Some(artifact) = artifact {
+        hash.update(artifact.as_bytes());
+    }
+    let path = format!("{}@{}", dep.name, dep.location);
+    (path, dep.location.clone(), *hash.finalize().as_bytes())
 }
 
 /// Whether code reads where it is: its line, file, module or a type's path.

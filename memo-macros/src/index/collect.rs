@@ -192,7 +192,7 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
                     items(index, ctx, content, &inner);
                 }
             }
-            SynItem::Use(u) => uses(index, &u.tree, None),
+            SynItem::Use(u) => uses(index, &u.tree, None, module),
             _ => {}
         }
     }
@@ -337,11 +337,11 @@ fn type_name(ty: &Type) -> Option<String> {
 }
 
 /// Records what a `use` tree brings in: each local name → the first segment of its path.
-fn uses(index: &mut Index, tree: &UseTree, root: Option<&str>) {
+fn uses(index: &mut Index, tree: &UseTree, root: Option<&str>, module: &str) {
     match tree {
         UseTree::Path(path) => {
             let first = root.map_or_else(|| path.ident.to_string(), str::to_owned);
-            uses(index, &path.tree, Some(&first));
+            uses(index, &path.tree, Some(&first), module);
         }
         UseTree::Name(name) => {
             let local = name.ident.to_string();
@@ -356,12 +356,12 @@ fn uses(index: &mut Index, tree: &UseTree, root: Option<&str>) {
         }
         UseTree::Glob(_) => {
             if let Some(root) = root {
-                index.globs.insert(root.to_owned());
+                index.globs.insert((module.to_owned(), root.to_owned()));
             }
         }
         UseTree::Group(group) => {
             for tree in &group.items {
-                uses(index, tree, root);
+                uses(index, tree, root, module);
             }
         }
     }

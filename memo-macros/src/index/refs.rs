@@ -1,7 +1,7 @@
 //! What a token stream references: the names in it, with how each is used, and the files
 //! it includes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use proc_macro2::{TokenStream, TokenTree};
@@ -40,17 +40,65 @@ impl Refs {
 
 pub fn references(tokens: TokenStream, file: Option<&Path>) -> Refs {
     let mut refs = Refs::default();
-    walk(tokens, file, false, &mut refs);
+    walk(tokens, file, false, &HashSet::new(), &mut refs);
     refs
 }
 
-fn walk(tokens: TokenStream, file: Option<&Path>, in_attr: bool, refs: &mut Refs) {
+/// Walks `tokens` with `locals`, the bindings in scope: a function's parameters, and
+/// `let` bindings from the end of their statement to the end of their block. A bare
+/// lowercase name bound there is the binding, not an item (a binding cannot shadow a
+/// const or a unit struct, and an item nested in a body does not see the bindings).
+fn walk(
+    tokens: TokenStream,
+    file: Option<&Path>,
+    in_attr: bool,
+    locals: &HashSet<String>,
+    refs: &mut Refs,
+) {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut locals = locals.clone();
+    let mut pending: Vec<String> = Vec::new();
+    // The body of a `fn` seen here, and the parameters it binds.
+    let mut body: Option<(usize, HashSet<String>)> = None;
     for (i, token) in tokens.iter().enumerate() {
+        match token {
+            TokenTree::Ident(ident) if ident == "let" => {
+                let mut j = i + 1;
+                if matches!(tokens.get(j), Some(TokenTree::Ident(m)) if m == "mut") {
+                    j += 1;
+                }
+                if let Some(TokenTree::Ident(name)) = tokens.get(j)
+                    && !matches!(tokens.get(j + 1), Some(TokenTree::Group(_)))
+                    && !(punct_at(&tokens, j + 1) == Some(':')
+                        && punct_at(&tokens, j + 2) == Some(':'))
+                {
+                    pending.push(name.to_string());
+                }
+            }
+            TokenTree::Ident(ident) if ident == "fn" => {
+                body = function_body(&tokens, i);
+            }
+            TokenTree::Punct(p) if p.as_char() == ';' => locals.extend(pending.drain(..)),
+            _ => {}
+        }
         match token {
             TokenTree::Ident(ident) => {
                 let name = ident.to_string();
                 let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+                let lowercase = name.starts_with(|c: char| c.is_lowercase() || c == '_');
+                let path_next =
+                    punct_at(&tokens, i + 1) == Some(':') && punct_at(&tokens, i + 2) == Some(':');
+                let after_path = i > 0 && matches!(punct_at(&tokens, i - 1), Some('.' | ':'));
+                // `x: T` declares a parameter, a binding or a field; it names no item.
+                let declared = lowercase && punct_at(&tokens, i + 1) == Some(':') && !path_next;
+                let local = locals.contains(&name)
+                    && lowercase
+                    && !path_next
+                    && !after_path
+                    && punct_at(&tokens, i + 1) != Some('!');
+                if (local || declared) && !after_path {
+                    continue;
+                }
                 let before = i.checked_sub(1).and_then(|j| punct(&tokens[j]));
                 let path_sep = before == Some(':')
                     && i.checked_sub(2).and_then(|j| punct(&tokens[j])) == Some(':');
@@ -90,11 +138,15 @@ fn walk(tokens: TokenStream, file: Option<&Path>, in_attr: bool, refs: &mut Refs
                     && i > 0
                     && (after_pound(i - 1)
                         || (punct(&tokens[i - 1]) == Some('!') && i > 1 && after_pound(i - 2)));
-                walk(group.stream(), file, in_attr || attribute, refs);
+                let scope = match &body {
+                    Some((at, params)) if *at == i => params,
+                    _ => &locals,
+                };
+                walk(group.stream(), file, in_attr || attribute, scope, refs);
             }
             TokenTree::Literal(literal) => {
                 let literal = literal.to_string();
-                format_arguments(&literal, refs);
+                format_arguments(&literal, &locals, refs);
                 // `#[serde(with = "module")]`, `#[serde(default = "path::to::f")]`: paths
                 // in attribute strings are code.
                 if in_attr && let Some(text) = string_value(&literal) {
@@ -106,6 +158,40 @@ fn walk(tokens: TokenStream, file: Option<&Path>, in_attr: bool, refs: &mut Refs
     }
 }
 
+fn punct_at(tokens: &[TokenTree], i: usize) -> Option<char> {
+    tokens.get(i).and_then(punct)
+}
+
+/// For `fn name(params) .. { body }` starting at `at`: the body's index and the names its
+/// parameters bind (`x: T`, `mut x: T`).
+fn function_body(tokens: &[TokenTree], at: usize) -> Option<(usize, HashSet<String>)> {
+    let Some(TokenTree::Group(params)) = tokens.get(at + 2) else {
+        return None;
+    };
+    let body = (at + 3..tokens.len()).find(|&j| {
+        matches!(&tokens[j], TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace)
+            || punct(&tokens[j]) == Some(';')
+    })?;
+    let TokenTree::Group(_) = &tokens[body] else {
+        return None;
+    };
+    let params: Vec<TokenTree> = params.stream().into_iter().collect();
+    let mut names = HashSet::new();
+    for part in params.split(|t| punct(t) == Some(',')) {
+        let part = match part {
+            [TokenTree::Ident(m), rest @ ..] if m == "mut" => rest,
+            all => all,
+        };
+        if let [TokenTree::Ident(name), colon, next, ..] = part
+            && punct(colon) == Some(':')
+            && punct(next) != Some(':')
+        {
+            names.insert(name.to_string());
+        }
+    }
+    Some((body, names))
+}
+
 fn punct(token: &TokenTree) -> Option<char> {
     match token {
         TokenTree::Punct(p) => Some(p.as_char()),
@@ -115,7 +201,7 @@ fn punct(token: &TokenTree) -> Option<char> {
 
 /// Names captured by a format string, as in `println!("{LIMIT}")`: a const can be used
 /// there with no other mention.
-fn format_arguments(literal: &str, refs: &mut Refs) {
+fn format_arguments(literal: &str, locals: &HashSet<String>, refs: &mut Refs) {
     if !literal.starts_with('"') && !literal.starts_with('r') {
         return;
     }
@@ -132,6 +218,7 @@ fn format_arguments(literal: &str, refs: &mut Refs) {
             .collect();
         let next = rest[name.len()..].chars().next();
         if !name.is_empty()
+            && !locals.contains(&name)
             && !name.starts_with(|c: char| c.is_ascii_digit())
             && matches!(next, Some('}' | ':'))
         {
@@ -262,6 +349,10 @@ fn attribute_path(text: &str, refs: &mut Refs) {
             };
             refs.add(usage, (*segment).to_owned());
         }
+        // `with = "module"` names a module whose `serialize` and `deserialize` run.
+        for function in ["serialize", "deserialize"] {
+            refs.add(Usage::Qualified, function.to_owned());
+        }
     }
 }
 
@@ -313,6 +404,28 @@ mod tests {
         let refs = references(code.parse().unwrap(), None);
         let envs: Vec<&str> = refs.envs.iter().map(String::as_str).collect();
         assert_eq!(envs, ["CARGO_PKG_NAME", "MODE"]);
+    }
+
+    #[test]
+    fn bindings_are_not_items() {
+        let code = "fn f(total: u64, mut g: u8) -> u64 { let n = count(total); let count = n; helper(count, g, format!(\"{count}\")) }";
+        assert!(!has(code, Usage::Bare, "total"), "a parameter");
+        assert!(!has(code, Usage::Bare, "g"), "a mut parameter");
+        assert!(
+            has(code, Usage::Bare, "count"),
+            "called before the let that shadows it"
+        );
+        assert!(has(code, Usage::Bare, "helper"));
+        let nested = "fn f(helper: u8) -> u8 { fn inner() -> u8 { helper() } inner() + helper }";
+        assert!(
+            has(nested, Usage::Bare, "helper"),
+            "a nested fn does not see the parameter"
+        );
+        let shadowed = "fn f() -> u64 { let total = total(); total }";
+        assert!(
+            has(shadowed, Usage::Bare, "total"),
+            "the initializer runs the fn"
+        );
     }
 
     #[test]

@@ -1,0 +1,317 @@
+//! The fingerprint follows what code reaches without writing its name: renamed imports,
+//! aliases, glob-imported variants, associated and trait consts, operators and conversions
+//! on foreign types, items and impls written by macros, the impls a generic function's
+//! bounds dispatch to, attribute strings that name code, and files reached in every way a
+//! path can be written. One real crate holds a function per case; each edit is built and
+//! run, and exactly the functions it concerns must run again.
+
+mod support;
+
+use support::crates::{Case, ran};
+
+const MAIN: &str = r#"
+use std::fmt;
+use std::ops::Mul;
+
+use memo::{CacheKey, cached};
+
+mod inner {
+    pub fn f(x: u64) -> u64 {
+        x + 1
+    }
+    pub struct X;
+    impl X {
+        pub fn v() -> u64 {
+            5
+        }
+    }
+}
+pub use inner::f as g;
+use inner::X as Y;
+
+#[cached]
+fn renamed(x: u64) -> u64 {
+    println!("ran renamed");
+    g(x) + Y::v()
+}
+
+struct Meters(f64);
+type Distance = Meters;
+impl Distance {
+    fn double(&self) -> f64 {
+        self.0 * 2.0
+    }
+}
+
+#[cached]
+fn alias_impl(x: u64) -> f64 {
+    println!("ran alias_impl");
+    Meters(x as f64).double()
+}
+
+#[allow(dead_code)]
+enum Color {
+    Red = 1,
+    Green = 2,
+}
+use Color::*;
+
+#[cached]
+fn variant(x: u64) -> u64 {
+    println!("ran variant");
+    x + Green as u64
+}
+
+const SCALE: u64 = 3;
+struct Holder;
+impl Holder {
+    #[allow(dead_code)]
+    const SCALE: u64 = 7;
+
+    #[cached]
+    fn scaled(x: u64) -> u64 {
+        println!("ran scaled");
+        x * SCALE
+    }
+}
+
+trait Weight {
+    const W: u64 = 4;
+    fn w(&self) -> u64 {
+        Self::W
+    }
+}
+struct Brick;
+impl Weight for Brick {}
+
+#[cached]
+fn weight(x: u64) -> u64 {
+    println!("ran weight");
+    x * Brick.w()
+}
+
+#[derive(Clone, Copy)]
+struct V(f64);
+impl Mul<V> for f64 {
+    type Output = V;
+    fn mul(self, v: V) -> V {
+        V(self * v.0)
+    }
+}
+
+#[cached]
+fn operator(x: u64) -> f64 {
+    println!("ran operator");
+    let v = V(x as f64);
+    (2.0 * v).0
+}
+
+struct C(f64);
+impl From<C> for f64 {
+    fn from(c: C) -> f64 {
+        c.0 + 0.5
+    }
+}
+
+#[cached]
+fn converted(x: u64) -> f64 {
+    println!("ran converted");
+    let v: f64 = C(x as f64).into();
+    v
+}
+
+macro_rules! make_const {
+    ($n:ident, $v:expr) => {
+        const $n: u64 = $v;
+    };
+}
+make_const!(MADE, 5);
+
+#[cached]
+fn macro_const(x: u64) -> u64 {
+    println!("ran macro_const");
+    x + MADE
+}
+
+struct Tag(u64);
+macro_rules! impl_display {
+    ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "tag{}", self.0)
+            }
+        }
+    };
+}
+impl_display!(Tag);
+
+#[cached]
+fn macro_impl(x: u64) -> String {
+    println!("ran macro_impl");
+    Tag(x).to_string()
+}
+
+#[derive(CacheKey)]
+struct Celsius(u64);
+impl fmt::Display for Celsius {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}C", self.0)
+    }
+}
+
+#[cached]
+fn show<T: fmt::Display + CacheKey>(x: T) -> String {
+    println!("ran show");
+    format!("<{x}>")
+}
+
+mod codec {
+    pub fn serialize<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*v)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        <u64 as serde::Deserialize>::deserialize(d)
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Reading {
+    #[serde(with = "codec")]
+    v: u64,
+}
+
+#[cached]
+fn reading(x: u64) -> Reading {
+    println!("ran reading");
+    Reading { v: x }
+}
+
+#[cached]
+fn raw_include(x: u64) -> String {
+    println!("ran raw_include");
+    format!("{}{x}", include_str!(r"data/raw.txt").trim())
+}
+
+#[cached]
+fn concat_include(x: u64) -> String {
+    println!("ran concat_include");
+    format!("{}{x}", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/abs.txt")).trim())
+}
+
+macro_rules! load {
+    ($p:literal) => {
+        include_str!($p)
+    };
+}
+
+#[cached]
+fn macro_include(x: u64) -> String {
+    println!("ran macro_include");
+    format!("{}{x}", load!("data/via_macro.txt").trim())
+}
+
+#[cached]
+fn where_am_i(x: u64) -> u32 {
+    println!("ran where_am_i");
+    line!() + x as u32
+}
+
+fn main() {
+    println!("renamed {}", renamed(1));
+    println!("alias_impl {}", alias_impl(1));
+    println!("variant {}", variant(1));
+    println!("scaled {}", Holder::scaled(1));
+    println!("weight {}", weight(1));
+    println!("operator {}", operator(1));
+    println!("converted {}", converted(1));
+    println!("macro_const {}", macro_const(1));
+    println!("macro_impl {}", macro_impl(1));
+    println!("show {}", show(Celsius(1)));
+    println!("reading {}", reading(1).v);
+    println!("raw_include {}", raw_include(1));
+    println!("concat_include {}", concat_include(1));
+    println!("macro_include {}", macro_include(1));
+    println!("where_am_i {}", where_am_i(1));
+}
+"#;
+
+const FUNCTIONS: usize = 15;
+
+/// Builds and runs the crate after an edit: exactly `expected` run again, and the program
+/// prints `line` (the fresh value, never the stale one).
+#[track_caller]
+fn after(case: &Case, expected: &[&str], line: &str) {
+    let out = case.run();
+    assert_eq!(ran(&out), expected, "{out}");
+    assert!(
+        out.lines().any(|l| l == line),
+        "expected {line:?} in:\n{out}"
+    );
+}
+
+#[test]
+fn names_reached_without_being_written_count_and_nothing_else_does() {
+    let case = Case::new(
+        "names",
+        "serde = { version = \"1\", features = [\"derive\"] }",
+        &[
+            ("src/main.rs", MAIN),
+            ("src/data/raw.txt", "raw1"),
+            ("data/abs.txt", "abs1"),
+            ("src/data/via_macro.txt", "mac1"),
+        ],
+    );
+    assert_eq!(ran(&case.run()).len(), FUNCTIONS);
+    assert!(ran(&case.run()).is_empty(), "a second run is all hits");
+
+    case.edit("src/main.rs", "x + 1\n", "x + 2\n");
+    after(&case, &["renamed"], "renamed 8");
+    case.edit("src/main.rs", "            5\n", "            6\n");
+    after(&case, &["renamed"], "renamed 9");
+    case.edit("src/main.rs", "self.0 * 2.0", "self.0 * 3.0");
+    after(&case, &["alias_impl"], "alias_impl 3");
+    case.edit("src/main.rs", "Green = 2", "Green = 4");
+    after(&case, &["variant"], "variant 5");
+    case.edit(
+        "src/main.rs",
+        "const SCALE: u64 = 3;",
+        "const SCALE: u64 = 9;",
+    );
+    after(&case, &["scaled"], "scaled 9");
+    case.edit("src/main.rs", "const W: u64 = 4;", "const W: u64 = 8;");
+    after(&case, &["weight"], "weight 8");
+    case.edit("src/main.rs", "V(self * v.0)", "V(self * v.0 + 1.0)");
+    after(&case, &["operator"], "operator 3");
+    case.edit("src/main.rs", "c.0 + 0.5", "c.0 + 1.5");
+    after(&case, &["converted"], "converted 2.5");
+    case.edit(
+        "src/main.rs",
+        "make_const!(MADE, 5);",
+        "make_const!(MADE, 50);",
+    );
+    after(&case, &["macro_const"], "macro_const 51");
+    case.edit("src/main.rs", "\"tag{}\"", "\"tag-{}\"");
+    after(&case, &["macro_impl", "show"], "macro_impl tag-1");
+    case.edit("src/main.rs", "\"{}C\"", "\"{} C\"");
+    after(&case, &["show"], "show <1 C>");
+    case.edit(
+        "src/main.rs",
+        "s.serialize_u64(*v)",
+        "s.serialize_u64(*v + 10)",
+    );
+    after(&case, &["reading"], "reading 1");
+    case.write("src/data/raw.txt", "raw2");
+    after(&case, &["raw_include"], "raw_include raw21");
+    case.write("data/abs.txt", "abs2");
+    after(&case, &["concat_include"], "concat_include abs21");
+    case.write("src/data/via_macro.txt", "mac2");
+    after(&case, &["macro_include"], "macro_include mac21");
+    // Lines move above `where_am_i`: `line!()` now says something else.
+    case.edit(
+        "src/main.rs",
+        "#[cached]\nfn where_am_i",
+        "\n\n#[cached]\nfn where_am_i",
+    );
+    let out = case.run();
+    assert_eq!(ran(&out), ["where_am_i"], "{out}");
+}
