@@ -315,3 +315,89 @@ fn names_reached_without_being_written_count_and_nothing_else_does() {
     let out = case.run();
     assert_eq!(ran(&out), ["where_am_i"], "{out}");
 }
+
+const MODULES: &str = r#"
+use memo::cached;
+
+#[path = "../shared/outside.rs"]
+mod outside;
+mod target;
+include!("../generated/items.rs");
+include!(concat!(env!("OUT_DIR"), "/built.rs"));
+
+#[cached]
+fn via_path(x: u64) -> u64 {
+    println!("ran via_path");
+    outside::far(x)
+}
+
+#[cached]
+fn via_target(x: u64) -> u64 {
+    println!("ran via_target");
+    target::near(x)
+}
+
+#[cached]
+fn via_include(x: u64) -> u64 {
+    println!("ran via_include");
+    included(x)
+}
+
+#[cached]
+fn via_out_dir(x: u64) -> u64 {
+    println!("ran via_out_dir");
+    built(x)
+}
+
+fn main() {
+    println!("via_path {}", via_path(1));
+    println!("via_target {}", via_target(1));
+    println!("via_include {}", via_include(1));
+    println!("via_out_dir {}", via_out_dir(1));
+}
+"#;
+
+const WRITES_CODE: &str = r#"
+fn main() {
+    println!("cargo::rerun-if-changed=factor.txt");
+    let factor = std::fs::read_to_string("factor.txt").unwrap();
+    let out = std::env::var("OUT_DIR").unwrap();
+    let code = format!("fn built(x: u64) -> u64 {{ x * {} }}\n", factor.trim());
+    std::fs::write(std::path::Path::new(&out).join("built.rs"), code).unwrap();
+}
+"#;
+
+#[test]
+fn modules_from_anywhere_a_path_can_point_count() {
+    let case = Case::new(
+        "modules",
+        "",
+        &[
+            ("src/main.rs", MODULES),
+            (
+                "shared/outside.rs",
+                "pub fn far(x: u64) -> u64 {\n    x + 100\n}\n",
+            ),
+            (
+                "src/target/mod.rs",
+                "pub fn near(x: u64) -> u64 {\n    x + 200\n}\n",
+            ),
+            (
+                "generated/items.rs",
+                "fn included(x: u64) -> u64 {\n    x + 300\n}\n",
+            ),
+            ("build.rs", WRITES_CODE),
+            ("factor.txt", "4"),
+        ],
+    );
+    assert_eq!(ran(&case.run()).len(), 4);
+    assert!(ran(&case.run()).is_empty());
+    case.edit("shared/outside.rs", "x + 100", "x + 101");
+    after(&case, &["via_path"], "via_path 102");
+    case.edit("src/target/mod.rs", "x + 200", "x + 201");
+    after(&case, &["via_target"], "via_target 202");
+    case.edit("generated/items.rs", "x + 300", "x + 301");
+    after(&case, &["via_include"], "via_include 302");
+    case.write("factor.txt", "5");
+    after(&case, &["via_out_dir"], "via_out_dir 5");
+}

@@ -14,15 +14,52 @@ use crate::fingerprint::hash_tokens;
 struct Ctx<'a> {
     file: &'a Path,
     relative: String,
+    /// The package's `src/`, whose files the index reads anyway.
+    src: &'a Path,
+    /// How many `#[path]` modules and item-level `include!`s led here.
+    depth: usize,
 }
 
 pub fn file(index: &mut Index, parsed: &syn::File, file: &Path, relative: &Path) {
+    let manifest_dir = file
+        .ancestors()
+        .nth(relative.components().count())
+        .unwrap_or(file);
+    let src = manifest_dir.join("src");
     let ctx = Ctx {
         file,
         relative: relative.to_string_lossy().replace('\\', "/"),
+        src: &src,
+        depth: 0,
     };
     let module = module_of(relative);
     items(index, &ctx, &parsed.items, &module);
+}
+
+/// Indexes the items of a file that a `#[path]` module or an item-level `include!` brings
+/// in from outside `src/` (a shared directory, build-script output in `OUT_DIR`).
+fn outside(index: &mut Index, ctx: &Ctx, path: &Path, module: &str) {
+    let Ok(path) = path.canonicalize() else {
+        return;
+    };
+    let src = ctx.src.canonicalize().unwrap_or_else(|_| ctx.src.to_path_buf());
+    if path.starts_with(&src) || ctx.depth > 8 {
+        return;
+    }
+    let path = path.as_path();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let Ok(parsed) = syn::parse_file(&text) else {
+        return;
+    };
+    let inner = Ctx {
+        file: path,
+        relative: path.to_string_lossy().into_owned(),
+        src: ctx.src,
+        depth: ctx.depth + 1,
+    };
+    items(index, &inner, &parsed.items, module);
 }
 
 /// The module a file holds, from its place under `src/`: `src/a/b.rs` → `crate::a::b`.
@@ -157,6 +194,13 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
                             index.also_named(name, id);
                         }
                     }
+                } else if m.mac.path.is_ident("include")
+                    && let Some(path) = included_file(item.to_token_stream(), ctx.file)
+                {
+                    // `include!` where items go: its file's items are this module's.
+                    outside(index, ctx, &path, module);
+                    let entry = named("static", m.ident.as_ref().unwrap_or(&ident("include")));
+                    add(index, ctx, module, entry);
                 } else {
                     // A macro called where items go (`thread_local!`, `impl_ops!(Meters)`)
                     // defines items the index cannot see: it stands for them under every
@@ -187,15 +231,46 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
                 }
             }
             SynItem::Mod(m) => {
+                let inner = format!("{module}::{}", m.ident);
                 if let Some((_, content)) = &m.content {
-                    let inner = format!("{module}::{}", m.ident);
                     items(index, ctx, content, &inner);
+                } else if let Some(path) = path_attribute(&m.attrs) {
+                    let base = ctx.file.parent().unwrap_or(ctx.file);
+                    outside(index, ctx, &base.join(path), &inner);
                 }
             }
             SynItem::Use(u) => uses(index, &u.tree, None, module),
             _ => {}
         }
     }
+}
+
+/// The file a `#[path = "file.rs"]` attribute names.
+fn path_attribute(attrs: &[syn::Attribute]) -> Option<String> {
+    attrs.iter().find_map(|attr| {
+        let syn::Meta::NameValue(nv) = &attr.meta else {
+            return None;
+        };
+        if !nv.path.is_ident("path") {
+            return None;
+        }
+        match &nv.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        }
+    })
+}
+
+/// The file an item-level `include!(..)` reads.
+fn included_file(tokens: TokenStream, file: &Path) -> Option<std::path::PathBuf> {
+    references(tokens, Some(file)).files.into_iter().next()
+}
+
+fn ident(name: &str) -> syn::Ident {
+    syn::Ident::new(name, Span::call_site())
 }
 
 /// What goes into the index for one item.

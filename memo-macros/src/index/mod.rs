@@ -155,7 +155,9 @@ pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "target" {
+        // A package's build output sits in `target/` beside its manifest; a module may
+        // be named `target` anywhere else.
+        if name.starts_with('.') || (name == "target" && dir.join("Cargo.toml").is_file()) {
             continue;
         }
         if path.is_dir() {
