@@ -42,7 +42,10 @@ fn outside(index: &mut Index, ctx: &Ctx, path: &Path, module: &str) {
     let Ok(path) = path.canonicalize() else {
         return;
     };
-    let src = ctx.src.canonicalize().unwrap_or_else(|_| ctx.src.to_path_buf());
+    let src = ctx
+        .src
+        .canonicalize()
+        .unwrap_or_else(|_| ctx.src.to_path_buf());
     if path.starts_with(&src) || ctx.depth > 8 {
         return;
     }
