@@ -401,3 +401,65 @@ fn modules_from_anywhere_a_path_can_point_count() {
     case.write("factor.txt", "5");
     after(&case, &["via_out_dir"], "via_out_dir 5");
 }
+
+const FOREIGN: &str = r#"
+use std::fmt;
+
+use memo::cached;
+
+struct Widget(u64);
+impl Widget {
+    fn new() -> Widget {
+        Widget(1)
+    }
+}
+impl fmt::Debug for Widget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "W{}", self.0)
+    }
+}
+
+#[cached]
+fn text(x: u64) -> String {
+    println!("ran text");
+    let mut s = String::new();
+    s.push_str(&std::fmt::format(format_args!("{x}")));
+    let b: Box<u64> = Box::new(x);
+    format!("{s}{b}{}", <dyn std::fmt::Debug>::type_id_free())
+}
+
+trait Free {
+    fn type_id_free() -> u8;
+}
+impl Free for dyn std::fmt::Debug {
+    fn type_id_free() -> u8 {
+        7
+    }
+}
+
+#[cached]
+fn widget(x: u64) -> String {
+    println!("ran widget");
+    format!("{:?}{x}", Widget::new())
+}
+
+fn main() {
+    println!("text {}", text(1));
+    println!("widget {}", widget(1));
+}
+"#;
+
+/// `String::new`, `Box::new` and `std::fmt::..` are std's: editing a local `fn new` or
+/// `fn fmt` is no change to a function that only calls those.
+#[test]
+fn paths_into_other_crates_match_no_local_item() {
+    let case = Case::new("foreign", "", &[("src/main.rs", FOREIGN)]);
+    assert_eq!(ran(&case.run()), ["text", "widget"]);
+    assert!(ran(&case.run()).is_empty());
+    case.edit("src/main.rs", "Widget(1)\n", "Widget(2)\n");
+    after(&case, &["widget"], "widget W21");
+    case.edit("src/main.rs", "\"W{}\"", "\"w{}\"");
+    after(&case, &["widget"], "widget w21");
+    case.edit("src/main.rs", "        7\n", "        8\n");
+    after(&case, &["text"], "text 118");
+}

@@ -36,6 +36,14 @@ pub fn components(
         .iter()
         .map(|(usage, name)| reference(&module, *usage, name))
         .collect();
+    let rooted = |refs: &Refs| -> Vec<(String, Usage, String)> {
+        refs.rooted
+            .iter()
+            .filter(|(root, _)| !foreign_root(root, index, deps))
+            .map(|(_, name)| (String::new(), Usage::Qualified, name.clone()))
+            .collect()
+    };
+    queue.extend(rooted(refs));
     let mut files: BTreeSet<PathBuf> = refs.files.clone();
     let mut envs: BTreeSet<String> = refs.envs.clone();
     // A method's code depends on its impl: what `Self` is (its fields, its other impls),
@@ -50,6 +58,7 @@ pub fn components(
         );
         files.extend(item.refs.files.iter().cloned());
         envs.extend(item.refs.envs.iter().cloned());
+        queue.extend(rooted(&item.refs));
     }
     let mut seen: HashSet<(String, Usage, String)> = HashSet::new();
     let mut seen_names: HashSet<String> = HashSet::new();
@@ -87,6 +96,7 @@ pub fn components(
             );
             files.extend(item.refs.files.iter().cloned());
             envs.extend(item.refs.envs.iter().cloned());
+            queue.extend(rooted(&item.refs));
         }
         let Some(next) = queue.pop_front() else {
             break;
@@ -220,6 +230,57 @@ fn crate_component(dep: &crate::cargo::Dep, artifact: Option<&str>) -> (String, 
     }
     let path = format!("{}@{}", dep.name, dep.location);
     (path, dep.location.clone(), *hash.finalize().as_bytes())
+}
+
+/// Whether a path from `root` certainly leads into another crate, so that the names after
+/// it match nothing here: `::x`, `std`, `core`, `alloc`, a dependency, or a std prelude
+/// name, when no local item, module or import has that name. Anything else (a type a
+/// derive generated, say) might be local, and its names resolve by name alone.
+fn foreign_root(root: &str, index: &Index, deps: &Deps) -> bool {
+    const PRELUDE: [&str; 40] = [
+        "std",
+        "core",
+        "alloc",
+        "String",
+        "Vec",
+        "Box",
+        "Option",
+        "Result",
+        "Some",
+        "None",
+        "Ok",
+        "Err",
+        "ToString",
+        "ToOwned",
+        "Iterator",
+        "IntoIterator",
+        "Default",
+        "From",
+        "Into",
+        "TryFrom",
+        "TryInto",
+        "Clone",
+        "PartialEq",
+        "PartialOrd",
+        "Ord",
+        "AsRef",
+        "FromIterator",
+        "Extend",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "u128",
+        "usize",
+        "i32",
+        "i64",
+        "f32",
+        "f64",
+        "str",
+        "char",
+    ];
+    root == "::"
+        || (!index.is_local_root(root) && (PRELUDE.contains(&root) || !deps.get(root).is_empty()))
 }
 
 /// Whether code reads where it is: its line, file, module or a type's path.

@@ -51,6 +51,8 @@ pub struct Index {
     /// Other names of a thing, both ways: `use a::X as Y` and `type Y = X<..>` link `X`
     /// and `Y`.
     aliases: HashMap<String, BTreeSet<String>>,
+    /// The name of every module that holds an item.
+    modules: std::collections::HashSet<String>,
 }
 
 impl Index {
@@ -64,6 +66,21 @@ impl Index {
 
     pub fn imported_from(&self, name: &str) -> impl Iterator<Item = &String> {
         self.uses.get(name).into_iter().flatten()
+    }
+
+    /// Whether a path starting at `root` can lead into this package: `root` is one of its
+    /// items, modules or aliases, or is imported from a path that starts here.
+    pub fn is_local_root(&self, root: &str) -> bool {
+        !self.named(root).is_empty()
+            || self.modules.contains(root)
+            || self.aliases.contains_key(root)
+            || self
+                .globs
+                .iter()
+                .any(|(_, from)| !self.modules.contains(from) && from == root)
+            || self.imported_from(root).any(|from| {
+                matches!(from.as_str(), "crate" | "self" | "super") || self.modules.contains(from)
+            })
     }
 
     pub fn aliases(&self, name: &str) -> impl Iterator<Item = &String> {
@@ -91,6 +108,9 @@ impl Index {
     fn add(&mut self, item: Item) -> usize {
         let id = self.items.len();
         self.by_name.entry(item.name.clone()).or_default().push(id);
+        for segment in item.module.split("::").skip(1) {
+            self.modules.insert(segment.to_owned());
+        }
         let mut owners: BTreeSet<&String> = item.owners.iter().collect();
         owners.extend(&item.owner);
         for owner in owners {

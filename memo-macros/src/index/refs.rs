@@ -30,6 +30,10 @@ pub struct Refs {
     pub envs: BTreeSet<String>,
     /// The traits a generic function's parameters are bound by.
     pub bounds: BTreeSet<String>,
+    /// Names after `root::..::`, with their path's first segment: when that root is no
+    /// local item, module or import (`String::new`, `std::fmt::Debug`), the name is
+    /// another crate's and matches nothing here.
+    pub rooted: BTreeSet<(String, String)>,
 }
 
 impl Refs {
@@ -108,6 +112,10 @@ fn walk(
                 } else if before == Some('.') {
                     Usage::Method
                 } else if path_sep {
+                    if let Some(root) = path_root(&tokens, i) {
+                        refs.rooted.insert((root, name));
+                        continue;
+                    }
                     Usage::Qualified
                 } else {
                     Usage::Bare
@@ -154,6 +162,36 @@ fn walk(
                 }
             }
             TokenTree::Punct(_) => {}
+        }
+    }
+}
+
+/// The first segment of the plain path `a::b::name` ending at `at`, or `::` for a path
+/// from the crate root of the extern prelude (`::std::x`). `None` when the path is not
+/// plain (`<T as Trait>::name`, `Vec::<T>::name`) or starts at `crate`, `self`, `super`
+/// or `Self`: those are resolved by name alone.
+fn path_root(tokens: &[TokenTree], at: usize) -> Option<String> {
+    let mut i = at;
+    loop {
+        // tokens[i] is a segment; is it preceded by `::`?
+        let sep =
+            i >= 2 && punct(&tokens[i - 1]) == Some(':') && punct(&tokens[i - 2]) == Some(':');
+        if !sep {
+            let root = match &tokens[i] {
+                TokenTree::Ident(ident) => ident.to_string(),
+                _ => return None,
+            };
+            return (!matches!(root.as_str(), "crate" | "self" | "super" | "Self")).then_some(root);
+        }
+        match i.checked_sub(3).map(|j| &tokens[j]) {
+            Some(TokenTree::Ident(_)) => i -= 3,
+            // `::std::x`, or `(::std::x)`: the extern prelude.
+            None | Some(TokenTree::Punct(_) | TokenTree::Group(_))
+                if !matches!(i.checked_sub(3).and_then(|j| punct(&tokens[j])), Some('>')) =>
+            {
+                return Some("::".to_owned());
+            }
+            _ => return None,
         }
     }
 }
@@ -360,6 +398,10 @@ fn attribute_path(text: &str, refs: &mut Refs) {
 mod tests {
     use super::{Usage, references};
 
+    fn refs_of(code: &str) -> super::Refs {
+        references(code.parse().unwrap(), None)
+    }
+
     fn has(code: &str, usage: Usage, name: &str) -> bool {
         let refs = references(code.parse().unwrap(), None);
         refs.names.contains(&(usage, name.to_owned()))
@@ -368,7 +410,11 @@ mod tests {
     #[test]
     fn usages() {
         let code = "fn f(s: &S) -> u8 { let v = util::helper(s.area()); bump!(v) + LIMIT }";
-        assert!(has(code, Usage::Qualified, "helper"));
+        assert!(
+            refs_of(code)
+                .rooted
+                .contains(&("util".to_owned(), "helper".to_owned()))
+        );
         assert!(has(code, Usage::Bare, "util"));
         assert!(has(code, Usage::Method, "area"));
         assert!(has(code, Usage::Macro, "bump"));
@@ -404,6 +450,36 @@ mod tests {
         let refs = references(code.parse().unwrap(), None);
         let envs: Vec<&str> = refs.envs.iter().map(String::as_str).collect();
         assert_eq!(envs, ["CARGO_PKG_NAME", "MODE"]);
+    }
+
+    #[test]
+    fn paths_keep_their_root() {
+        let code = "fn f() { let s = String::new(); std::fmt::Debug::fmt; crate::a::helper(); <T as Tr>::go(); Vec::<u8>::with_capacity(1); ::std::mem::take(x); Self::make() }";
+        let refs = references(code.parse().unwrap(), None);
+        let rooted: Vec<(&str, &str)> = refs
+            .rooted
+            .iter()
+            .map(|(r, n)| (r.as_str(), n.as_str()))
+            .collect();
+        assert!(rooted.contains(&("String", "new")), "{rooted:?}");
+        assert!(rooted.contains(&("std", "fmt")) && rooted.contains(&("std", "Debug")));
+        assert!(rooted.contains(&("::", "take")), "{rooted:?}");
+        assert!(
+            has(code, Usage::Qualified, "helper"),
+            "crate:: resolves by name"
+        );
+        assert!(
+            has(code, Usage::Qualified, "go"),
+            "a qualified path resolves by name"
+        );
+        assert!(
+            has(code, Usage::Qualified, "with_capacity"),
+            "a turbofish path resolves by name"
+        );
+        assert!(
+            has(code, Usage::Qualified, "make"),
+            "Self:: resolves by name"
+        );
     }
 
     #[test]
