@@ -34,7 +34,11 @@ pub fn current() -> &'static Config {
 
 /// The compiler's arguments, with `@file` arguments expanded as rustc expands them.
 fn arguments() -> Vec<String> {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
+    // `args_os`: `args` would panic on a path that is not UTF-8.
+    let raw: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let mut out = Vec::with_capacity(raw.len());
     for arg in raw {
         match arg.strip_prefix('@') {
