@@ -403,6 +403,7 @@ fn modules_from_anywhere_a_path_can_point_count() {
 }
 
 const FOREIGN: &str = r#"
+use std::collections::HashMap;
 use std::fmt;
 
 use memo::cached;
@@ -425,6 +426,8 @@ fn text(x: u64) -> String {
     let mut s = String::new();
     s.push_str(&std::fmt::format(format_args!("{x}")));
     let b: Box<u64> = Box::new(x);
+    let _ = HashMap::<u8, u8>::with_capacity(1);
+    let _: HashMap<u8, u8> = HashMap::new();
     format!("{s}{b}{}", <dyn std::fmt::Debug>::type_id_free())
 }
 

@@ -279,8 +279,15 @@ fn foreign_root(root: &str, index: &Index, deps: &Deps) -> bool {
         "str",
         "char",
     ];
+    let foreign =
+        |name: &str| matches!(name, "std" | "core" | "alloc") || !deps.get(name).is_empty();
+    // `use std::collections::HashMap;` then `HashMap::new()`: imported only from
+    // other crates.
+    let mut imports = index.imported_from(root).peekable();
+    let imported_foreign = imports.peek().is_some() && imports.all(|from| foreign(from));
     root == "::"
-        || (!index.is_local_root(root) && (PRELUDE.contains(&root) || !deps.get(root).is_empty()))
+        || (!index.is_local_root(root)
+            && (PRELUDE.contains(&root) || foreign(root) || imported_foreign))
 }
 
 /// Whether code reads where it is: its line, file, module or a type's path.

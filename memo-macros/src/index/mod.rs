@@ -74,10 +74,6 @@ impl Index {
         !self.named(root).is_empty()
             || self.modules.contains(root)
             || self.aliases.contains_key(root)
-            || self
-                .globs
-                .iter()
-                .any(|(_, from)| !self.modules.contains(from) && from == root)
             || self.imported_from(root).any(|from| {
                 matches!(from.as_str(), "crate" | "self" | "super") || self.modules.contains(from)
             })
