@@ -466,3 +466,154 @@ fn paths_into_other_crates_match_no_local_item() {
     case.edit("src/main.rs", "        7\n", "        8\n");
     after(&case, &["text"], "text 118");
 }
+
+const IMPLICIT: &str = r#"
+use std::ops::Add;
+use std::str::FromStr;
+
+use memo::cached;
+
+#[derive(Clone, Copy)]
+struct Money(u64);
+impl Add for Money {
+    type Output = Money;
+    fn add(self, other: Money) -> Money {
+        Money(self.0 + other.0)
+    }
+}
+
+#[cached]
+fn sum(x: u64) -> u64 {
+    println!("ran sum");
+    (Money(x) + Money(1)).0
+}
+
+struct Counter(u64);
+impl Iterator for Counter {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        if self.0 < 3 { self.0 += 1; Some(self.0) } else { None }
+    }
+}
+
+#[cached]
+fn counted(x: u64) -> u64 {
+    println!("ran counted");
+    let mut acc = x;
+    for n in Counter(0) {
+        acc += n;
+    }
+    acc
+}
+
+struct Level(u64);
+impl FromStr for Level {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Level, ()> {
+        s.parse().map(Level).map_err(|_| ())
+    }
+}
+
+#[cached]
+fn parsed(x: u64) -> u64 {
+    println!("ran parsed");
+    x + "4".parse::<Level>().unwrap().0
+}
+
+#[derive(Default)]
+struct Config {
+    depth: u64,
+    width: u64,
+}
+impl Config {
+    const BASE: u64 = 100;
+    fn total(&self) -> u64 {
+        Self::BASE + self.depth + self.width
+    }
+}
+
+#[cached]
+fn configured(x: u64) -> u64 {
+    println!("ran configured");
+    Config { depth: x, ..Default::default() }.total()
+}
+
+static TABLE: [u64; 3] = [1, 2, 3];
+const N: usize = 2;
+
+#[cached]
+fn table(x: u64) -> u64 {
+    println!("ran table");
+    let picked = [0u64; N];
+    x + TABLE[picked.len()]
+}
+
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+#[cached]
+fn mapped(x: u64) -> Vec<u64> {
+    println!("ran mapped");
+    vec![x, x + 1].into_iter().map(double).collect()
+}
+
+fn total(x: u64) -> u64 {
+    x + 1000
+}
+
+#[cached]
+fn local_total(x: u64) -> u64 {
+    println!("ran local_total");
+    let total = x * 3;
+    total + 1
+}
+
+fn main() {
+    println!("sum {}", sum(1));
+    println!("counted {}", counted(1));
+    println!("parsed {}", parsed(1));
+    println!("configured {}", configured(1));
+    println!("table {}", table(1));
+    println!("mapped {:?}", mapped(1));
+    println!("local_total {} {}", local_total(1), total(0));
+}
+"#;
+
+/// Code that runs with no name of it written: operators, `for` loops, `parse`, `Default`
+/// in a struct literal, `Self::` consts, a static read through an index, a fn passed by
+/// name; and a local binding that shares a function's name is not that function.
+#[test]
+fn code_run_without_its_name_counts() {
+    let case = Case::new("implicit", "", &[("src/main.rs", IMPLICIT)]);
+    assert_eq!(ran(&case.run()).len(), 7);
+    assert!(ran(&case.run()).is_empty());
+    case.edit(
+        "src/main.rs",
+        "Money(self.0 + other.0)",
+        "Money(self.0 + other.0 + 1)",
+    );
+    after(&case, &["sum"], "sum 3");
+    case.edit("src/main.rs", "self.0 < 3", "self.0 < 4");
+    after(&case, &["counted"], "counted 11");
+    case.edit(
+        "src/main.rs",
+        "s.parse().map(Level)",
+        "s.parse().map(|n: u64| Level(n * 10))",
+    );
+    after(&case, &["parsed"], "parsed 41");
+    case.edit(
+        "src/main.rs",
+        "const BASE: u64 = 100;",
+        "const BASE: u64 = 200;",
+    );
+    after(&case, &["configured"], "configured 201");
+    case.edit("src/main.rs", "[1, 2, 3]", "[1, 2, 30]");
+    after(&case, &["table"], "table 31");
+    case.edit("src/main.rs", "const N: usize = 2;", "const N: usize = 1;");
+    after(&case, &["table"], "table 3");
+    case.edit("src/main.rs", "x * 2\n", "x * 5\n");
+    after(&case, &["mapped"], "mapped [5, 10]");
+    case.edit("src/main.rs", "x + 1000", "x + 2000");
+    after(&case, &[], "local_total 4 2000");
+}

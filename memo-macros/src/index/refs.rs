@@ -100,7 +100,27 @@ fn walk(
                     && !path_next
                     && !after_path
                     && punct_at(&tokens, i + 1) != Some('!');
-                if (local || declared) && !after_path {
+                // The name an item or binding declares is no use of anything.
+                let keyword = |j: usize| match tokens.get(j) {
+                    Some(TokenTree::Ident(k)) => k.to_string(),
+                    _ => String::new(),
+                };
+                let prev = i.checked_sub(1).map(keyword).unwrap_or_default();
+                let before_mut = i.checked_sub(2).map(keyword).unwrap_or_default();
+                let declares = matches!(
+                    prev.as_str(),
+                    "fn" | "struct"
+                        | "enum"
+                        | "union"
+                        | "trait"
+                        | "type"
+                        | "mod"
+                        | "static"
+                        | "const"
+                ) || (lowercase
+                    && (prev == "let"
+                        || (prev == "mut" && matches!(before_mut.as_str(), "let" | "static"))));
+                if (local || declared || declares) && !after_path {
                     continue;
                 }
                 let before = i.checked_sub(1).and_then(|j| punct(&tokens[j]));
@@ -496,6 +516,12 @@ mod tests {
         assert!(
             has(nested, Usage::Bare, "helper"),
             "a nested fn does not see the parameter"
+        );
+        let declared = "fn total() -> u8 { let mut count = 1; struct Count; count }";
+        assert!(!has(declared, Usage::Bare, "total") && !has(declared, Usage::Bare, "count"));
+        assert!(
+            !has(declared, Usage::Bare, "Count"),
+            "a declaration is no use"
         );
         let shadowed = "fn f() -> u64 { let total = total(); total }";
         assert!(
