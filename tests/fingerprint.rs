@@ -385,3 +385,27 @@ fn an_edited_included_file_is_a_miss() {
     let out = case.expect(true);
     assert!(out.contains("result 4"), "{out}");
 }
+
+/// Moving a helper to another module, `#[inline]`, lint attributes and trailing commas
+/// change nothing a function computes.
+#[test]
+fn moving_a_helper_and_inert_attributes_are_a_hit() {
+    let case = case("moved_helper", "", &[]);
+    case.baseline();
+    case.edit(
+        "src/util.rs",
+        "    fn deepest(x: u64) -> u64 {\n        x + 10\n    }\n",
+        "    use super::deepest;\n",
+    );
+    case.edit(
+        "src/util.rs",
+        "pub fn helper",
+        "fn deepest(x: u64) -> u64 {\n    x + 10\n}\n\n#[inline]\n#[allow(clippy::all)]\npub fn helper",
+    );
+    case.edit("src/util.rs", "deeper::twice(x)", "deeper::twice(x,)");
+    case.expect(false);
+    // And the moved helper still counts where it now is.
+    case.edit("src/util.rs", "x + 10", "x + 12");
+    let out = case.expect(true);
+    assert!(out.contains("result 35"), "{out}");
+}

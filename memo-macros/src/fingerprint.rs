@@ -6,7 +6,7 @@ use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 
 /// The version of the fingerprint: a change to what is hashed bumps it, so old results
 /// stop matching rather than colliding.
-const FORMAT: &[u8] = b"memo fingerprint v1";
+const FORMAT: &[u8] = b"memo fingerprint v2";
 
 /// One thing the fingerprint is made of, with the hash of its own tokens.
 pub struct Component {
@@ -21,7 +21,7 @@ pub struct Component {
 /// The hash of a token stream's canonical form.
 pub fn hash_tokens(tokens: TokenStream) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
-    walk(tokens, &mut hasher);
+    walk(tokens, None, &mut hasher);
     *hasher.finalize().as_bytes()
 }
 
@@ -29,10 +29,25 @@ pub fn hash_tokens(tokens: TokenStream) -> [u8; 32] {
 pub fn combine(components: &[Component], options: &[(&'static str, String)]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(FORMAT);
-    for component in components {
-        text(&mut hasher, component.kind);
-        text(&mut hasher, &component.path);
-        hasher.update(&component.hash);
+    // An item's tokens name it; where it lives is not what it computes, so moving it to
+    // another module is no change: items count by kind and hash, as a set. Other
+    // components (a crate, a cfg, a file, an environment variable) are told apart by
+    // their path.
+    let mut parts: Vec<(&str, &str, &[u8; 32])> = components
+        .iter()
+        .map(|c| {
+            let item = matches!(
+                c.kind,
+                "fn" | "method" | "const" | "static" | "macro" | "type" | "trait"
+            );
+            (c.kind, if item { "" } else { c.path.as_str() }, &c.hash)
+        })
+        .collect();
+    parts.sort();
+    for (kind, path, hash) in parts {
+        text(&mut hasher, kind);
+        text(&mut hasher, path);
+        hasher.update(hash);
     }
     for (key, value) in options {
         text(&mut hasher, key);
@@ -46,12 +61,16 @@ fn text(hasher: &mut blake3::Hasher, s: &str) {
     hasher.update(s.as_bytes());
 }
 
-fn walk(tokens: TokenStream, hasher: &mut blake3::Hasher) {
+fn walk(tokens: TokenStream, delimiter: Option<Delimiter>, hasher: &mut blake3::Hasher) {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     let mut i = 0;
     while i < tokens.len() {
         if let Some(len) = doc_attribute_len(&tokens[i..]) {
             i += len;
+            continue;
+        }
+        if trailing_comma(&tokens, i, delimiter) {
+            i += 1;
             continue;
         }
         match &tokens[i] {
@@ -78,7 +97,15 @@ fn walk(tokens: TokenStream, hasher: &mut blake3::Hasher) {
                     Delimiter::Bracket => b"[",
                     Delimiter::None => b"_",
                 });
-                walk(group.stream(), hasher);
+                // `f(x,)` is a call of one argument; `(x,)` after a keyword or an
+                // operator is a tuple of one.
+                let call = i > 0
+                    && matches!(&tokens[i - 1], TokenTree::Ident(name) if !KEYWORDS.contains(&name.to_string().as_str()));
+                let delimiter = match group.delimiter() {
+                    Delimiter::Parenthesis if call => Delimiter::Bracket,
+                    other => other,
+                };
+                walk(group.stream(), Some(delimiter), hasher);
                 hasher.update(b"e");
             }
         }
@@ -86,8 +113,27 @@ fn walk(tokens: TokenStream, hasher: &mut blake3::Hasher) {
     }
 }
 
+/// Keywords after which a parenthesised group is an expression or a pattern, not the
+/// arguments of a call.
+const KEYWORDS: [&str; 16] = [
+    "return", "in", "if", "match", "while", "break", "let", "mut", "move", "else", "as", "yield",
+    "ref", "for", "loop", "await",
+];
+
+/// Whether `tokens[i]` is a comma that ends its group and changes nothing: any but the
+/// one that makes `(x,)` a tuple of one.
+fn trailing_comma(tokens: &[TokenTree], i: usize, delimiter: Option<Delimiter>) -> bool {
+    let is_comma = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == ',');
+    if !is_comma(&tokens[i]) || i + 1 != tokens.len() {
+        return false;
+    }
+    delimiter != Some(Delimiter::Parenthesis) || tokens.iter().filter(|t| is_comma(t)).count() > 1
+}
+
 /// How many tokens a `#[doc ...]` or `#![doc ...]` attribute at the start of `tokens`
-/// spans, if one is there. Doc comments reach a macro as such attributes.
+/// spans, if one is there — or an attribute that changes nothing a function computes
+/// (`inline`, `must_use`, `cold`, lint levels, rustfmt and clippy tool attributes). Doc
+/// comments reach a macro as such attributes.
 fn doc_attribute_len(tokens: &[TokenTree]) -> Option<usize> {
     let TokenTree::Punct(pound) = tokens.first()? else {
         return None;
@@ -105,8 +151,22 @@ fn doc_attribute_len(tokens: &[TokenTree]) -> Option<usize> {
     if group.delimiter() != Delimiter::Bracket {
         return None;
     }
+    const INERT: [&str; 12] = [
+        "doc",
+        "inline",
+        "must_use",
+        "cold",
+        "allow",
+        "warn",
+        "deny",
+        "expect",
+        "forbid",
+        "rustfmt",
+        "clippy",
+        "diagnostic",
+    ];
     match group.stream().into_iter().next()? {
-        TokenTree::Ident(ident) if ident == "doc" => Some(2 + bang),
+        TokenTree::Ident(ident) if INERT.contains(&ident.to_string().as_str()) => Some(2 + bang),
         _ => None,
     }
 }
@@ -192,7 +252,7 @@ mod tests {
     fn other_attributes_count() {
         assert_ne!(
             hash_tokens(quote!(
-                #[inline]
+                #[track_caller]
                 fn f() -> u8 {
                     1
                 }
@@ -202,6 +262,28 @@ mod tests {
                     1
                 }
             ))
+        );
+    }
+
+    #[test]
+    fn inert_attributes_and_trailing_commas_do_not_count() {
+        let plain: proc_macro2::TokenStream =
+            "fn f(a: u8, b: u8) -> [u8; 2] { let s = S { a, b }; match a { 0 => [a, b], _ => [b, a] } }"
+                .parse()
+                .unwrap();
+        let noisy: proc_macro2::TokenStream =
+            "#[inline(always)] #[must_use] #[allow(clippy::all)] fn f(a: u8, b: u8,) -> [u8; 2] { let s = S { a, b, }; match a { 0 => [a, b,], _ => [b, a], } }"
+                .parse()
+                .unwrap();
+        assert_eq!(hash_tokens(plain), hash_tokens(noisy));
+        assert_eq!(
+            hash_tokens("fn f() -> u8 { g(1,) }".parse().unwrap()),
+            hash_tokens("fn f() -> u8 { g(1) }".parse().unwrap())
+        );
+        // `(x,)` is a tuple; `(x)` is not.
+        assert_ne!(
+            hash_tokens("fn f() -> (u8,) { (1,) }".parse().unwrap()),
+            hash_tokens("fn f() -> (u8) { (1) }".parse().unwrap())
         );
     }
 }
