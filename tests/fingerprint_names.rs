@@ -165,6 +165,23 @@ fn show<T: fmt::Display + CacheKey>(x: T) -> String {
     format!("<{x}>")
 }
 
+trait Labelled: fmt::Debug {}
+
+#[derive(CacheKey)]
+struct Kelvin(u64);
+impl fmt::Debug for Kelvin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}K", self.0)
+    }
+}
+impl Labelled for Kelvin {}
+
+#[cached]
+fn label<T: Labelled + CacheKey>(x: T) -> String {
+    println!("ran label");
+    format!("[{x:?}]")
+}
+
 mod codec {
     pub fn serialize<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(*v)
@@ -227,6 +244,7 @@ fn main() {
     println!("macro_const {}", macro_const(1));
     println!("macro_impl {}", macro_impl(1));
     println!("show {}", show(Celsius(1)));
+    println!("label {}", label(Kelvin(1)));
     println!("reading {}", reading(1).v);
     println!("raw_include {}", raw_include(1));
     println!("concat_include {}", concat_include(1));
@@ -235,7 +253,7 @@ fn main() {
 }
 "#;
 
-const FUNCTIONS: usize = 15;
+const FUNCTIONS: usize = 16;
 
 /// Builds and runs the crate after an edit: exactly `expected` run again, and the program
 /// prints `line` (the fresh value, never the stale one).
@@ -294,6 +312,8 @@ fn names_reached_without_being_written_count_and_nothing_else_does() {
     after(&case, &["macro_impl", "show"], "macro_impl tag-1");
     case.edit("src/main.rs", "\"{}C\"", "\"{} C\"");
     after(&case, &["show"], "show <1 C>");
+    case.edit("src/main.rs", "\"{}K\"", "\"{} K\"");
+    after(&case, &["label"], "label [1 K]");
     case.edit(
         "src/main.rs",
         "s.serialize_u64(*v)",

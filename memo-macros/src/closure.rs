@@ -69,7 +69,19 @@ pub fn components(
     // called with: every local impl of them counts, and of the traits std implements
     // them through (`Into` through `From`, `ToString` through `Display`).
     let mut pending: Vec<usize> = Vec::new();
-    for bound in &refs.bounds {
+    // A local trait's supertraits bound the type too (`T: Shape` where
+    // `trait Shape: Display`).
+    let mut bounds: Vec<String> = refs.bounds.iter().cloned().collect();
+    let mut i = 0;
+    while i < bounds.len() {
+        for sup in index.supertraits.get(&bounds[i]).into_iter().flatten() {
+            if !bounds.contains(sup) {
+                bounds.push(sup.clone());
+            }
+        }
+        i += 1;
+    }
+    for bound in &bounds {
         let related = match bound.as_str() {
             "Into" => Some("From"),
             "TryInto" => Some("TryFrom"),

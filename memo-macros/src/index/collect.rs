@@ -133,6 +133,17 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
             }
             SynItem::Trait(t) => {
                 add(index, ctx, module, named("trait", &t.ident));
+                let supers = t.supertraits.iter().filter_map(|bound| match bound {
+                    syn::TypeParamBound::Trait(b) => {
+                        b.path.segments.last().map(|s| s.ident.to_string())
+                    }
+                    _ => None,
+                });
+                index
+                    .supertraits
+                    .entry(t.ident.to_string())
+                    .or_default()
+                    .extend(supers);
                 let owner = t.ident.to_string();
                 for member in &t.items {
                     let (kind, name) = match member {

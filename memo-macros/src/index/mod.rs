@@ -51,6 +51,8 @@ pub struct Index {
     /// Other names of a thing, both ways: `use a::X as Y` and `type Y = X<..>` link `X`
     /// and `Y`.
     aliases: HashMap<String, BTreeSet<String>>,
+    /// Each local trait's supertraits, by last segment.
+    pub supertraits: HashMap<String, Vec<String>>,
     /// The name of every module that holds an item.
     modules: std::collections::HashSet<String>,
 }
