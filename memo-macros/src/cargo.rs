@@ -65,10 +65,7 @@ struct Declared {
 fn read(manifest_dir: &Path, package: &str, version: &str) -> Option<Deps> {
     let manifest = read_toml(&manifest_dir.join("Cargo.toml"))?;
     let workspace = workspace_root(manifest_dir);
-    let workspace_deps = workspace.as_ref().and_then(|(root, table)| {
-        let deps = table.get("workspace")?.get("dependencies")?.as_table()?;
-        Some((root.clone(), deps.clone()))
-    });
+    let workspace_deps = workspace.as_ref().and_then(shared_deps);
 
     let mut declared: HashMap<String, Declared> = HashMap::new();
     let tables = dependency_tables(&manifest);
@@ -79,21 +76,15 @@ fn read(manifest_dir: &Path, package: &str, version: &str) -> Option<Deps> {
                 .and_then(Value::as_str)
                 .unwrap_or(key)
                 .to_owned();
-            let mut path = value
-                .get("path")
-                .and_then(Value::as_str)
-                .map(|p| manifest_dir.join(p));
+            let path = declared_path(manifest_dir, key, value, workspace_deps.as_ref());
             if value.get("workspace").and_then(Value::as_bool) == Some(true)
-                && let Some((root, deps)) = &workspace_deps
-                && let Some(shared) = deps.get(key)
-            {
-                if let Some(renamed) = shared.get("package").and_then(Value::as_str) {
-                    package = renamed.to_owned();
-                }
-                path = shared
-                    .get("path")
+                && let Some((_, deps)) = &workspace_deps
+                && let Some(renamed) = deps
+                    .get(key)
+                    .and_then(|shared| shared.get("package"))
                     .and_then(Value::as_str)
-                    .map(|p| root.join(p));
+            {
+                package = renamed.to_owned();
             }
             declared.insert(key.replace('-', "_"), Declared { package, path });
         }
@@ -264,33 +255,39 @@ fn hash_local(dir: &Path, seen: &mut BTreeSet<PathBuf>, hasher: &mut blake3::Has
     }
     // The manifest's meaning, not its comments or layout.
     hasher.update(format!("{manifest:?}").as_bytes());
-    let workspace = workspace_root(&dir).and_then(|(root, table)| {
-        let deps = table
-            .get("workspace")?
-            .get("dependencies")?
-            .as_table()?
-            .clone();
-        Some((root, deps))
-    });
+    let workspace = workspace_root(&dir).as_ref().and_then(shared_deps);
     for (key, value) in dependency_tables(&manifest).into_iter().flatten() {
-        let mut path = value
-            .get("path")
-            .and_then(Value::as_str)
-            .map(|p| dir.join(p));
-        if value.get("workspace").and_then(Value::as_bool) == Some(true)
-            && let Some((root, deps)) = &workspace
-        {
-            path = deps
-                .get(key)
-                .and_then(|d| d.get("path"))
-                .and_then(Value::as_str)
-                .map(|p| root.join(p));
-        }
+        let path = declared_path(&dir, key, value, workspace.as_ref());
         if let Some(path) = path {
             hasher.update(key.as_bytes());
             hash_local(&path, seen, hasher);
         }
     }
+}
+
+/// A workspace's root and its `[workspace.dependencies]`, which members inherit.
+fn shared_deps((root, table): &(PathBuf, Table)) -> Option<(PathBuf, Table)> {
+    let deps = table.get("workspace")?.get("dependencies")?.as_table()?;
+    Some((root.clone(), deps.clone()))
+}
+
+/// Where a dependency declared in the manifest in `dir` lives, if it is a local path:
+/// its own `path`, or for `workspace = true` the workspace's.
+fn declared_path(
+    dir: &Path,
+    key: &str,
+    value: &Value,
+    workspace: Option<&(PathBuf, Table)>,
+) -> Option<PathBuf> {
+    if value.get("workspace").and_then(Value::as_bool) == Some(true) {
+        let (root, deps) = workspace?;
+        let path = deps.get(key)?.get("path")?.as_str()?;
+        return Some(root.join(path));
+    }
+    value
+        .get("path")
+        .and_then(Value::as_str)
+        .map(|p| dir.join(p))
 }
 
 /// The `[dependencies]` tables of a manifest, its target-specific ones included.

@@ -48,17 +48,23 @@ pub fn components(
     let mut envs: BTreeSet<String> = refs.envs.clone();
     // A method's code depends on its impl: what `Self` is (its fields, its other impls),
     // the trait it implements, the impl's generics and bounds.
-    if let Some(id) = own {
-        let item = &index.items[id];
+    // What an item's code references joins the walk.
+    let follow = |item: &Item,
+                  queue: &mut VecDeque<(String, Usage, String)>,
+                  files: &mut BTreeSet<PathBuf>,
+                  envs: &mut BTreeSet<String>| {
         queue.extend(
             item.refs
                 .names
                 .iter()
                 .map(|(usage, name)| reference(&item.module, *usage, name)),
         );
+        queue.extend(rooted(&item.refs));
         files.extend(item.refs.files.iter().cloned());
         envs.extend(item.refs.envs.iter().cloned());
-        queue.extend(rooted(&item.refs));
+    };
+    if let Some(id) = own {
+        follow(&index.items[id], &mut queue, &mut files, &mut envs);
     }
     let mut seen: HashSet<(String, Usage, String)> = HashSet::new();
     let mut seen_names: HashSet<String> = HashSet::new();
@@ -99,16 +105,7 @@ pub fn components(
             if Some(id) == own || !items.insert(id) {
                 continue;
             }
-            let item = &index.items[id];
-            queue.extend(
-                item.refs
-                    .names
-                    .iter()
-                    .map(|(usage, name)| reference(&item.module, *usage, name)),
-            );
-            files.extend(item.refs.files.iter().cloned());
-            envs.extend(item.refs.envs.iter().cloned());
-            queue.extend(rooted(&item.refs));
+            follow(&index.items[id], &mut queue, &mut files, &mut envs);
         }
         let Some(next) = queue.pop_front() else {
             break;
