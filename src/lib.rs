@@ -43,8 +43,9 @@ pub use memo_runtime::{
 #[doc(hidden)]
 pub mod __private {
     pub use memo_runtime::{
-        CacheKey, CallSite, Exact, ExactFallback, ExactField, ExactKey, ExactTier, KeyHasher,
-        MemoOf, Plain, Registration, SiteState, StaticComponent, call, call_async, call_ok,
-        call_ok_async, inventory, registered,
+        ArgsCloned, ArgsMoved, ArgsProbe, CacheKey, CallSite, Exact, ExactFallback, ExactField,
+        ExactKey, ExactTier, KeyHasher, Later, MemoOf, Moved, Plain, Registration, SameByBytes,
+        SameByEq, SameProbe, SiteState, StaticComponent, call, call_async, call_ok, call_ok_async,
+        inventory, registered,
     };
 }

@@ -191,18 +191,70 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
     let site = quote!(&__MEMO_SITE);
     // The call is spanned at the return type, so an unstorable type is reported there.
     let span = ret.span();
+    let value = match output.stored {
+        Stored::Plain(ty) => quote!(#ty),
+        Stored::Memo(ty) => quote!(::memo::Memo<#ty>),
+    };
+    // How two results compare when a hit is audited (`MEMO_AUDIT`), and whether the body
+    // can run twice: both settled by the types, through the runtime's probes.
+    let same = quote! {
+        (&::memo::__private::SameProbe::<#value>::new()).same_fn()
+    };
+    let probes = quote! {
+        #[allow(unused_imports)]
+        use ::memo::__private::{
+            ArgsCloned as _, ArgsMoved as _, SameByBytes as _, SameByEq as _,
+        };
+    };
+    let body = if sig.asyncness.is_some() {
+        quote_spanned! {span=>
+            {
+                #probes
+                ::memo::__private::Later::new(async move #block, #same)
+            }
+        }
+    } else {
+        // The body takes the arguments, so that with arguments that clone it can run
+        // twice. It captures nothing else but the receiver: by reference, or — for a
+        // receiver taken by value, which the body may consume — once.
+        let pats = function.args.iter().map(|arg| arg.pat);
+        let tys = function.args.iter().map(|arg| arg.ty);
+        let idents: Vec<_> = function.args.iter().filter_map(Arg::ident).collect();
+        let kind = match function.receiver {
+            Some(receiver) if receiver.reference.is_none() => quote!(::memo::__private::Moved),
+            _ => quote! {
+                (&::memo::__private::ArgsProbe::<(#(#tys,)*)>::new()).args_kind()
+            },
+        };
+        let tys = function.args.iter().map(|arg| arg.ty);
+        // Every argument counts as used, as it did when the key read it.
+        let uses = (!idents.is_empty()).then(|| quote!(let _ = (#(&#idents,)*);));
+        quote_spanned! {span=>
+            {
+                #probes
+                #kind.wrap(
+                    (#(#idents,)*),
+                    move |(#(#pats,)*): (#(#tys,)*)| -> #ret {
+                        #uses
+                        #block
+                    },
+                    #same,
+                )
+            }
+        }
+    };
     let call = match (sig.asyncness.is_some(), output.fallible) {
         (false, false) => quote_spanned! {span=>
-            ::memo::__private::call::<#stored>(#site, &__memo_key, || -> #ret #block)
+            ::memo::__private::call::<#stored>(#site, &__memo_key, #body)
         },
         (false, true) => quote_spanned! {span=>
-            ::memo::__private::call_ok::<#stored, #ret>(#site, &__memo_key, || -> #ret #block)
+            ::memo::__private::call_ok::<#stored, #ret>(#site, &__memo_key, #body)
         },
         (true, false) => quote_spanned! {span=>
-            ::memo::__private::call_async::<#stored>(#site, &__memo_key, async move #block).await
+            ::memo::__private::call_async::<#stored>(#site, &__memo_key, #body).await
         },
         (true, true) => quote_spanned! {span=>
-            ::memo::__private::call_ok_async::<#stored, #ret>(#site, &__memo_key, async move #block)
+            ::memo::__private::call_ok_async::<#stored, #ret>(#site, &__memo_key, #body)
                 .await
         },
     };

@@ -75,6 +75,11 @@ impl Case {
     /// Builds (from the case's directory, so its `.cargo/config.toml` applies) and runs
     /// the program as `build` says; its standard output.
     pub fn run_with(&self, build: Build) -> String {
+        self.output_with(build).0
+    }
+
+    /// As [`Case::run_with`], with the program's standard error too.
+    pub fn output_with(&self, build: Build) -> (String, String) {
         let target = target_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = Command::new(cargo);
@@ -97,18 +102,18 @@ impl Case {
         let profile = if build.release { "release" } else { "debug" };
         let mut program = Command::new(target.join(profile).join(&self.name));
         program
+            .current_dir(self.dir.path())
             .env("MEMO_DIR", self.store.path())
-            .env_remove("MEMO_DISABLE");
+            .env_remove("MEMO_DISABLE")
+            .env_remove("MEMO_AUDIT")
+            .env_remove("MEMO_LOG");
         for (key, value) in build.env {
             program.env(key, value);
         }
         let run = program.output().unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        String::from_utf8(run.stdout).unwrap()
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(run.status.success(), "{stderr}");
+        (String::from_utf8(run.stdout).unwrap(), stderr)
     }
 
     /// Runs the program and asserts that `f` ran (a miss) or did not (a hit).

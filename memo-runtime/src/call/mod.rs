@@ -1,5 +1,7 @@
 //! The call path that `#[cached]` expands into: key, look up, or compute once and store.
 
+mod audit;
+mod body;
 pub(crate) mod exact;
 pub(crate) mod flight;
 mod hot;
@@ -8,7 +10,6 @@ mod site;
 mod stored;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -18,6 +19,10 @@ use crate::store::NewEntry;
 use crate::{Digest, KeyHasher, Store, scope, warn};
 use flight::{Joined, Leader, Shared};
 
+pub use body::{
+    ArgsCloned, ArgsMoved, ArgsProbe, AsyncBody, Body, Cloned, Later, Moved, Once, SameByBytes,
+    SameByEq, SameFn, SameProbe, Twice,
+};
 pub use hot::{MemoryUsage, memory_usage, set_memory_budget};
 pub(crate) use local::Local;
 pub(crate) use scope::flush_hits;
@@ -30,11 +35,29 @@ pub use stored::{MemoOf, Outcome, Plain, Stored};
 pub fn call<S: Stored>(
     site: &'static CallSite,
     key: &KeyHasher,
-    compute: impl FnOnce() -> S::Value,
+    compute: impl Body<S::Value, S::Value>,
 ) -> S::Value {
-    match call_ok::<S, Result<S::Value, Infallible>>(site, key, || Ok(compute())) {
+    match call_ok::<S, Result<S::Value, Infallible>>(site, key, Infallibly(compute)) {
         Ok(value) => value,
         Err(never) => match never {},
+    }
+}
+
+/// A body that cannot fail, as one whose every return is stored.
+struct Infallibly<B>(B);
+
+impl<B: Body<V, V>, V> Body<Result<V, Infallible>, V> for Infallibly<B> {
+    fn run(self) -> Result<V, Infallible> {
+        Ok(self.0.run())
+    }
+
+    fn run_twice(self) -> (Result<V, Infallible>, Option<Result<V, Infallible>>) {
+        let (first, second) = self.0.run_twice();
+        (Ok(first), second.map(Ok))
+    }
+
+    fn same_fn(&self) -> SameFn<V> {
+        self.0.same_fn()
     }
 }
 
@@ -44,15 +67,21 @@ pub fn call<S: Stored>(
 pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
     site: &'static CallSite,
     key: &KeyHasher,
-    compute: impl FnOnce() -> R,
+    compute: impl Body<R, S::Value>,
 ) -> R {
-    if let Some(value) = warm::<S>(site, key) {
+    let audited = audit::sampled();
+    if !audited && let Some(value) = warm::<S>(site, key) {
         return R::from_stored(value);
     }
     let Some(call) = Call::begin(site, key) else {
-        return compute();
+        return compute.run();
     };
-    if let Some(value) = call.lookup::<S>() {
+    if audited {
+        if let Some(found) = call.lookup_audited::<S>() {
+            let same = compute.same_fn();
+            return call.audit::<S, R>(found, same, compute.run_twice());
+        }
+    } else if let Some(value) = call.lookup::<S>() {
         return R::from_stored(value);
     }
     loop {
@@ -62,7 +91,7 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
                     leader.finish(None);
                     return R::from_stored(value);
                 }
-                let result = compute();
+                let result = compute.run();
                 call.finish::<S>(leader, result.stored());
                 return result;
             }
@@ -81,29 +110,40 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
 pub async fn call_async<S: Stored>(
     site: &'static CallSite,
     key: &KeyHasher,
-    compute: impl Future<Output = S::Value>,
+    compute: impl AsyncBody<S::Value, S::Value>,
 ) -> S::Value {
-    let ok = async { Ok::<_, Infallible>(compute.await) };
+    let same = compute.same_fn();
+    let future = compute.into_future();
+    let ok = Later::new(async { Ok::<_, Infallible>(future.await) }, same);
     match call_ok_async::<S, Result<S::Value, Infallible>>(site, key, ok).await {
         Ok(value) => value,
         Err(never) => match never {},
     }
 }
 
-/// The `async fn` form of [`call_ok`].
+/// The `async fn` form of [`call_ok`]. An audited hit runs the body once: a future cannot
+/// be run twice.
 #[doc(hidden)]
 pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     site: &'static CallSite,
     key: &KeyHasher,
-    compute: impl Future<Output = R>,
+    compute: impl AsyncBody<R, S::Value>,
 ) -> R {
-    if let Some(value) = warm::<S>(site, key) {
+    let audited = audit::sampled();
+    if !audited && let Some(value) = warm::<S>(site, key) {
         return R::from_stored(value);
     }
+    let same = compute.same_fn();
+    let compute = compute.into_future();
     let Some(call) = Call::begin(site, key) else {
         return compute.await;
     };
-    if let Some(value) = call.lookup::<S>() {
+    if audited {
+        if let Some(found) = call.lookup_audited::<S>() {
+            let fresh = compute.await;
+            return call.audit::<S, R>(found, same, (fresh, None));
+        }
+    } else if let Some(value) = call.lookup::<S>() {
         return R::from_stored(value);
     }
     loop {
@@ -211,6 +251,26 @@ impl<'k> Call<'k> {
         }?;
         self.store.count_hit();
         Some(value)
+    }
+
+    /// The stored value with its bytes, for an audited call; counted as a hit.
+    fn lookup_audited<S: Stored>(&self) -> Option<audit::Found<S::Value>> {
+        if self.refresh {
+            return None;
+        }
+        let found = match contained(|| self.store.lookup(&self.digest)) {
+            Ok(Some(hit)) => S::decode(&hit.bytes, hit.output).map(|value| audit::Found {
+                value,
+                bytes: hit.bytes,
+            }),
+            Ok(None) => None,
+            Err(error) => {
+                degraded(&self.store, &error);
+                None
+            }
+        }?;
+        self.store.count_hit();
+        Some(found)
     }
 
     /// As the new leader, looks again: another caller may have stored the result between
