@@ -6,7 +6,7 @@ use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 
 /// The version of the fingerprint: a change to what is hashed bumps it, so old results
 /// stop matching rather than colliding.
-const FORMAT: &[u8] = b"memo fingerprint v2";
+const FORMAT: &[u8] = b"memo fingerprint v3";
 
 /// One thing the fingerprint is made of, with the hash of its own tokens.
 pub struct Component {
@@ -21,7 +21,7 @@ pub struct Component {
 /// The hash of a token stream's canonical form.
 pub fn hash_tokens(tokens: TokenStream) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
-    walk(tokens, None, &mut hasher);
+    walk(tokens, None, false, &mut hasher);
     *hasher.finalize().as_bytes()
 }
 
@@ -61,10 +61,23 @@ fn text(hasher: &mut blake3::Hasher, s: &str) {
     hasher.update(s.as_bytes());
 }
 
-fn walk(tokens: TokenStream, delimiter: Option<Delimiter>, hasher: &mut blake3::Hasher) {
+/// Walks `tokens`, the inside of a group `delimiter` (`None` at the top). Inside a macro's
+/// invocation or definition (`verbatim`) every token counts as written: a macro may match
+/// on a comma, a `pub` or a doc attribute that means nothing elsewhere.
+fn walk(
+    tokens: TokenStream,
+    delimiter: Option<Delimiter>,
+    verbatim: bool,
+    hasher: &mut blake3::Hasher,
+) {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     let mut i = 0;
     while i < tokens.len() {
+        if verbatim {
+            hash_tree(&tokens, i, true, hasher);
+            i += 1;
+            continue;
+        }
         if let Some(len) = doc_attribute_len(&tokens[i..]) {
             i += len;
             continue;
@@ -73,44 +86,76 @@ fn walk(tokens: TokenStream, delimiter: Option<Delimiter>, hasher: &mut blake3::
             i += 1;
             continue;
         }
-        match &tokens[i] {
-            TokenTree::Ident(ident) => {
-                hasher.update(b"i");
-                text(hasher, &ident.to_string());
-            }
-            TokenTree::Punct(punct) => {
-                hasher.update(b"p");
-                hasher.update(&u32::from(punct.as_char()).to_le_bytes());
-                hasher.update(match punct.spacing() {
-                    Spacing::Alone => b"a",
-                    Spacing::Joint => b"j",
-                });
-            }
-            TokenTree::Literal(literal) => {
-                hasher.update(b"l");
-                text(hasher, &literal.to_string());
-            }
-            TokenTree::Group(group) => {
-                hasher.update(match group.delimiter() {
-                    Delimiter::Parenthesis => b"(",
-                    Delimiter::Brace => b"{",
-                    Delimiter::Bracket => b"[",
-                    Delimiter::None => b"_",
-                });
-                // `f(x,)` is a call of one argument; `(x,)` after a keyword or an
-                // operator is a tuple of one.
-                let call = i > 0
-                    && matches!(&tokens[i - 1], TokenTree::Ident(name) if !KEYWORDS.contains(&name.to_string().as_str()));
-                let delimiter = match group.delimiter() {
-                    Delimiter::Parenthesis if call => Delimiter::Bracket,
-                    other => other,
-                };
-                walk(group.stream(), Some(delimiter), hasher);
-                hasher.update(b"e");
-            }
+        if let Some(len) = visibility_len(&tokens[i..]) {
+            i += len;
+            continue;
         }
+        if let Some(inner) = arm_block(&tokens, i) {
+            // `=> { e }` is `=> e,`: what rustfmt writes either way.
+            punct(hasher, '>', Spacing::Alone);
+            walk(inner, delimiter, false, hasher);
+            i += 2;
+            if matches!(tokens.get(i), Some(TokenTree::Punct(p)) if p.as_char() == ',') {
+                i += 1;
+            }
+            if i < tokens.len() {
+                punct(hasher, ',', Spacing::Alone);
+            }
+            continue;
+        }
+        hash_tree(&tokens, i, false, hasher);
         i += 1;
     }
+}
+
+/// Hashes `tokens[i]`, and a group's inside.
+fn hash_tree(tokens: &[TokenTree], i: usize, verbatim: bool, hasher: &mut blake3::Hasher) {
+    match &tokens[i] {
+        TokenTree::Ident(ident) => {
+            hasher.update(b"i");
+            text(hasher, &ident.to_string());
+        }
+        TokenTree::Punct(p) => punct(hasher, p.as_char(), p.spacing()),
+        TokenTree::Literal(literal) => {
+            hasher.update(b"l");
+            text(hasher, &literal.to_string());
+        }
+        TokenTree::Group(group) => {
+            hasher.update(match group.delimiter() {
+                Delimiter::Parenthesis => b"(",
+                Delimiter::Brace => b"{",
+                Delimiter::Bracket => b"[",
+                Delimiter::None => b"_",
+            });
+            // `f(x,)` is a call of one argument; `(x,)` after a keyword or an
+            // operator is a tuple of one.
+            let call = i > 0
+                && matches!(&tokens[i - 1], TokenTree::Ident(name) if !KEYWORDS.contains(&name.to_string().as_str()));
+            let delimiter = match group.delimiter() {
+                Delimiter::Parenthesis if call => Delimiter::Bracket,
+                other => other,
+            };
+            let verbatim = verbatim || after_bang(tokens, i);
+            walk(group.stream(), Some(delimiter), verbatim, hasher);
+            hasher.update(b"e");
+        }
+    }
+}
+
+/// Whether the group `tokens[i]` is a macro's input or body: `m!(..)`, `macro_rules! m {..}`.
+fn after_bang(tokens: &[TokenTree], i: usize) -> bool {
+    let bang = |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == '!');
+    (i >= 1 && bang(tokens.get(i - 1)))
+        || (i >= 2 && matches!(tokens[i - 1], TokenTree::Ident(_)) && bang(tokens.get(i - 2)))
+}
+
+fn punct(hasher: &mut blake3::Hasher, c: char, spacing: Spacing) {
+    hasher.update(b"p");
+    hasher.update(&u32::from(c).to_le_bytes());
+    hasher.update(match spacing {
+        Spacing::Alone => b"a",
+        Spacing::Joint => b"j",
+    });
 }
 
 /// Keywords after which a parenthesised group is an expression or a pattern, not the
@@ -128,6 +173,62 @@ fn trailing_comma(tokens: &[TokenTree], i: usize, delimiter: Option<Delimiter>) 
         return false;
     }
     delimiter != Some(Delimiter::Parenthesis) || tokens.iter().filter(|t| is_comma(t)).count() > 1
+}
+
+/// How many tokens a visibility (`pub`, `pub(crate)`, `pub(in path)`) at the start of
+/// `tokens` spans: who may name an item is not what it computes.
+fn visibility_len(tokens: &[TokenTree]) -> Option<usize> {
+    match tokens.first()? {
+        TokenTree::Ident(ident) if ident == "pub" => {}
+        _ => return None,
+    }
+    let restricted = matches!(tokens.get(1), Some(TokenTree::Group(group))
+        if group.delimiter() == Delimiter::Parenthesis
+            && matches!(group.stream().into_iter().next(), Some(TokenTree::Ident(first))
+                if ["crate", "super", "self", "in"].iter().any(|k| first == k)));
+    Some(if restricted { 2 } else { 1 })
+}
+
+/// The inside of a match arm's block that holds one expression — `tokens[i]` is the `>`
+/// of `=>` and a `{ .. }` follows with no statement, item or inner attribute in it.
+fn arm_block(tokens: &[TokenTree], i: usize) -> Option<TokenStream> {
+    let arrow = matches!(&tokens[i], TokenTree::Punct(p) if p.as_char() == '>')
+        && i > 0
+        && matches!(&tokens[i - 1], TokenTree::Punct(p) if p.as_char() == '=' && p.spacing() == Spacing::Joint);
+    if !arrow {
+        return None;
+    }
+    let TokenTree::Group(group) = tokens.get(i + 1)? else {
+        return None;
+    };
+    if group.delimiter() != Delimiter::Brace {
+        return None;
+    }
+    let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+    const STATEMENT: [&str; 14] = [
+        "let",
+        "fn",
+        "use",
+        "struct",
+        "enum",
+        "union",
+        "impl",
+        "trait",
+        "mod",
+        "static",
+        "const",
+        "type",
+        "extern",
+        "macro_rules",
+    ];
+    let expression = match inner.first()? {
+        TokenTree::Punct(p) => p.as_char() != '#',
+        TokenTree::Ident(first) => !STATEMENT.iter().any(|k| first == k),
+        _ => true,
+    } && !inner
+        .iter()
+        .any(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ';'));
+    expression.then(|| group.stream())
 }
 
 /// How many tokens a `#[doc ...]` or `#![doc ...]` attribute at the start of `tokens`
@@ -280,6 +381,72 @@ mod tests {
             hash_tokens("fn f() -> u8 { g(1,) }".parse().unwrap()),
             hash_tokens("fn f() -> u8 { g(1) }".parse().unwrap())
         );
+        // Visibility, and a match arm's block of one expression, are what rustfmt and
+        // a refactor change without changing what runs.
+        assert_eq!(
+            hash_tokens(
+                "pub(crate) struct S { pub a: u8, pub(in crate::m) b: u8 }"
+                    .parse()
+                    .unwrap()
+            ),
+            hash_tokens("struct S { a: u8, b: u8 }".parse().unwrap())
+        );
+        assert_eq!(
+            hash_tokens(
+                "fn f(a: u8) -> u8 { match a { 0 => { a + 1 } _ => { g(a) } } }"
+                    .parse()
+                    .unwrap()
+            ),
+            hash_tokens(
+                "fn f(a: u8) -> u8 { match a { 0 => a + 1, _ => g(a), } }"
+                    .parse()
+                    .unwrap()
+            )
+        );
+        // A block with a statement is not one expression.
+        assert_ne!(
+            hash_tokens(
+                "fn f(a: u8) -> u8 { match a { 0 => { g(a); 1 } _ => 2 } }"
+                    .parse()
+                    .unwrap()
+            ),
+            hash_tokens(
+                "fn f(a: u8) -> u8 { match a { 0 => g(a); 1, _ => 2 } }"
+                    .parse()
+                    .unwrap()
+            )
+        );
+        assert_ne!(
+            hash_tokens(
+                "fn f(a: u8) -> u8 { match a { 0 => { 1 } _ => 2 } }"
+                    .parse()
+                    .unwrap()
+            ),
+            hash_tokens(
+                "fn f(a: u8) -> u8 { match a { 0 => 1 _ => 2 } }"
+                    .parse()
+                    .unwrap()
+            )
+        );
+        // Inside a macro every token counts: it may match on any of them.
+        for (a, b) in [
+            ("m!(pub 1)", "m!(1)"),
+            ("m!(1, 2,)", "m!(1, 2)"),
+            (
+                "macro_rules! m { (pub $x:expr) => { 1 }; }",
+                "macro_rules! m { ($x:expr) => { 1 }; }",
+            ),
+            (
+                "m! { #[doc = \"a\"] struct S; }",
+                "m! { #[doc = \"b\"] struct S; }",
+            ),
+        ] {
+            assert_ne!(
+                hash_tokens(a.parse().unwrap()),
+                hash_tokens(b.parse().unwrap()),
+                "{a} vs {b}"
+            );
+        }
         // `(x,)` is a tuple; `(x)` is not.
         assert_ne!(
             hash_tokens("fn f() -> (u8,) { (1,) }".parse().unwrap()),
