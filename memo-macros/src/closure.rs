@@ -78,6 +78,9 @@ pub fn components(
     // A local trait's supertraits bound the type too (`T: Shape` where
     // `trait Shape: Display`).
     let mut bounds: Vec<String> = refs.bounds.iter().cloned().collect();
+    if let Some(id) = own {
+        bounds.extend(index.items[id].refs.bounds.iter().cloned());
+    }
     let mut i = 0;
     while i < bounds.len() {
         for sup in index.supertraits.get(&bounds[i]).into_iter().flatten() {

@@ -61,7 +61,7 @@ fn reach(
         attrs, sig, block, ..
     } = function.item;
     let mut refs = index::references(quote!(#(#attrs)* #sig #block), origin.file.as_deref());
-    refs.bounds = bound_traits(&sig.generics);
+    refs.bounds = index::bound_traits(&sig.generics);
     for path in options.deps.iter().flatten() {
         let first = path.segments.first().map(|s| s.ident.to_string());
         let last = path.segments.last().map(|s| s.ident.to_string());
@@ -91,29 +91,6 @@ fn reach(
         }
     }
     components
-}
-
-/// The last segment of every trait that bounds a generic parameter, inline or in the
-/// `where` clause.
-fn bound_traits(generics: &syn::Generics) -> std::collections::BTreeSet<String> {
-    let mut bounds: Vec<&syn::TypeParamBound> = Vec::new();
-    for param in &generics.params {
-        if let GenericParam::Type(param) = param {
-            bounds.extend(&param.bounds);
-        }
-    }
-    for predicate in generics.where_clause.iter().flat_map(|w| &w.predicates) {
-        if let syn::WherePredicate::Type(predicate) = predicate {
-            bounds.extend(&predicate.bounds);
-        }
-    }
-    bounds
-        .into_iter()
-        .filter_map(|bound| match bound {
-            syn::TypeParamBound::Trait(t) => t.path.segments.last().map(|s| s.ident.to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The errors, beside the user's function unchanged, so that one mistake gives one

@@ -191,7 +191,10 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
                         tokens,
                         span: member.span(),
                     };
-                    add(index, ctx, module, entry);
+                    let id = add(index, ctx, module, entry);
+                    // A cached method in `impl<T: Display> W<T>` runs `T`'s `Display`,
+                    // whatever `T` is: the impl's bounds are its own.
+                    index.items[id].refs.bounds = super::bound_traits(&imp.generics);
                 }
             }
             SynItem::Macro(m) => {

@@ -185,3 +185,26 @@ pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The last segment of every trait that bounds a generic parameter, inline or in the
+/// `where` clause.
+pub fn bound_traits(generics: &syn::Generics) -> std::collections::BTreeSet<String> {
+    let mut bounds: Vec<&syn::TypeParamBound> = Vec::new();
+    for param in &generics.params {
+        if let syn::GenericParam::Type(param) = param {
+            bounds.extend(&param.bounds);
+        }
+    }
+    for predicate in generics.where_clause.iter().flat_map(|w| &w.predicates) {
+        if let syn::WherePredicate::Type(predicate) = predicate {
+            bounds.extend(&predicate.bounds);
+        }
+    }
+    bounds
+        .into_iter()
+        .filter_map(|bound| match bound {
+            syn::TypeParamBound::Trait(t) => t.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        })
+        .collect()
+}
