@@ -353,11 +353,19 @@ fn more_code_reached_without_its_name_counts_and_edits_of_nothing_run_nothing() 
     assert_eq!(ran(&case.run()).len(), FUNCTIONS);
     assert!(ran(&case.run()).is_empty(), "a second run is all hits");
 
-    case.edit("src/main.rs", "/// Disk is full", "/// Disk is out of space");
+    case.edit(
+        "src/main.rs",
+        "/// Disk is full",
+        "/// Disk is out of space",
+    );
     after(&case, &["message"], "message 1: Disk is out of space");
     case.edit("src/main.rs", "const R: u64 = 3;", "const R: u64 = 4;");
     after(&case, &["rate"], "rate 8");
-    case.edit("src/main.rs", "const LIMIT: u64 = 7;", "const LIMIT: u64 = 9;");
+    case.edit(
+        "src/main.rs",
+        "const LIMIT: u64 = 7;",
+        "const LIMIT: u64 = 9;",
+    );
     after(&case, &["gate"], "gate 9");
     case.edit("src/main.rs", "\"{}C\"", "\"{} C\"");
     after(&case, &["show"], "show <1 C>");
@@ -373,7 +381,11 @@ fn more_code_reached_without_its_name_counts_and_edits_of_nothing_run_nothing() 
     after(&case, &["globbed"], "globbed 2001");
     case.edit("src/main.rs", "{ false }", "{ true }");
     after(&case, &["parity"], "parity true");
-    case.edit("src/main.rs", "const LEN: usize = 3;", "const LEN: usize = 5;");
+    case.edit(
+        "src/main.rs",
+        "const LEN: usize = 3;",
+        "const LEN: usize = 5;",
+    );
     after(&case, &["zeros"], "zeros 5");
     case.edit("src/main.rs", "High = 10", "High = 20");
     after(&case, &["level"], "level 21");
@@ -389,7 +401,11 @@ fn more_code_reached_without_its_name_counts_and_edits_of_nothing_run_nothing() 
     case.edit("src/main.rs", "/// A plain point.", "/// A point, plainly.");
     after(&case, &[], "plain 1");
     case.edit("src/main.rs", "fn arms(", "pub(crate) fn arms(");
-    case.edit("src/main.rs", "struct Plain {\n    v: u64,", "pub struct Plain {\n    pub v: u64,");
+    case.edit(
+        "src/main.rs",
+        "struct Plain {\n    v: u64,",
+        "pub struct Plain {\n    pub v: u64,",
+    );
     after(&case, &[], "armed 1");
     case.edit(
         "src/main.rs",

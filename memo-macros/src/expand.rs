@@ -138,18 +138,18 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
     let fingerprint = bytes(&fingerprint);
     let own_hash = bytes(&all[0].hash);
     let own_kind = all[0].kind;
-    let others = reached.iter().map(|c| {
-        let (kind, path, location) = (c.kind, &c.path, &c.location);
-        let hash = bytes(&c.hash);
-        quote! {
-            ::memo::__private::StaticComponent {
-                kind: #kind,
-                path: #path,
-                location: #location,
-                hash: [#(#hash),*],
-            }
-        }
-    });
+    let reached_lines: String = reached
+        .iter()
+        .map(|c| {
+            let hash: String = c.hash.iter().map(|b| format!("{b:02x}")).collect();
+            format!(
+                "{}\t{}\t{}\t{hash}\n",
+                c.kind,
+                escape(&c.path),
+                escape(&c.location)
+            )
+        })
+        .collect();
     let ttl = match options.ttl {
         Some(seconds) => quote!(::core::option::Option::Some(#seconds)),
         None => quote!(::core::option::Option::None),
@@ -278,7 +278,8 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
                     path: #name,
                     location: ::core::concat!(::core::file!(), ":", ::core::line!()),
                     hash: [#(#own_hash),*],
-                }, #(#others),*],
+                }],
+                reached: #reached_lines,
                 output_type: #output_type,
                 state: ::memo::__private::SiteState::new(),
             };
@@ -383,6 +384,13 @@ fn key_statements(function: &Function, options: &Options) -> Vec<TokenStream> {
         });
     }
     keys
+}
+
+/// A path or location for a line of `CallSite::reached`: backslash, tab and newline escaped.
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
 }
 
 fn bytes(digest: &[u8; 32]) -> impl Iterator<Item = proc_macro2::Literal> + '_ {

@@ -128,7 +128,7 @@ impl Call<'_> {
 
 fn missed(site: &CallSite, ran_twice: bool) -> String {
     let components = site
-        .components
+        .components()
         .iter()
         .map(|c| {
             let mut line = format!("\n  {} {}", c.kind, c.path);

@@ -24,8 +24,12 @@ pub struct CallSite {
     pub ttl_secs: Option<u64>,
     /// The tags stored with each result.
     pub tags: &'static [&'static str],
-    /// What the fingerprint is made of.
+    /// What the fingerprint is made of: the function's own code…
     pub components: &'static [StaticComponent],
+    /// …and what it reaches, one component a line (`kind\tpath\tlocation\thash`, the
+    /// hash in hex, `\\`, tab and newline escaped): one string literal costs the compiler
+    /// far less than thousands of structs.
+    pub reached: &'static str,
     /// The type of the stored value, as written in the signature (`Vec<f32>`).
     pub output_type: &'static str,
     /// What the runtime remembers of this function while the program runs.
@@ -102,16 +106,53 @@ impl CallSite {
     }
 
     pub(crate) fn components(&self) -> Vec<Component> {
-        self.components
-            .iter()
-            .map(|c| Component {
-                kind: c.kind.to_owned(),
-                path: c.path.to_owned(),
-                location: c.location.to_owned(),
-                hash: Digest(c.hash),
-            })
+        let own = self.components.iter().map(|c| Component {
+            kind: c.kind.to_owned(),
+            path: c.path.to_owned(),
+            location: c.location.to_owned(),
+            hash: Digest(c.hash),
+        });
+        own.chain(self.reached.lines().filter_map(reached_component))
             .collect()
     }
+}
+
+/// One line of [`CallSite::reached`]; `None` for a line that is not one.
+fn reached_component(line: &str) -> Option<Component> {
+    let mut fields = line.split('\t');
+    let (kind, path, location, hash) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    if fields.next().is_some() {
+        return None;
+    }
+    Some(Component {
+        kind: kind.to_owned(),
+        path: unescape(path),
+        location: unescape(location),
+        hash: hash.parse().ok()?,
+    })
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
 }
 
 /// Puts a call site in the process-wide list, from which `memo::explain` and the store's
@@ -124,4 +165,23 @@ inventory::collect!(Registration);
 /// Every `#[cached]` function linked into this program.
 pub fn registered() -> impl Iterator<Item = &'static CallSite> {
     inventory::iter::<Registration>.into_iter().map(|r| r.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reached_component;
+
+    #[test]
+    fn reached_lines_read_back_and_bad_ones_are_skipped() {
+        let hash = "ab".repeat(32);
+        let line = format!("file\tdata\\\\a\\tb.txt\tsrc/x\\n.rs\t{hash}");
+        let c = reached_component(&line).unwrap();
+        assert_eq!(c.kind, "file");
+        assert_eq!(c.path, "data\\a\tb.txt");
+        assert_eq!(c.location, "src/x\n.rs");
+        assert_eq!(c.hash.to_string(), hash);
+        assert!(reached_component("fn\tf\t").is_none());
+        assert!(reached_component(&format!("fn\tf\tx\t{hash}\textra")).is_none());
+        assert!(reached_component("fn\tf\tx\tnot-hex").is_none());
+    }
 }

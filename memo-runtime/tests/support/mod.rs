@@ -25,6 +25,7 @@ macro_rules! site {
             ttl_secs: $ttl,
             tags: $tags,
             components: &[],
+            reached: "",
             output_type: "u64",
             state: memo_runtime::SiteState::new(),
         };
