@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::cargo::Deps;
 use crate::config::Config;
 use crate::fingerprint::Component;
+use crate::graph;
 use crate::index::{Index, Item, Refs, Usage};
 
 /// Where the function being fingerprinted is, so its own index entry is not counted twice
@@ -31,45 +32,31 @@ pub fn components(
     let own = index.items.iter().position(|item| is_origin(item, origin));
     let module = own.map_or_else(String::new, |id| index.items[id].module.clone());
 
-    let mut queue: VecDeque<(String, Usage, String)> = refs
-        .names
-        .iter()
-        .map(|(usage, name)| reference(&module, *usage, name))
-        .collect();
-    let rooted = |refs: &Refs| -> Vec<(String, Usage, String)> {
-        refs.rooted
-            .iter()
-            .filter(|(root, _)| !foreign_root(root, index, deps))
-            .map(|(_, name)| (String::new(), Usage::Qualified, name.clone()))
-            .collect()
-    };
-    queue.extend(rooted(refs));
-    let mut files: BTreeSet<PathBuf> = refs.files.clone();
-    let mut envs: BTreeSet<String> = refs.envs.clone();
+    graph::with(index, |graph| {
+        walk(graph, refs, own, &module, index, deps, config, origin)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    graph: &mut graph::Graph,
+    refs: &Refs,
+    own: Option<usize>,
+    module: &str,
+    index: &Index,
+    deps: &Deps,
+    config: &Config,
+    origin: &Origin,
+) -> Vec<Component> {
+    let mut queue: VecDeque<u32> = graph.named_by(module, refs, index, deps).into();
     // A method's code depends on its impl: what `Self` is (its fields, its other impls),
     // the trait it implements, the impl's generics and bounds.
-    // What an item's code references joins the walk.
-    let follow = |item: &Item,
-                  queue: &mut VecDeque<(String, Usage, String)>,
-                  files: &mut BTreeSet<PathBuf>,
-                  envs: &mut BTreeSet<String>| {
-        queue.extend(
-            item.refs
-                .names
-                .iter()
-                .map(|(usage, name)| reference(&item.module, *usage, name)),
-        );
-        queue.extend(rooted(&item.refs));
-        files.extend(item.refs.files.iter().cloned());
-        envs.extend(item.refs.envs.iter().cloned());
-    };
     if let Some(id) = own {
-        follow(&index.items[id], &mut queue, &mut files, &mut envs);
+        queue.extend(graph.follow(id, index, deps).iter());
     }
-    let mut seen: HashSet<(String, Usage, String)> = HashSet::new();
-    let mut seen_names: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<u32> = HashSet::new();
     let mut items: BTreeSet<usize> = BTreeSet::new();
-    let mut crates: BTreeSet<(String, String, [u8; 32])> = BTreeSet::new();
+    let mut crate_names: BTreeSet<String> = BTreeSet::new();
 
     // A generic function runs the impls of its bounds' traits for whatever type it is
     // called with: every local impl of them counts, and of the traits std implements
@@ -99,7 +86,7 @@ pub fn components(
             _ => None,
         };
         for name in std::iter::once(bound.as_str()).chain(related) {
-            queue.push_back((String::new(), Usage::Qualified, name.to_owned()));
+            queue.push_back(graph.intern((String::new(), Usage::Qualified, name.to_owned())));
             pending.extend(index.owned_by(name));
         }
     }
@@ -108,42 +95,39 @@ pub fn components(
             if Some(id) == own || !items.insert(id) {
                 continue;
             }
-            follow(&index.items[id], &mut queue, &mut files, &mut envs);
+            queue.extend(graph.follow(id, index, deps).iter());
         }
         let Some(next) = queue.pop_front() else {
             break;
         };
-        if !seen.insert(next.clone()) {
+        if !seen.insert(next) {
             continue;
         }
-        let (module, usage, name) = next;
-        let direct = resolve(index, &module, usage, &name);
-        // A reached type or trait brings all its impls: their methods can run unnamed
-        // (`Display`, `Drop`, operators). A reached macro brings the item-level calls of
-        // it, which define what the index cannot see.
-        let owned = direct
-            .iter()
-            .filter(|id| matches!(index.items[**id].kind, "type" | "trait" | "macro"))
-            .flat_map(|id| index.owned_by(&index.items[*id].name));
-        pending.extend(direct.iter().chain(owned));
-        if seen_names.insert(name.clone()) {
-            // `use a::X as Y`, `pub use inner::f as g`, `type Y = X`: the other name is
-            // the same thing, and impls may be written on either.
-            for alias in index.aliases(&name) {
-                queue.push_back((String::new(), Usage::Qualified, alias.clone()));
-            }
-            for root in index.imported_from(&name) {
-                queue.push_back((String::new(), Usage::Qualified, root.clone()));
-            }
-            for dep in deps.get(&name) {
-                crates.insert(crate_component(dep, config.artifact(&name)));
-            }
+        let step = graph.step(next, index, deps);
+        pending.extend(&step.items);
+        queue.extend(&step.next);
+        crate_names.extend(step.krate.iter().cloned());
+    }
+    let mut crates: BTreeSet<(String, String, [u8; 32])> = BTreeSet::new();
+    for name in &crate_names {
+        for dep in deps.get(name) {
+            crates.insert(crate_component(dep, config.artifact(name)));
         }
+    }
+    // What the reached code includes and reads at compile time.
+    let reached_refs = std::iter::once(refs)
+        .chain(own.map(|id| &index.items[id].refs))
+        .chain(items.iter().map(|id| &index.items[*id].refs));
+    let mut files: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut envs: BTreeSet<String> = BTreeSet::new();
+    for refs in reached_refs {
+        files.extend(refs.files.iter().cloned());
+        envs.extend(refs.envs.iter().cloned());
     }
 
     // A glob import hides which names it brings in from a crate: where the function or a
     // reached item lives beside `use krate::*`, the crate counts.
-    let modules: BTreeSet<&str> = std::iter::once(module.as_str())
+    let modules: BTreeSet<&str> = std::iter::once(module)
         .chain(items.iter().map(|id| index.items[*id].module.as_str()))
         .collect();
     for (glob_module, root) in &index.globs {
@@ -248,7 +232,7 @@ fn crate_component(dep: &crate::cargo::Dep, artifact: Option<&str>) -> (String, 
 /// it match nothing here: `::x`, `std`, `core`, `alloc`, a dependency, or a std prelude
 /// name, when no local item, module or import has that name. Anything else (a type a
 /// derive generated, say) might be local, and its names resolve by name alone.
-fn foreign_root(root: &str, index: &Index, deps: &Deps) -> bool {
+pub(crate) fn foreign_root(root: &str, index: &Index, deps: &Deps) -> bool {
     const PRELUDE: [&str; 40] = [
         "std",
         "core",
@@ -313,15 +297,8 @@ fn location_sensitive(refs: &Refs) -> bool {
     })
 }
 
-/// A name to resolve, with the module it is used in when that matters: only a one-segment
-/// path resolves differently from one module to the next, so other uses are seen once.
-fn reference(module: &str, usage: Usage, name: &str) -> (String, Usage, String) {
-    let module = if usage == Usage::Bare { module } else { "" };
-    (module.to_owned(), usage, name.to_owned())
-}
-
 /// The items a name used in `module` can be.
-fn resolve(index: &Index, module: &str, usage: Usage, name: &str) -> Vec<usize> {
+pub(crate) fn resolve(index: &Index, module: &str, usage: Usage, name: &str) -> Vec<usize> {
     let all = index.named(name).iter().copied();
     let items = |id: &usize| &index.items[*id];
     match usage {

@@ -7,6 +7,7 @@ mod closure;
 mod config;
 mod expand;
 mod fingerprint;
+mod graph;
 mod index;
 mod valid;
 
