@@ -77,7 +77,7 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
         return compute.run();
     };
     if audited {
-        if let Some(found) = call.lookup_audited::<S>() {
+        if let Some(found) = call.lookup_found::<S>() {
             let same = compute.same_fn();
             return call.audit::<S, R>(found, same, compute.run_twice());
         }
@@ -139,7 +139,7 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
         return compute.await;
     };
     if audited {
-        if let Some(found) = call.lookup_audited::<S>() {
+        if let Some(found) = call.lookup_found::<S>() {
             let fresh = compute.await;
             return call.audit::<S, R>(found, same, (fresh, None));
         }
@@ -232,43 +232,30 @@ impl<'k> Call<'k> {
 
     /// The stored value, counted as a hit; never in refresh mode.
     fn lookup<S: Stored>(&self) -> Option<S::Value> {
-        if self.refresh {
-            return None;
-        }
-        let value = match contained(|| self.store.lookup(&self.digest)) {
-            Ok(Some(hit)) => {
-                let value = S::decode(&hit.bytes, hit.output);
-                if value.is_some() {
-                    self.keep(hit.output, Arc::from(&hit.bytes[..]), hit.expires_ms, true);
-                }
-                value
-            }
-            Ok(None) => None,
-            Err(error) => {
-                degraded(&self.store, &error);
-                None
-            }
-        }?;
-        self.store.count_hit();
-        Some(value)
+        self.lookup_found::<S>().map(|found| found.value)
     }
 
-    /// The stored value with its bytes, for an audited call; counted as a hit.
-    fn lookup_audited<S: Stored>(&self) -> Option<audit::Found<S::Value>> {
+    /// The stored value with the bytes it was read from (an audit compares them), kept in
+    /// the memory tiers and counted as a hit; never in refresh mode.
+    fn lookup_found<S: Stored>(&self) -> Option<audit::Found<S::Value>> {
         if self.refresh {
             return None;
         }
         let found = match contained(|| self.store.lookup(&self.digest)) {
-            Ok(Some(hit)) => S::decode(&hit.bytes, hit.output).map(|value| audit::Found {
-                value,
-                bytes: hit.bytes,
-            }),
-            Ok(None) => None,
+            Ok(Some(hit)) => {
+                let value = S::decode(&hit.bytes, hit.output)?;
+                self.keep(hit.output, Arc::clone(&hit.bytes), hit.expires_ms, true);
+                audit::Found {
+                    value,
+                    bytes: hit.bytes,
+                }
+            }
+            Ok(None) => return None,
             Err(error) => {
                 degraded(&self.store, &error);
-                None
+                return None;
             }
-        }?;
+        };
         self.store.count_hit();
         Some(found)
     }
