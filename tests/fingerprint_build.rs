@@ -457,3 +457,60 @@ fn what_self_is_counts_in_a_method() {
         "{out}"
     );
 }
+
+const EXPLAINED_MAIN: &str = r#"
+mod a;
+
+fn main() {
+    println!("result {}", a::f(3));
+    println!("{}", memo::explain("f").expect("f is registered"));
+}
+"#;
+
+const EXPLAINED_A: &str = r#"use memo::cached;
+#[allow(unused_imports)]
+use serde_json::*;
+
+#[cached]
+pub fn f(x: u64) -> String {
+    println!("ran f");
+    let table = include_str!("../data/table.txt").trim();
+    if cfg!(feature = "fast") { format!("fast {table} {x}") } else { format!("{table} {x}") }
+}
+"#;
+
+/// What `memo::explain` (and `memo explain`, which prints the same record) says a
+/// function is made of names the build configuration, the crates, the files and where
+/// the walk widened.
+#[test]
+fn explain_names_the_build_configuration_crates_files_and_widened_globs() {
+    let case = Case::new(
+        "explained",
+        "serde_json = \"1\"\n\n[features]\ndefault = [\"fast\"]\nfast = []",
+        &[
+            ("src/main.rs", EXPLAINED_MAIN),
+            ("src/a.rs", EXPLAINED_A),
+            ("data/table.txt", "table v1\n"),
+        ],
+    );
+    let out = case.run();
+    assert!(out.contains("result fast table v1 3"), "{out}");
+    let line = |kind: &str, needle: &str| {
+        out.lines().any(|l| {
+            let mut words = l.split_whitespace();
+            words.next() == Some(kind) && l.contains(needle)
+        })
+    };
+    assert!(line("cfg", "feature=\"fast\""), "{out}");
+    assert!(line("crate", "serde_json@1."), "{out}");
+    assert!(line("file", "table.txt"), "{out}");
+    assert!(
+        line("widened", "glob import `use serde_json::*`") && line("widened", "src/a.rs:3"),
+        "{out}"
+    );
+    // The widened entry says where the glob is; moving the import is no change.
+    case.edit("src/a.rs", "use memo::cached;\n", "use memo::cached;\n\n\n");
+    let out = case.run();
+    assert!(!out.contains("ran f"), "{out}");
+    assert!(out.contains("src/a.rs:5"), "{out}");
+}

@@ -4,7 +4,7 @@
 //! that name otherwise; a method to every method of that name. Over-inclusion costs a
 //! spurious miss; under-inclusion returns a wrong result — so when in doubt, include.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -130,9 +130,17 @@ fn walk(
     let modules: BTreeSet<&str> = std::iter::once(module)
         .chain(items.iter().map(|id| index.items[*id].module.as_str()))
         .collect();
-    for (glob_module, root) in &index.globs {
+    // `memo explain` says where each such glob is, as a `widened` component; the crate's
+    // own component carries what it computes, so this one hashes only the crate's name
+    // (moving the import is no change).
+    let mut widened: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (glob_module, root, location) in &index.globs {
         if modules.contains(glob_module.as_str()) {
-            for dep in deps.get(root) {
+            let found = deps.get(root);
+            if !found.is_empty() {
+                widened.entry(root).or_default().push(location);
+            }
+            for dep in found {
                 crates.insert(crate_component(dep, config.artifact(root)));
             }
         }
@@ -162,6 +170,12 @@ fn walk(
             hash: *hash.finalize().as_bytes(),
         });
     }
+    out.extend(widened.into_iter().map(|(root, locations)| Component {
+        kind: "widened",
+        path: format!("glob import `use {root}::*`: all of crate {root}"),
+        location: locations.join(", "),
+        hash: *blake3::hash(root.as_bytes()).as_bytes(),
+    }));
     out.extend(items.into_iter().map(|id| {
         let item = &index.items[id];
         Component {

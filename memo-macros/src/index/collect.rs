@@ -256,7 +256,7 @@ fn items(index: &mut Index, ctx: &Ctx, list: &[SynItem], module: &str) {
                     outside(index, ctx, &base.join(path), &inner);
                 }
             }
-            SynItem::Use(u) => uses(index, &u.tree, None, module),
+            SynItem::Use(u) => uses(index, ctx, &u.tree, None, module),
             _ => {}
         }
     }
@@ -429,11 +429,11 @@ fn type_name(ty: &Type) -> Option<String> {
 }
 
 /// Records what a `use` tree brings in: each local name → the first segment of its path.
-fn uses(index: &mut Index, tree: &UseTree, root: Option<&str>, module: &str) {
+fn uses(index: &mut Index, ctx: &Ctx, tree: &UseTree, root: Option<&str>, module: &str) {
     match tree {
         UseTree::Path(path) => {
             let first = root.map_or_else(|| path.ident.to_string(), str::to_owned);
-            uses(index, &path.tree, Some(&first), module);
+            uses(index, ctx, &path.tree, Some(&first), module);
         }
         UseTree::Name(name) => {
             let local = name.ident.to_string();
@@ -446,14 +446,18 @@ fn uses(index: &mut Index, tree: &UseTree, root: Option<&str>, module: &str) {
             index.alias(&local, &rename.ident.to_string());
             index.uses.entry(local).or_default().insert(first);
         }
-        UseTree::Glob(_) => {
+        UseTree::Glob(glob) => {
             if let Some(root) = root {
-                index.globs.insert((module.to_owned(), root.to_owned()));
+                let line = glob.star_token.span.start().line;
+                let location = format!("{}:{line}", ctx.relative);
+                index
+                    .globs
+                    .insert((module.to_owned(), root.to_owned(), location));
             }
         }
         UseTree::Group(group) => {
             for tree in &group.items {
-                uses(index, tree, root, module);
+                uses(index, ctx, tree, root, module);
             }
         }
     }

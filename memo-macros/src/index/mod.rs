@@ -46,8 +46,9 @@ pub struct Index {
     by_owner: HashMap<String, Vec<usize>>,
     /// What `use` declarations bring in: a local name → the first segments of its paths.
     uses: HashMap<String, BTreeSet<String>>,
-    /// The module of each `use x::*` import, and the first segment of its path.
-    pub globs: BTreeSet<(String, String)>,
+    /// Each `use x::*` import: its module, the first segment of its path, and where it
+    /// is written (`src/a.rs:3`).
+    pub globs: BTreeSet<(String, String, String)>,
     /// Other names of a thing, both ways: `use a::X as Y` and `type Y = X<..>` link `X`
     /// and `Y`.
     aliases: HashMap<String, BTreeSet<String>>,
