@@ -364,7 +364,8 @@ fn fits_measures_the_encoding_and_stops_past_the_room() {
     use memo_runtime::Stored;
     // postcard: a one-byte length, then the bytes.
     let value = vec![7u8; 100];
-    assert_eq!(Plain::<Vec<u8>>::encode(&value).unwrap().len(), 101);
+    let site = site!("call_path::fits");
+    assert_eq!(Plain::<Vec<u8>>::encode(&value, site).unwrap().len(), 101);
     assert!(Plain::<Vec<u8>>::fits(&value, 101));
     assert!(!Plain::<Vec<u8>>::fits(&value, 100));
     assert!(!Plain::<Vec<u8>>::fits(&vec![0u8; 64 << 20], 16 << 10));

@@ -96,11 +96,16 @@ impl Call<'_> {
         let Some(fresh) = first.stored() else {
             return R::from_stored(found.value);
         };
-        let Ok(fresh_bytes) = S::encode(fresh) else {
+        let encode = |value: &S::Value| {
+            crate::contain::quietly(|| S::encode(value, site))
+                .ok()
+                .and_then(Result::ok)
+        };
+        let Some(fresh_bytes) = encode(fresh) else {
             return R::from_stored(found.value);
         };
         let agree = |a: &S::Value, a_bytes: &[u8], b: &S::Value| {
-            S::encode(b).is_ok_and(|b_bytes| b_bytes == a_bytes) || same(a, b)
+            encode(b).is_some_and(|b_bytes| b_bytes == a_bytes) || same(a, b)
         };
         if let Some(again) = second.as_ref().and_then(Outcome::stored)
             && !agree(fresh, &fresh_bytes, again)

@@ -25,6 +25,9 @@ pub(crate) struct Flights {
 pub(crate) struct Flight {
     state: Mutex<State>,
     finished: Condvar,
+    /// The thread of the caller computing: a call it makes on the same key (through a
+    /// `skip`ped argument, say) would wait for itself.
+    leader: std::thread::ThreadId,
 }
 
 #[derive(Default)]
@@ -41,6 +44,9 @@ pub(crate) enum Joined<'a> {
     Leader(Leader<'a>),
     /// Another caller computes; wait for it with [`Flight::wait`].
     Follower(Arc<Flight>),
+    /// This thread is already computing the key, further up its stack: waiting would
+    /// never end, so the call computes directly.
+    Reentrant,
 }
 
 /// The computing caller's duty to finish its flight. Dropped unfinished — the function
@@ -62,14 +68,22 @@ impl Flights {
         self.finished.load(Ordering::Acquire)
     }
 
-    pub(crate) fn join(&self, key: Digest) -> Joined<'_> {
+    /// Joins the flight on `key`, leading it if there is none. With `blocking`, a caller
+    /// on the leader's own thread is told so rather than made to wait; an async caller is
+    /// not (tasks of one thread wait for each other without blocking it).
+    pub(crate) fn join(&self, key: Digest, blocking: bool) -> Joined<'_> {
         let mut running = lock(&self.running);
+        let me = std::thread::current().id();
         if let Some(flight) = running.get(&key) {
+            if blocking && flight.leader == me {
+                return Joined::Reentrant;
+            }
             return Joined::Follower(Arc::clone(flight));
         }
         let flight = Arc::new(Flight {
             state: Mutex::new(State::default()),
             finished: Condvar::new(),
+            leader: me,
         });
         running.insert(key, Arc::clone(&flight));
         Joined::Leader(Leader {

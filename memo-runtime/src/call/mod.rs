@@ -2,6 +2,7 @@
 
 mod audit;
 mod body;
+mod codec;
 pub(crate) mod exact;
 pub(crate) mod flight;
 mod hot;
@@ -10,7 +11,6 @@ mod site;
 mod stored;
 
 use std::convert::Infallible;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -85,7 +85,8 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
         return R::from_stored(value);
     }
     loop {
-        match call.store.inner.flights.join(call.digest) {
+        match call.store.inner.flights.join(call.digest, true) {
+            Joined::Reentrant => return compute.run(),
             Joined::Leader(leader) => {
                 if let Some(value) = call.recheck::<S>(&leader) {
                     leader.finish(None);
@@ -147,7 +148,8 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
         return R::from_stored(value);
     }
     loop {
-        match call.store.inner.flights.join(call.digest) {
+        match call.store.inner.flights.join(call.digest, false) {
+            Joined::Reentrant => return compute.await,
             Joined::Leader(leader) => {
                 if let Some(value) = call.recheck::<S>(&leader) {
                     leader.finish(None);
@@ -286,11 +288,14 @@ impl<'k> Call<'k> {
 
     fn save<S: Stored>(&self, value: &S::Value) -> Option<Shared> {
         let site = self.site;
-        let bytes = match S::encode(value) {
+        // A `Serialize` that fails or panics costs the caching, never the value.
+        let encoded = crate::contain::quietly(|| S::encode(value, site))
+            .unwrap_or_else(|panic| Err(format!("its `Serialize` panicked: {panic}")));
+        let bytes = match encoded {
             Ok(bytes) => bytes,
-            Err(error) => {
+            Err(problem) => {
                 warn::once(&format!("encode {}", site.name), || {
-                    format!("`{}` runs uncached: {}", site.name, Error::Encode(error))
+                    format!("`{}` runs uncached: {problem}", site.name)
                 });
                 return None;
             }
@@ -335,8 +340,7 @@ impl<'k> Call<'k> {
 
 /// Runs a store operation, turning a panic inside the storage engine into an error.
 fn contained<T>(op: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(op))
-        .unwrap_or_else(|panic| Err(Error::Panicked(crate::store::panic_message(&*panic))))
+    crate::contain::quietly(op).unwrap_or_else(|panic| Err(Error::Panicked(panic)))
 }
 
 fn degraded(store: &Store, error: &Error) {
@@ -345,7 +349,7 @@ fn degraded(store: &Store, error: &Error) {
         // holding it here or reaching whoever holds it now.
         scope::drop_default(store);
     }
-    warn::once(&store.inner.warning_topic(), || {
+    store.inner.report_problem(|| {
         format!("caching is degraded, results are computed but may not be stored: {error}")
     });
 }

@@ -46,6 +46,8 @@ pub struct SiteState {
     pub(crate) hot: HotMap,
     /// Where each thread keeps this function's results, once assigned (0 until then).
     slot: AtomicUsize,
+    /// How its results are encoded.
+    pub(crate) codec: super::codec::Codec,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -62,6 +64,7 @@ impl SiteState {
             recorded_in: AtomicU64::new(0),
             hot: HotMap::new(),
             slot: AtomicUsize::new(0),
+            codec: super::codec::Codec::new(),
         }
     }
 

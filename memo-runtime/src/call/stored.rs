@@ -6,17 +6,18 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::store::decode_exact;
+use super::{CallSite, codec};
 use crate::{Digest, Memo};
 
-/// How a kind of value is stored: encoded with postcard, and rebuilt from the bytes and
+/// How a kind of value is stored: encoded (see `codec`), and rebuilt from the bytes and
 /// their content hash.
 #[doc(hidden)]
 pub trait Stored {
     /// The value stored: the function's return value, or its `Ok` value.
     type Value;
-    /// The bytes to store.
-    fn encode(value: &Self::Value) -> Result<Vec<u8>, postcard::Error>;
+    /// The bytes to store for a result of `site`, checked to read back; why not, if they
+    /// cannot be.
+    fn encode(value: &Self::Value, site: &'static CallSite) -> Result<Vec<u8>, String>;
     /// The value back, or `None` if the bytes do not decode into it (its type changed).
     fn decode(bytes: &[u8], hash: Digest) -> Option<Self::Value>;
     /// Whether the value encodes to at most `max` bytes; it stops encoding past them.
@@ -68,12 +69,12 @@ pub struct Plain<T>(PhantomData<T>);
 impl<T: Storable> Stored for Plain<T> {
     type Value = T;
 
-    fn encode(value: &T) -> Result<Vec<u8>, postcard::Error> {
-        postcard::to_stdvec(value)
+    fn encode(value: &T, site: &'static CallSite) -> Result<Vec<u8>, String> {
+        codec::encode(value, &site.state.codec, site.name)
     }
 
     fn decode(bytes: &[u8], _: Digest) -> Option<T> {
-        decode_exact(bytes)
+        codec::decode(bytes)
     }
 
     fn fits(value: &T, max: usize) -> bool {
@@ -89,12 +90,12 @@ pub struct MemoOf<T>(PhantomData<T>);
 impl<T: Storable> Stored for MemoOf<T> {
     type Value = Memo<T>;
 
-    fn encode(value: &Memo<T>) -> Result<Vec<u8>, postcard::Error> {
-        postcard::to_stdvec(&**value)
+    fn encode(value: &Memo<T>, site: &'static CallSite) -> Result<Vec<u8>, String> {
+        codec::encode(&**value, &site.state.codec, site.name)
     }
 
     fn decode(bytes: &[u8], hash: Digest) -> Option<Memo<T>> {
-        decode_exact(bytes).map(|value| Memo::from_parts(value, hash))
+        codec::decode(bytes).map(|value| Memo::from_parts(value, hash))
     }
 
     fn fits(value: &Memo<T>, max: usize) -> bool {

@@ -195,7 +195,9 @@ impl Store {
     /// current fingerprint and when each fingerprint was seen.
     pub(crate) fn record_function(&self, site: &'static CallSite) -> Result<()> {
         let inner = &*self.inner;
-        if site.state.recorded_in.load(Ordering::Acquire) == inner.id {
+        // A file replaced for damage has lost every record: they are written again.
+        let token = inner.record_token();
+        if site.state.recorded_in.load(Ordering::Acquire) == token {
             return Ok(());
         }
         {
@@ -203,7 +205,10 @@ impl Store {
                 .recorded
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner());
-            if !recorded.insert(site.name) {
+            if recorded.0 != token {
+                *recorded = (token, Default::default());
+            }
+            if !recorded.1.insert(site.name) {
                 return Ok(());
             }
         }
@@ -220,7 +225,7 @@ impl Store {
             Some(remote) => remote.record(&info)?,
             None => self.write_function(info)?,
         }
-        site.state.recorded_in.store(inner.id, Ordering::Release);
+        site.state.recorded_in.store(token, Ordering::Release);
         Ok(())
     }
 }

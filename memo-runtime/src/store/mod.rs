@@ -6,6 +6,7 @@ mod engine;
 mod gc;
 mod manage;
 mod open;
+mod problem;
 mod record;
 mod registry;
 mod serve;
@@ -24,7 +25,6 @@ pub use verify::VerifyReport;
 
 pub(crate) use access::{NewEntry, read_entry_head};
 pub(crate) use engine::FILE as ENGINE_FILE;
-pub(crate) use open::panic_message;
 pub(crate) use record::{EntryRecord, decode_exact};
 
 use crate::call::flight::Flights;
@@ -79,8 +79,9 @@ pub(crate) struct Inner {
     /// The connection to the process that holds this store, when this one does not.
     remote: Option<serve::Remote>,
     live: LiveCounters,
-    /// The functions recorded in this store by this process, so each is written once.
-    recorded: Mutex<HashSet<&'static str>>,
+    /// The functions recorded in this store by this process, so each is written once,
+    /// and the [`Inner::record_token`] they were recorded under.
+    recorded: Mutex<(u64, HashSet<&'static str>)>,
     /// Bumped whenever entries are removed, so the in-process tier drops what it held.
     epoch: AtomicU64,
     /// Whether results of this store are kept in the in-process tier.
@@ -147,6 +148,7 @@ pub struct StoreBuilder {
     dir: Option<PathBuf>,
     cache_capacity: u64,
     hot: bool,
+    heal: bool,
 }
 
 impl StoreBuilder {
@@ -164,12 +166,32 @@ impl StoreBuilder {
         self
     }
 
+    /// Whether a damaged database file is moved aside (to `store.redb.damaged`, keeping
+    /// the last one) and replaced by a fresh store, with one warning — the default, found
+    /// at open or on any later read. Off, the damage is an error ([`Error::Corrupt`]) and
+    /// the file is left as it is: what `memo` commands that only look use.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("store.redb"), b"not a database").unwrap();
+    /// let error = memo::Store::builder(dir.path()).heal(false).open().unwrap_err();
+    /// assert!(matches!(error, memo::Error::Corrupt { .. }), "{error}");
+    /// let store = memo::Store::builder(dir.path()).open().unwrap();
+    /// assert!(dir.path().join("store.redb.damaged").exists());
+    /// # drop(store);
+    /// ```
+    pub fn heal(mut self, heal: bool) -> StoreBuilder {
+        self.heal = heal;
+        self
+    }
+
     /// Opens the store; a directory this process already has open returns that store,
     /// with the options it was opened with.
     pub fn open(self) -> Result<Store> {
         let options = open::Options {
             cache_capacity: self.cache_capacity,
             hot: self.hot,
+            heal: self.heal,
         };
         match &self.dir {
             Some(dir) => open::open(dir, &options),
@@ -194,6 +216,7 @@ impl Store {
             dir: None,
             cache_capacity: open::CACHE_CAPACITY,
             hot: true,
+            heal: true,
         }
     }
 
@@ -299,9 +322,7 @@ impl Drop for Inner {
             self.close()
         };
         if let Err(error) = closed {
-            crate::warn::once(&self.warning_topic(), || {
-                format!("could not flush the store when closing it: {error}")
-            });
+            self.report_problem(|| format!("could not flush the store when closing it: {error}"));
         }
         if let Some(mut engine) = self.engine.take() {
             // Bounded: a writer stuck on a full disk is left behind rather than hanging
@@ -334,6 +355,18 @@ impl Inner {
     /// The topic of this store's degradation warnings: one warning per store and process.
     pub(crate) fn warning_topic(&self) -> String {
         open::warning_topic(&self.dir)
+    }
+
+    /// Says a problem with this store once, and keeps it for `memo doctor`.
+    pub(crate) fn report_problem(&self, message: impl FnOnce() -> String) {
+        problem::report(&self.dir, &self.warning_topic(), message);
+    }
+
+    /// Which file function records were written to: this store, and how many times its
+    /// file has been replaced for damage. Ids stay below 2^41, heals above.
+    fn record_token(&self) -> u64 {
+        let heals = self.engine.as_ref().map_or(0, |engine| engine.db.heals());
+        self.id ^ (heals << 44)
     }
 
     fn engine(&self) -> &Engine {

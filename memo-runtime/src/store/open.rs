@@ -1,13 +1,12 @@
 //! Opening a store directory: the lock, the format stamp, the `.gitignore`.
 
 use std::fs;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::engine::{self, EngineError, Table};
-use super::{Engine, Inner, STORE_FORMAT_VERSION, Trees, registry};
+use super::{Engine, Inner, STORE_FORMAT_VERSION, Trees, problem, registry};
 use crate::call::flight::Flights;
 use crate::error::{Error, Result};
 
@@ -19,6 +18,7 @@ pub(super) const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 pub(super) struct Options {
     pub cache_capacity: u64,
     pub hot: bool,
+    pub heal: bool,
 }
 /// The file in which the process that holds a store writes its pid.
 const HOLDER_FILE: &str = "holder.pid";
@@ -127,20 +127,31 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
             dir: owned.clone(),
             source: error.to_string().into(),
         };
-        crate::warn::once(&topic, || {
+        problem::report(&owned, &topic, || {
             format!("caching is degraded, results are computed but may not be stored: {error}")
         });
     });
+    let owned = dir.to_owned();
+    let on_heal = Box::new(move |healed: &engine::Healed| problem::healed(&owned, healed));
+    let engine_options = engine::Options {
+        cache_bytes: options.cache_capacity,
+        heal: options.heal,
+        seed: vec![(
+            Table::Meta,
+            b"format".to_vec(),
+            STORE_FORMAT_VERSION.to_le_bytes().to_vec(),
+        )],
+        on_error,
+        on_heal,
+    };
     // The engine could panic on some damaged files rather than return an error.
     let path = dir.join(engine::FILE);
-    let (db, writer) = catch_unwind(AssertUnwindSafe(|| {
-        engine::Engine::open(&path, options.cache_capacity, on_error)
-    }))
-    .map_err(|panic| Error::Corrupt {
-        dir: dir.to_owned(),
-        detail: format!("the storage engine panicked: {}", panic_message(&panic)),
-    })?
-    .map_err(|source| open_error(dir, source))?;
+    let (db, writer) = crate::contain::quietly(|| engine::Engine::open(&path, engine_options))
+        .map_err(|panic| Error::Corrupt {
+            dir: dir.to_owned(),
+            detail: format!("the storage engine panicked: {panic}"),
+        })?
+        .map_err(|source| open_error(dir, source))?;
     let trees = Trees {
         entries: db.tree(Table::Entries),
         blobs: db.tree(Table::Blobs),
@@ -149,7 +160,16 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         lineage: db.tree(Table::Lineage),
         meta: db.tree(Table::Meta),
     };
-    check_format(dir, &trees)?;
+    match check_format(dir, &trees) {
+        // Damage redb cannot see: a file with entries and no readable stamp.
+        Err(Error::Corrupt { detail, .. })
+            if options.heal
+                && db.replace_damaged(&format!("the database is damaged: {detail}")) =>
+        {
+            check_format(dir, &trees)?;
+        }
+        other => other?,
+    }
     static IDS: AtomicU64 = AtomicU64::new(1);
     Ok(Inner {
         id: IDS.fetch_add(1, Ordering::Relaxed),
@@ -261,12 +281,4 @@ pub(crate) fn holder(dir: &Path) -> Option<u32> {
         .trim()
         .parse()
         .ok()
-}
-
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into())
 }

@@ -36,9 +36,7 @@ fn flush_all() {
     let stores: Vec<Arc<Inner>> = lock().iter().filter_map(|(_, w)| w.upgrade()).collect();
     for inner in stores {
         if let Err(error) = inner.close() {
-            crate::warn::once(&inner.warning_topic(), || {
-                format!("could not flush the store at exit: {error}")
-            });
+            inner.report_problem(|| format!("could not flush the store at exit: {error}"));
         }
     }
 }

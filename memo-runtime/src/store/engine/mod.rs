@@ -7,13 +7,16 @@
 //! read the file. redb opens in constant time and keeps at most its configured cache in
 //! memory, whatever the number of entries.
 
+mod heal;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 
+pub(crate) use heal::{DAMAGED_FILE, Healed};
 use writer::Found;
 pub(crate) use writer::{Buffered, Writer};
 
@@ -91,8 +94,23 @@ impl<E: Into<redb::Error>> From<E> for EngineError {
         match error.into() {
             redb::Error::DatabaseAlreadyOpen => EngineError::Locked,
             redb::Error::Corrupted(detail) => EngineError::Corrupt(detail),
+            // A page the file's own pointers place past its end: the file was cut short.
+            redb::Error::Io(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                EngineError::Corrupt(format!("the file is shorter than its contents ({error})"))
+            }
+            // What redb says of a header it cannot read ("Not a redb database").
+            redb::Error::Io(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                EngineError::Corrupt(error.to_string())
+            }
             other => EngineError::Failed(Box::new(other)),
         }
+    }
+}
+
+impl EngineError {
+    /// Whether the file is damaged, rather than unreachable or its disk full.
+    pub(crate) fn is_damage(&self) -> bool {
+        matches!(self, EngineError::Corrupt(_))
     }
 }
 
@@ -101,10 +119,9 @@ pub(crate) type EngineResult<T> = std::result::Result<T, EngineError>;
 /// Runs `work` against the database, turning a panic into an error: redb can panic on a
 /// damaged file rather than report it, and the cache must never take the program down.
 pub(crate) fn contained<T>(work: impl FnOnce() -> EngineResult<T>) -> EngineResult<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+    crate::contain::quietly(work).unwrap_or_else(|panic| {
         Err(EngineError::Corrupt(format!(
-            "the storage engine panicked: {}",
-            crate::store::panic_message(&*panic)
+            "the storage engine panicked: {panic}"
         )))
     })
 }
@@ -116,44 +133,47 @@ pub(crate) struct Engine {
 }
 
 pub(crate) struct Shared {
-    /// Read-locked by every use of the database, write-locked to compact it: compaction
-    /// needs the file to itself.
+    /// Read-locked by every use of the database, write-locked to compact it or to replace
+    /// it: either needs the file to itself.
     db: RwLock<redb::Database>,
     buffer: Buffered,
+    path: PathBuf,
+    options: Options,
+    /// Bumped each time the file is replaced, so that failures seen before do not
+    /// replace it once more.
+    heals: AtomicU64,
+}
+
+/// How an engine opens its file, and what it does when the file is damaged.
+pub(crate) struct Options {
+    /// The bytes of redb's page cache.
+    pub cache_bytes: u64,
+    /// Whether a damaged file is moved aside (to [`DAMAGED_FILE`]) and replaced by a
+    /// fresh one; otherwise the damage is reported, and the file left alone.
+    pub heal: bool,
+    /// What a fresh file holds from the start (the store's format stamp).
+    pub seed: Vec<(Table, Vec<u8>, Vec<u8>)>,
+    /// Hears of a commit that failed.
+    pub on_error: Box<dyn Fn(&EngineError) + Send + Sync>,
+    /// Hears that a damaged file was replaced.
+    pub on_heal: Box<dyn Fn(&Healed) + Send + Sync>,
 }
 
 /// Below this size a file is not worth compacting.
 const COMPACT_MIN_BYTES: u64 = 8 << 20;
 
 impl Engine {
-    /// Opens (creating if needed) the database file at `path`, with a page cache of
-    /// `cache_bytes`, and starts its writer. `on_error` hears of a commit that failed.
-    pub(crate) fn open(
-        path: &Path,
-        cache_bytes: u64,
-        on_error: Box<dyn Fn(&EngineError) + Send + Sync>,
-    ) -> EngineResult<(Engine, Writer)> {
-        let db = redb::Database::builder()
-            .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
-            .create(path)?;
-        // Every table exists from the start, so reads never meet a missing one. Only a new
-        // file needs the (durable, so slower) transaction that creates them.
-        let read = db.begin_read()?;
-        let missing = Table::ALL
-            .iter()
-            .any(|table| read.open_table(table.definition()).is_err());
-        drop(read);
-        if missing {
-            let mut txn = db.begin_write()?;
-            txn.set_quick_repair(true);
-            for table in Table::ALL {
-                txn.open_table(table.definition())?;
-            }
-            txn.commit()?;
-        }
+    /// Opens (creating if needed) the database file at `path` and starts its writer. A
+    /// file found damaged is moved aside and replaced, if `options` say so.
+    pub(crate) fn open(path: &Path, mut options: Options) -> EngineResult<(Engine, Writer)> {
+        let db = heal::open_healing(path, &options)?;
+        let on_error = std::mem::replace(&mut options.on_error, Box::new(|_| {}));
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
             buffer: Buffered::new(on_error),
+            path: path.to_owned(),
+            options,
+            heals: AtomicU64::new(0),
         });
         let writer = Writer::start(Arc::clone(&shared))
             .map_err(|error| EngineError::Failed(Box::new(error)))?;
@@ -300,9 +320,14 @@ impl Tree {
         &self.engine.shared
     }
 
-    /// The value under `key`.
+    /// The value under `key`. A damaged file is replaced (if the engine heals) and the
+    /// key looked up again in the fresh one.
     pub(crate) fn get(&self, key: impl AsRef<[u8]>) -> EngineResult<Option<Bytes>> {
         let key = key.as_ref();
+        self.shared().healing(|| self.get_once(key))
+    }
+
+    fn get_once(&self, key: &[u8]) -> EngineResult<Option<Bytes>> {
         let shared = self.shared();
         // Held throughout: no snapshot is in use while the file is compacted.
         let db = shared.db();
@@ -352,24 +377,28 @@ impl Tree {
     /// How many keys the tree holds.
     pub(crate) fn len(&self) -> EngineResult<u64> {
         self.engine.sync()?;
-        contained(|| {
-            let db = self.shared().db();
-            Ok(Shared::read_table(&db, self.table)?.len()?)
+        self.shared().healing(|| {
+            contained(|| {
+                let db = self.shared().db();
+                Ok(Shared::read_table(&db, self.table)?.len()?)
+            })
         })
     }
 
     /// Removes every key, at once and durably.
     pub(crate) fn clear(&self) -> EngineResult<()> {
         self.engine.sync()?;
-        contained(|| {
-            let db = self.shared().db();
-            let mut txn = db.begin_write()?;
-            txn.set_quick_repair(true);
-            txn.delete_table(self.table.definition())?;
-            txn.open_table(self.table.definition())?;
-            txn.commit()?;
-            self.shared().buffer.file_changed();
-            Ok(())
+        self.shared().healing(|| {
+            contained(|| {
+                let db = self.shared().db();
+                let mut txn = db.begin_write()?;
+                txn.set_quick_repair(true);
+                txn.delete_table(self.table.definition())?;
+                txn.open_table(self.table.definition())?;
+                txn.commit()?;
+                self.shared().buffer.file_changed();
+                Ok(())
+            })
         })
     }
 
@@ -456,7 +485,10 @@ impl Iterator for Scan {
             if self.done {
                 return None;
             }
+            let seen = self.tree.shared().heals.load(Ordering::Acquire);
             if let Err(error) = contained(|| self.next_chunk()) {
+                // The scan ends with the damage it met; the next one reads a fresh file.
+                self.tree.shared().recover(seen, &error);
                 self.done = true;
                 return Some(Err(error));
             }

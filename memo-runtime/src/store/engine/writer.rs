@@ -285,8 +285,9 @@ fn run(shared: &Shared) {
             (batch, state.started)
         };
         buffer.changed.notify_all();
-        // A panic inside the engine must not take the writer down with what it holds.
-        let result = super::contained(|| shared.commit(&batch));
+        // A panic inside the engine must not take the writer down with what it holds; a
+        // damaged file is replaced and the batch committed to the fresh one.
+        let result = shared.healing(|| super::contained(|| shared.commit(&batch)));
         if let Err(error) = &result {
             (buffer.on_error)(error);
         }

@@ -1,0 +1,140 @@
+//! A damaged file heals: found at open or on any read or commit, it is moved aside (the
+//! last one is kept, as `store.redb.damaged`) and a fresh file takes its place in the same
+//! run, so one bad sector costs the cache's contents, never every later run.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use redb::ReadableDatabase;
+
+use super::{Engine, EngineError, EngineResult, Options, Shared, Table, contained};
+
+/// The name a damaged database file is moved to, beside the store's.
+pub(crate) const DAMAGED_FILE: &str = "store.redb.damaged";
+
+/// A damaged file that was replaced.
+pub(crate) struct Healed<'a> {
+    /// What was wrong with it.
+    pub detail: &'a str,
+    /// Where it was moved, or `None` if it could not be (it was deleted instead).
+    pub kept: Option<&'a Path>,
+}
+
+/// Opens the file at `path` with its tables; a damaged one is replaced if `options` say so.
+pub(super) fn open_healing(path: &Path, options: &Options) -> EngineResult<redb::Database> {
+    match contained(|| open_file(path, options)) {
+        Err(error) if options.heal && error.is_damage() => {
+            let kept = move_aside(path).map_err(|e| EngineError::Failed(Box::new(e)))?;
+            let db = contained(|| open_file(path, options))?;
+            (options.on_heal)(&Healed {
+                detail: &error.to_string(),
+                kept: kept.as_deref(),
+            });
+            Ok(db)
+        }
+        other => other,
+    }
+}
+
+/// Opens (creating if needed) the file at `path`. Every table exists from the start, so
+/// reads never meet a missing one; only a new file needs the (durable, so slower)
+/// transaction that creates them, which also writes its seed.
+fn open_file(path: &Path, options: &Options) -> EngineResult<redb::Database> {
+    let db = redb::Database::builder()
+        .set_cache_size(usize::try_from(options.cache_bytes).unwrap_or(usize::MAX))
+        .create(path)?;
+    let read = db.begin_read()?;
+    let missing: Vec<Table> = Table::ALL
+        .into_iter()
+        .filter(|table| read.open_table(table.definition()).is_err())
+        .collect();
+    drop(read);
+    if !missing.is_empty() {
+        let mut txn = db.begin_write()?;
+        txn.set_quick_repair(true);
+        for table in Table::ALL {
+            txn.open_table(table.definition())?;
+        }
+        // Only a file that had none of the tables is new: one that lost some is not
+        // stamped as sound.
+        if missing.len() == Table::ALL.len() {
+            for (table, key, value) in &options.seed {
+                txn.open_table(table.definition())?
+                    .insert(&key[..], &value[..])?;
+            }
+        }
+        txn.commit()?;
+    }
+    Ok(db)
+}
+
+/// Moves the file at `path` to [`DAMAGED_FILE`] beside it, replacing an older one; where
+/// it cannot be moved it is deleted. `None` when it was deleted or not there.
+fn move_aside(path: &Path) -> std::io::Result<Option<PathBuf>> {
+    let kept = path.with_file_name(DAMAGED_FILE);
+    match std::fs::rename(path, &kept) {
+        Ok(()) => Ok(Some(kept)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(_) => std::fs::remove_file(path).map(|()| None),
+    }
+}
+
+impl Shared {
+    /// Runs `op`; if it finds the file damaged and the file is replaced for it, runs it
+    /// once more on the fresh file.
+    pub(super) fn healing<T>(&self, op: impl Fn() -> EngineResult<T>) -> EngineResult<T> {
+        let seen = self.heals.load(Ordering::Acquire);
+        match op() {
+            Err(error) if self.recover(seen, &error) => op(),
+            other => other,
+        }
+    }
+
+    /// Replaces the file for `error`, seen while it was at heal count `seen`, if it is
+    /// damage and the engine heals; whether the file is new since (by this call or
+    /// another).
+    pub(super) fn recover(&self, seen: u64, error: &EngineError) -> bool {
+        error.is_damage() && self.options.heal && self.replace(seen, &error.to_string())
+    }
+
+    /// Moves the damaged file aside and opens a fresh one in its place; `false` if that
+    /// failed, and the damaged file is still in use.
+    fn replace(&self, seen: u64, detail: &str) -> bool {
+        let mut db = self.db.write().unwrap_or_else(|poison| poison.into_inner());
+        if self.heals.load(Ordering::Acquire) != seen {
+            return true; // another thread replaced it meanwhile
+        }
+        // No read transaction may outlive the file it reads.
+        self.buffer.file_changed();
+        let Ok(kept) = move_aside(&self.path) else {
+            return false;
+        };
+        let Ok(fresh) = contained(|| open_file(&self.path, &self.options)) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut *db, fresh);
+        self.heals.fetch_add(1, Ordering::AcqRel);
+        drop(db);
+        drop(old);
+        (self.options.on_heal)(&Healed {
+            detail,
+            kept: kept.as_deref(),
+        });
+        true
+    }
+}
+
+impl Engine {
+    /// Replaces the file, which the store found damaged (`detail`) in a way the engine
+    /// cannot see; `false` if it could not.
+    pub(crate) fn replace_damaged(&self, detail: &str) -> bool {
+        let shared = &self.shared;
+        shared.replace(shared.heals.load(Ordering::Acquire), detail)
+    }
+
+    /// How many times the file has been replaced: what a store keeps of the file (which
+    /// functions it recorded) is stale once this changes.
+    pub(crate) fn heals(&self) -> u64 {
+        self.shared.heals.load(Ordering::Acquire)
+    }
+}
