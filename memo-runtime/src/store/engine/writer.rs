@@ -66,8 +66,9 @@ struct State {
     /// Batches taken by the writer, and finished (committed or failed).
     started: u64,
     finished: u64,
-    /// The error of the last batch that failed, and the batch's number.
-    failed: Option<(u64, String)>,
+    /// The error of the last batch that failed, the batch's number, and whether it was
+    /// damage.
+    failed: Option<(u64, String, bool)>,
     stop: bool,
     /// Someone waits for the pending writes: commit them without gathering more.
     urgent: bool,
@@ -201,9 +202,11 @@ impl Buffered {
             }
         }
         match &state.failed {
-            Some((batch, error)) if *batch == target => {
-                Err(EngineError::Failed(error.clone().into()))
-            }
+            Some((batch, error, damage)) if *batch == target => Err(if *damage {
+                EngineError::Corrupt(error.clone())
+            } else {
+                EngineError::Failed(error.clone().into())
+            }),
             _ => Ok(()),
         }
     }
@@ -299,7 +302,14 @@ fn run(shared: &Shared) {
         state.committing = Arc::default();
         state.finished = number;
         if let Err(error) = result {
-            state.failed = Some((number, error.to_string()));
+            state.failed = Some((
+                number,
+                match &error {
+                    EngineError::Corrupt(detail) => detail.clone(),
+                    other => other.to_string(),
+                },
+                error.is_damage(),
+            ));
         }
         drop(state);
         drop(stale); // its read transaction ends here, outside the lock
