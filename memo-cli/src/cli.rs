@@ -144,8 +144,20 @@ pub enum Command {
     Clear,
 
     /// Re-hash every blob and check every entry; remove what is damaged.
-    #[command(after_help = "Example:\n  memo verify")]
-    Verify(#[command(flatten)] Json),
+    #[command(after_help = "Examples:\n  memo verify\n  memo verify --repair")]
+    Verify {
+        /// If the database file itself is damaged, move it aside (to store.redb.damaged)
+        /// and start a fresh store, as a program using the store does by itself.
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// The store's path, engine, format, holder, size, and the last problem seen, without
+    /// changing anything.
+    #[command(after_help = "Example:\n  memo doctor")]
+    Doctor(#[command(flatten)] Json),
 
     /// Write the store's entries and results to a portable archive.
     #[command(after_help = "Example:\n  memo export results.memo")]

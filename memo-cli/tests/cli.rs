@@ -348,6 +348,59 @@ fn verify_reports_and_removes_damage() {
 }
 
 #[test]
+fn doctor_reports_and_verify_repair_heals_a_damaged_store() {
+    let dir = filled();
+    let doctor = json(dir.path(), &["doctor"]);
+    assert_eq!(doctor["healthy"], true, "{doctor}");
+    assert_eq!(doctor["engine"], "redb");
+    assert_eq!(doctor["format"], memo::STORE_FORMAT_VERSION);
+    assert!(doctor["entries"].as_u64().unwrap() > 0);
+    assert!(doctor["file_bytes"].as_u64().unwrap() > 0);
+    assert!(doctor["last_problem"].is_null());
+    assert!(ok(dir.path(), &["doctor"]).contains("healthy"));
+
+    // The header destroyed: looking changes nothing, and says what to do.
+    let file = dir.path().join("store.redb");
+    let mut bytes = std::fs::read(&file).unwrap();
+    for byte in &mut bytes[..512] {
+        *byte ^= 0xA5;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let doctor = json(dir.path(), &["doctor"]);
+    assert_eq!(doctor["healthy"], false, "{doctor}");
+    assert!(
+        doctor["problem_opening"]
+            .as_str()
+            .unwrap()
+            .contains("corrupt"),
+        "{doctor}"
+    );
+    assert!(ok(dir.path(), &["doctor"]).contains("memo verify --repair"));
+    let error = fails(dir.path(), &["ls"], 1);
+    assert!(error.contains("memo verify --repair"), "{error}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        bytes,
+        "only looking changes nothing"
+    );
+
+    let repaired = ok(dir.path(), &["verify", "--repair"]);
+    assert!(repaired.starts_with("repaired:"), "{repaired}");
+    assert_eq!(
+        std::fs::read(dir.path().join("store.redb.damaged")).unwrap(),
+        bytes
+    );
+    let doctor = json(dir.path(), &["doctor"]);
+    assert_eq!(doctor["healthy"], true, "{doctor}");
+    assert_eq!(doctor["entries"], 0);
+    assert_eq!(doctor["damaged_copy"]["bytes"], bytes.len());
+    let problem = doctor["last_problem"]["message"].as_str().unwrap();
+    assert!(problem.contains("was damaged"), "{problem}");
+    // A sound store: `--repair` verifies it, as `verify` does.
+    assert_eq!(json(dir.path(), &["verify", "--repair"])["clean"], true);
+}
+
+#[test]
 fn export_and_import_keep_entries_and_dedup() {
     let dir = filled();
     let archive = tempfile::tempdir().unwrap();

@@ -48,7 +48,7 @@ pub enum Error {
     },
     /// The store's files are damaged.
     #[error(
-        "the store at {} is corrupt ({detail}); remove the directory to start a new store",
+        "the store at {} is corrupt ({detail}); `memo verify --repair` moves the damaged file aside and starts a fresh store, as a program using the store does by itself",
         dir.display()
     )]
     Corrupt {
@@ -75,11 +75,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A value could not be encoded for storage.
-    #[error(
-        "the result could not be encoded for storage: {0}; make sure its `Serialize` impl cannot fail"
-    )]
-    Encode(#[source] postcard::Error),
     /// An archive could not be imported.
     #[error("the archive is damaged or not a memo archive ({0}); export it again")]
     Archive(String),

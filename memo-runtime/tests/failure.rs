@@ -339,7 +339,7 @@ fn a_corrupt_store_heals_with_one_warning_or_is_an_error_when_asked() {
     let error = Store::builder(dir.path()).heal(false).open().unwrap_err();
     assert!(matches!(error, Error::Corrupt { .. }), "{error}");
     assert!(
-        error.to_string().contains("remove the directory"),
+        error.to_string().contains("memo verify --repair"),
         "{error}"
     );
     assert_eq!(std::fs::read(&file).unwrap(), bytes, "left as it was");

@@ -106,6 +106,12 @@ pub fn verify(store: &Store, json: bool) -> Result {
     let bar = progress::bar("verify");
     let report = store.verify(&mut progress::track(&bar)).map_err(fail)?;
     bar.finish_and_clear();
+    print_verify(&report, json);
+    Ok(())
+}
+
+/// Says what a verification found and removed.
+pub fn print_verify(report: &memo_runtime::VerifyReport, json: bool) {
     if json {
         output::json(&json!({
             "blobs_checked": report.blobs_checked,
@@ -132,5 +138,4 @@ pub fn verify(store: &Store, json: bool) -> Result {
             println!("  bad blob {}", hash.short());
         }
     }
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The commands, over an open store.
 
 mod archive;
+mod doctor;
 mod inspect;
 mod manage;
 
@@ -19,18 +20,26 @@ pub fn fail(error: memo_runtime::Error) -> String {
 
 pub fn run(cli: Cli) -> Result {
     let creates = matches!(cli.command, Command::Import { .. });
+    // The doctor sees a directory in any state, even one that lost its database.
+    let examines = matches!(cli.command, Command::Doctor(_));
     let dir = match locate::store_dir(cli.dir.as_deref()) {
         Err(_) if creates && cli.dir.is_some() => cli.dir.clone().expect("checked"),
         other => other?,
     };
-    if !creates && !is_store(&dir) {
+    if !creates && !examines && !is_store(&dir) {
         return Err(format!(
             "{} is not a memo store (it holds no database); check --dir or MEMO_DIR",
             dir.display()
         ));
     }
     eprintln!("memo: store {}", dir.display());
-    let store = Store::open(&dir).map_err(fail)?;
+    // Only looking never changes a damaged store: `verify --repair` does, on demand.
+    match &cli.command {
+        Command::Doctor(json) => return doctor::doctor(&dir, json.json),
+        Command::Verify { repair: true, json } => return doctor::repair(&dir, json.json),
+        _ => {}
+    }
+    let store = Store::builder(&dir).heal(false).open().map_err(fail)?;
     match cli.command {
         Command::Stats(json) => inspect::stats(&store, json.json),
         Command::Ls {
@@ -79,7 +88,8 @@ pub fn run(cli: Cli) -> Result {
             json.json,
         ),
         Command::Clear => manage::clear(&store),
-        Command::Verify(json) => manage::verify(&store, json.json),
+        Command::Verify { json, .. } => manage::verify(&store, json.json),
+        Command::Doctor(json) => doctor::doctor(&dir, json.json),
         Command::Export { file, json } => archive::export(&store, &file, json.json),
         Command::Import { file, json } => archive::import(&store, &file, json.json),
     }

@@ -2,6 +2,7 @@
 
 mod access;
 mod archive;
+mod doctor;
 mod engine;
 mod gc;
 mod manage;
@@ -18,8 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use archive::ArchiveReport;
+pub use doctor::{Diagnosis, Holder};
 pub use gc::{Gc, GcReport};
 pub use manage::Stats;
+pub use problem::Problem;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use verify::VerifyReport;
 
@@ -357,6 +360,19 @@ impl Inner {
         open::warning_topic(&self.dir)
     }
 
+    /// How many times this store's file has been replaced for damage in this process.
+    pub(crate) fn heals(&self) -> u64 {
+        self.engine.as_ref().map_or(0, |engine| engine.db.heals())
+    }
+
+    /// Replaces the file, found damaged (`detail`) by a check the engine cannot make;
+    /// `false` if it could not be, or another process holds the store.
+    pub(crate) fn replace_damaged(&self, detail: &str) -> bool {
+        self.engine
+            .as_ref()
+            .is_some_and(|engine| engine.db.replace_damaged(detail))
+    }
+
     /// Says a problem with this store once, and keeps it for `memo doctor`.
     pub(crate) fn report_problem(&self, message: impl FnOnce() -> String) {
         problem::report(&self.dir, &self.warning_topic(), message);
@@ -365,8 +381,7 @@ impl Inner {
     /// Which file function records were written to: this store, and how many times its
     /// file has been replaced for damage. Ids stay below 2^41, heals above.
     fn record_token(&self) -> u64 {
-        let heals = self.engine.as_ref().map_or(0, |engine| engine.db.heals());
-        self.id ^ (heals << 44)
+        self.id ^ (self.heals() << 44)
     }
 
     fn engine(&self) -> &Engine {
