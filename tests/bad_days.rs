@@ -438,3 +438,73 @@ fn a_serialize_that_panics_returns_the_value_uncached_with_one_warning() {
         out.stderr
     );
 }
+
+/// In a child: the store's file is cut short under the running program (another process,
+/// a disk tool); every value stays right.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_loses_its_file_while_running() {
+    if in_child() {
+        for x in 0..ROWS {
+            table_row(x);
+        }
+        let store = memo::current_store().unwrap();
+        store.flush().unwrap();
+        let file = store.dir().join("store.redb");
+        let cut: u64 = std::env::var("CUT").unwrap().parse().unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        memo::set_memory_budget(0);
+        for x in ROWS..2 * ROWS {
+            assert_eq!(
+                table_row(x),
+                (0..40).map(|i| x * 1000 + i).collect::<Vec<_>>()
+            );
+        }
+        std::thread::spawn(|| {
+            for x in 0..2 * ROWS {
+                assert_eq!(
+                    table_row(x),
+                    (0..40).map(|i| x * 1000 + i).collect::<Vec<_>>()
+                );
+            }
+        })
+        .join()
+        .unwrap();
+        println!("computed {}", COMPUTED.load(Ordering::Relaxed));
+    }
+}
+
+/// The running program's reads are served from what it holds, so the damage is found
+/// by the next program that opens the file: it heals there, with one warning.
+#[test]
+fn a_store_cut_short_under_a_running_program_heals_in_the_next() {
+    for cut in ["0", "4096"] {
+        let dir = tempfile::tempdir().unwrap();
+        let running = run(
+            "child_loses_its_file_while_running",
+            dir.path(),
+            &[("CUT", cut)],
+        );
+        assert_eq!(running.computed, 2 * ROWS as usize);
+        assert!(
+            running.stderr.len() <= 1,
+            "cut to {cut}: {:?}",
+            running.stderr
+        );
+        let next = run("child_reads_rows", dir.path(), &[]);
+        assert!(next.stderr.len() <= 1, "cut to {cut}: {:?}", next.stderr);
+        assert!(
+            next.stderr.iter().all(|l| l.contains("was damaged")),
+            "cut to {cut}: {:?}",
+            next.stderr
+        );
+        let after = run("child_reads_rows", dir.path(), &[]);
+        assert_eq!(after.computed, 0, "cut to {cut}: every row hits");
+        assert!(after.stderr.is_empty(), "cut to {cut}: {:?}", after.stderr);
+    }
+}
