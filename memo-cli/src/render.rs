@@ -1,6 +1,7 @@
 //! A readable rendering of a stored result, for the types whose postcard encoding can be
 //! read from the type's name alone: numbers, text, `Vec`, `Option`, maps, tuples, arrays.
-//! Anything else (a struct of the user's) stays bytes.
+//! Anything else (a struct of the user's) stays bytes — unless it was stored as CBOR (see
+//! the runtime's codec), which describes itself.
 
 use serde_json::{Map, Number, Value};
 
@@ -15,6 +16,10 @@ enum Shape {
 /// The stored bytes of a value of type `type_name`, as JSON, if the type is one this
 /// reader knows and the bytes decode into it exactly.
 pub fn render(type_name: &str, bytes: &[u8]) -> Option<Value> {
+    // A result that describes itself needs no type (text keys only: JSON has no others).
+    if let Some(mut cbor) = memo_runtime::raw::cbor_payload(bytes) {
+        return ciborium::from_reader(&mut cbor).ok();
+    }
     let mut parser = Parser {
         text: type_name.as_bytes(),
         at: 0,

@@ -228,6 +228,26 @@ fn unknown_and_ambiguous_keys_are_errors() {
     assert!(bad.contains("not a key"), "{bad}");
 }
 
+#[cached]
+fn settings(name: &str) -> serde_json::Value {
+    serde_json::json!({ "name": name, "sizes": [1, 2.5], "on": true })
+}
+
+#[test]
+fn get_renders_a_result_stored_as_cbor_whatever_its_type() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        memo::with_store(&store, || settings("memo"));
+    }
+    let value = json(dir.path(), &["get", &key_of(dir.path(), "settings")]);
+    assert_eq!(
+        value["value"],
+        serde_json::json!({ "name": "memo", "sizes": [1, 2.5], "on": true }),
+        "{value}"
+    );
+}
+
 #[test]
 fn get_renders_known_types_and_writes_bytes() {
     let dir = filled();

@@ -7,6 +7,12 @@ use redb::{ReadableDatabase, TableDefinition};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// The CBOR of a stored result that postcard could not describe, without the marker that
+/// says so; `None` for a result stored as postcard. `memo get` renders it.
+pub fn cbor_payload(bytes: &[u8]) -> Option<&[u8]> {
+    crate::call::codec::cbor_payload(bytes)
+}
+
 /// A closed store's database, opened without memo's checks or buffering.
 pub struct RawStore {
     db: redb::Database,

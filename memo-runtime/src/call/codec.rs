@@ -18,6 +18,11 @@ use serde::de::DeserializeOwned;
 
 use crate::store::decode_exact;
 
+/// The CBOR of a result stored as CBOR, without its marker; `None` for postcard bytes.
+pub(crate) fn cbor_payload(bytes: &[u8]) -> Option<&[u8]> {
+    bytes.strip_prefix(&CBOR)
+}
+
 /// What begins a result stored as CBOR.
 const CBOR: [u8; 8] = [0xFF, b'm', b'e', b'm', b'o', b'C', b'B', 0x01];
 
@@ -87,7 +92,7 @@ pub(crate) fn encode<T: Serialize + DeserializeOwned>(
 /// The value stored as `bytes`, or `None` if they do not read back as a `T` (its type
 /// changed). A `Deserialize` that panics is a miss too.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    catch_unwind(AssertUnwindSafe(|| match bytes.strip_prefix(&CBOR) {
+    catch_unwind(AssertUnwindSafe(|| match cbor_payload(bytes) {
         Some(mut rest) => {
             let value = ciborium::from_reader(&mut rest).ok()?;
             rest.is_empty().then_some(value)

@@ -2,7 +2,7 @@
 
 mod audit;
 mod body;
-mod codec;
+pub(crate) mod codec;
 pub(crate) mod exact;
 pub(crate) mod flight;
 mod hot;
