@@ -339,6 +339,40 @@ fn a_call_on_the_key_its_own_thread_is_computing_does_not_wait_for_itself() {
     assert_eq!(value, 13);
 }
 
+/// The async form: calls itself with the same key, awaiting the nested call.
+#[cached]
+async fn nested_async(depth: Depth) -> u32 {
+    if depth.level < 3 {
+        let inner = Box::pin(nested_async(Depth {
+            n: depth.n,
+            level: depth.level + 1,
+        }));
+        inner.await + 1
+    } else {
+        depth.n
+    }
+}
+
+#[test]
+fn an_async_call_on_the_key_its_own_task_is_computing_does_not_wait_for_itself() {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let store = memo::Store::temporary().unwrap();
+        let value = runtime.block_on(memo::with_store_async(
+            &store,
+            nested_async(Depth { n: 5, level: 0 }),
+        ));
+        send.send(value).unwrap();
+    });
+    let value = receive
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the async call waited for itself");
+    assert_eq!(value, 8);
+}
+
 static RUNS_OF_FLAKY: AtomicUsize = AtomicUsize::new(0);
 static FIRST_PANICS: AtomicBool = AtomicBool::new(true);
 

@@ -1,6 +1,7 @@
 //! Single-flight: concurrent misses on one key run the function once; the others wait
 //! and share its encoded result.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,9 +26,52 @@ pub(crate) struct Flights {
 pub(crate) struct Flight {
     state: Mutex<State>,
     finished: Condvar,
-    /// The thread of the caller computing: a call it makes on the same key (through a
-    /// `skip`ped argument, say) would wait for itself.
-    leader: std::thread::ThreadId,
+}
+
+thread_local! {
+    /// The flights whose leader is running its computation on this thread right now —
+    /// a body, or one poll of an async body — by flight table and key: a call the body
+    /// makes on the same key (through a `skip`ped argument, say) would wait for itself.
+    static LEADING: RefCell<Vec<(usize, Digest)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `compute` as the leader of `key`'s flight on `flights`.
+pub(crate) fn leading<T>(flights: &Flights, key: Digest, compute: impl FnOnce() -> T) -> T {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            let _ = LEADING.try_with(|leading| leading.borrow_mut().pop());
+        }
+    }
+    LEADING.with(|leading| leading.borrow_mut().push((flights.id(), key)));
+    let _pop = Pop;
+    compute()
+}
+
+/// An async body, run as the leader of its flight: each poll is [`leading`].
+pub(crate) struct Leading<'a, F> {
+    flights: &'a Flights,
+    key: Digest,
+    body: Pin<Box<F>>,
+}
+
+impl<'a, F: Future> Leading<'a, F> {
+    pub(crate) fn new(flights: &'a Flights, key: Digest, body: F) -> Self {
+        Leading {
+            flights,
+            key,
+            body: Box::pin(body),
+        }
+    }
+}
+
+impl<F: Future> Future for Leading<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        leading(this.flights, this.key, || this.body.as_mut().poll(cx))
+    }
 }
 
 #[derive(Default)]
@@ -44,7 +88,7 @@ pub(crate) enum Joined<'a> {
     Leader(Leader<'a>),
     /// Another caller computes; wait for it with [`Flight::wait`].
     Follower(Arc<Flight>),
-    /// This thread is already computing the key, further up its stack: waiting would
+    /// This caller's own computation of the key is further up the stack: waiting would
     /// never end, so the call computes directly.
     Reentrant,
 }
@@ -68,22 +112,25 @@ impl Flights {
         self.finished.load(Ordering::Acquire)
     }
 
-    /// Joins the flight on `key`, leading it if there is none. With `blocking`, a caller
-    /// on the leader's own thread is told so rather than made to wait; an async caller is
-    /// not (tasks of one thread wait for each other without blocking it).
-    pub(crate) fn join(&self, key: Digest, blocking: bool) -> Joined<'_> {
+    /// Which flight table this is, for [`LEADING`].
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Joins the flight on `key`, leading it if there is none; a caller inside its own
+    /// flight's computation is told so rather than made to wait for itself.
+    pub(crate) fn join(&self, key: Digest) -> Joined<'_> {
+        let own = (self.id(), key);
+        if LEADING.with(|leading| leading.borrow().contains(&own)) {
+            return Joined::Reentrant;
+        }
         let mut running = lock(&self.running);
-        let me = std::thread::current().id();
         if let Some(flight) = running.get(&key) {
-            if blocking && flight.leader == me {
-                return Joined::Reentrant;
-            }
             return Joined::Follower(Arc::clone(flight));
         }
         let flight = Arc::new(Flight {
             state: Mutex::new(State::default()),
             finished: Condvar::new(),
-            leader: me,
         });
         running.insert(key, Arc::clone(&flight));
         Joined::Leader(Leader {

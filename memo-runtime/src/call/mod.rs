@@ -85,14 +85,15 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
         return R::from_stored(value);
     }
     loop {
-        match call.store.inner.flights.join(call.digest, true) {
+        match call.store.inner.flights.join(call.digest) {
             Joined::Reentrant => return compute.run(),
             Joined::Leader(leader) => {
                 if let Some(value) = call.recheck::<S>(&leader) {
                     leader.finish(None);
                     return R::from_stored(value);
                 }
-                let result = compute.run();
+                let flights = &call.store.inner.flights;
+                let result = flight::leading(flights, call.digest, || compute.run());
                 call.finish::<S>(leader, result.stored());
                 return result;
             }
@@ -148,14 +149,15 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
         return R::from_stored(value);
     }
     loop {
-        match call.store.inner.flights.join(call.digest, false) {
+        match call.store.inner.flights.join(call.digest) {
             Joined::Reentrant => return compute.await,
             Joined::Leader(leader) => {
                 if let Some(value) = call.recheck::<S>(&leader) {
                     leader.finish(None);
                     return R::from_stored(value);
                 }
-                let result = compute.await;
+                let flights = &call.store.inner.flights;
+                let result = flight::Leading::new(flights, call.digest, compute).await;
                 call.finish::<S>(leader, result.stored());
                 return result;
             }

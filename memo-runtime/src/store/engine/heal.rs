@@ -12,6 +12,10 @@ use super::{Engine, EngineError, EngineResult, Options, Shared, Table, contained
 /// The name a damaged database file is moved to, beside the store's.
 pub(crate) const DAMAGED_FILE: &str = "store.redb.damaged";
 
+/// How many times one process replaces a store's file: a disk that damages every fresh
+/// file is left degraded (calls run uncached, with one warning) rather than churned.
+const MAX_HEALS: u64 = 3;
+
 /// A damaged file that was replaced.
 pub(crate) struct Healed<'a> {
     /// What was wrong with it.
@@ -101,8 +105,12 @@ impl Shared {
     /// failed, and the damaged file is still in use.
     fn replace(&self, seen: u64, detail: &str) -> bool {
         let mut db = self.db.write().unwrap_or_else(|poison| poison.into_inner());
-        if self.heals.load(Ordering::Acquire) != seen {
+        let heals = self.heals.load(Ordering::Acquire);
+        if heals != seen {
             return true; // another thread replaced it meanwhile
+        }
+        if heals >= MAX_HEALS {
+            return false;
         }
         // No read transaction may outlive the file it reads.
         self.buffer.file_changed();
