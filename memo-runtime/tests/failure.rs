@@ -498,3 +498,53 @@ fn memo_disable_turns_caching_off() {
         "a disabled cache does not even open its store"
     );
 }
+
+/// Damage found by a read, not at open: the file is cut short under the store, whose page
+/// cache is too small to hold it. The read that meets the damage replaces the file; every
+/// value stays right; what is stored next is in the fresh file.
+#[test]
+fn damage_found_on_a_read_heals_the_store_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::builder(dir.path())
+        .cache_capacity(0)
+        .in_memory_tier(false)
+        .open()
+        .unwrap();
+    let site = site!("failure::healing");
+    let runs = Runs::default();
+    for x in 0..2000 {
+        square(&store, site, x, &runs);
+    }
+    store.flush().unwrap();
+    let file = dir.path().join("store.redb");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(8192)
+        .unwrap();
+    let (recomputed, logged) = support::warnings(|| {
+        let runs = Runs::default();
+        for x in 0..2000 {
+            assert_eq!(square(&store, site, x, &runs), x * x);
+        }
+        runs.get()
+    });
+    assert!(recomputed > 0, "the cut lost results");
+    assert!(
+        dir.path().join("store.redb.damaged").is_file(),
+        "{logged:?}"
+    );
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(logged[0].contains("was damaged"), "{logged:?}");
+    store.flush().unwrap();
+    let again = Runs::default();
+    for x in 0..2000 {
+        assert_eq!(square(&store, site, x, &again), x * x);
+    }
+    assert_eq!(
+        again.get(),
+        0,
+        "the fresh file holds what was computed after the heal"
+    );
+}

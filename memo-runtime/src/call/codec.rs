@@ -274,6 +274,23 @@ mod tests {
     }
 
     #[test]
+    fn a_serialize_that_fails_is_unstorable_with_its_reason() {
+        struct Refuses;
+        impl Serialize for Refuses {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no network in serialize"))
+            }
+        }
+        impl<'de> Deserialize<'de> for Refuses {
+            fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+                Ok(Refuses)
+            }
+        }
+        let problem = encode(&Refuses, &Codec::new(), "f").unwrap_err();
+        assert!(problem.contains("no network in serialize"), "{problem}");
+    }
+
+    #[test]
     fn damaged_cbor_is_a_miss() {
         let bytes = encode(&Internal::Circle { r: 2 }, &Codec::new(), "f").unwrap();
         assert_eq!(decode::<Internal>(&bytes[..bytes.len() - 1]), None);
