@@ -45,6 +45,13 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
             let Some(inner) = served(&dir, *holder) else {
                 return Err(error);
             };
+            crate::warn::debug(|| {
+                format!(
+                    "the store at {} is held by process {}: using it through that process",
+                    dir.display(),
+                    holder.map_or_else(|| "?".into(), |pid| pid.to_string())
+                )
+            });
             let inner = Arc::new(inner);
             registry::add(&mut open, dir, &inner);
             return Ok(inner);
@@ -52,6 +59,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     };
     // Best effort: the pid only helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
+    crate::warn::debug(|| format!("holding the store at {} (redb)", dir.display()));
     super::serve::start(&inner);
     registry::add(&mut open, dir, &inner);
     Ok(inner)
