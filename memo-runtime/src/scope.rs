@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::call::Local;
 use crate::{Store, warn};
@@ -19,8 +20,19 @@ pub(crate) enum Mode {
 enum Default {
     Unopened,
     Open(Store),
-    Failed,
+    /// It could not be opened; it is tried again at `retry_at`, each failure waiting
+    /// twice as long as the last (up to [`RETRY_MAX`]): a store locked mid-takeover or
+    /// briefly unopenable never leaves a process uncached for good.
+    Failed {
+        retry_at: Instant,
+        wait: Duration,
+    },
 }
+
+/// The first wait before a default store that failed to open is tried again, and the
+/// longest.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 static DEFAULT: RwLock<Default> = RwLock::new(Default::Unopened);
 /// Bumped when the default store changes, so threads refresh their copy of it.
@@ -158,28 +170,38 @@ pub(crate) fn drop_default(store: &Store) {
 /// The default store, opening it if this is its first use; `None` if it cannot be opened
 /// (a warning says why, once).
 pub fn default_store() -> Option<Store> {
-    if let Default::Open(store) = &*DEFAULT.read().unwrap_or_else(|p| p.into_inner()) {
-        return Some(store.clone());
+    match &*DEFAULT.read().unwrap_or_else(|p| p.into_inner()) {
+        Default::Open(store) => return Some(store.clone()),
+        Default::Failed { retry_at, .. } if Instant::now() < *retry_at => return None,
+        _ => {}
     }
     let mut default = DEFAULT.write().unwrap_or_else(|p| p.into_inner());
-    match &*default {
-        Default::Open(store) => Some(store.clone()),
-        Default::Failed => None,
-        Default::Unopened => {
-            let dir = default_dir();
-            match Store::open(&dir) {
-                Ok(store) => {
-                    *default = Default::Open(store.clone());
-                    Some(store)
-                }
-                Err(error) => {
-                    warn::once("default store", || {
-                        format!("caching is off for this process: {error}")
-                    });
-                    *default = Default::Failed;
-                    None
-                }
+    let wait = match &*default {
+        Default::Open(store) => return Some(store.clone()),
+        Default::Failed { retry_at, .. } if Instant::now() < *retry_at => return None,
+        Default::Failed { wait, .. } => Some(*wait),
+        Default::Unopened => None,
+    };
+    let dir = default_dir();
+    match Store::open(&dir) {
+        Ok(store) => {
+            if wait.is_some() {
+                warn::debug(|| format!("the store at {} opened on a later try", dir.display()));
             }
+            *default = Default::Open(store.clone());
+            DEFAULT_GENERATION.fetch_add(1, Ordering::AcqRel);
+            Some(store)
+        }
+        Err(error) => {
+            warn::once("default store", || {
+                format!("caching is off for now: {error}; memo tries again as the program runs")
+            });
+            let wait = wait.map_or(RETRY_FIRST, |wait| (wait * 2).min(RETRY_MAX));
+            *default = Default::Failed {
+                retry_at: Instant::now() + wait,
+                wait,
+            };
+            None
         }
     }
 }

@@ -214,7 +214,8 @@ impl<'k> Call<'k> {
     /// `None` when the call must run uncached: caching is off, or no key can stand for
     /// the arguments.
     fn begin(site: &'static CallSite, key: &'k KeyHasher) -> Option<Call<'k>> {
-        let store = scope::current_store()?;
+        // In a forked child, the parent's store is opened anew.
+        let store = scope::current_store()?.in_this_process()?;
         if let Some(reason) = key.uncacheable() {
             warn::once(&format!("uncacheable {}", site.name), || {
                 format!("`{}` runs uncached: {reason}", site.name)
@@ -348,8 +349,11 @@ fn contained<T>(op: impl FnOnce() -> Result<T>) -> Result<T> {
 fn degraded(store: &Store, error: &Error) {
     if store.take_broken() {
         // The process that served this store has gone: the next call opens it again,
-        // holding it here or reaching whoever holds it now.
+        // holding it here or reaching whoever holds it now. That is a takeover, not a
+        // problem.
         scope::drop_default(store);
+        warn::debug(|| format!("the store's holder is gone ({error}); opening it again"));
+        return;
     }
     store.inner.report_problem(|| {
         format!("caching is degraded, results are computed but may not be stored: {error}")

@@ -67,7 +67,7 @@ impl Store {
         let file = dir.join(ENGINE_FILE);
         let holder = open::holder(&dir).map(|pid| Holder {
             pid,
-            running: running(pid),
+            running: open::is_running(pid),
         });
         let (format, entries) = if file.is_file() {
             match Store::builder(&dir)
@@ -150,19 +150,4 @@ impl Store {
             Ok(report) => Ok(Some(report)),
         }
     }
-}
-
-#[cfg(unix)]
-fn running(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-#[cfg(not(unix))]
-fn running(_pid: u32) -> bool {
-    true
 }

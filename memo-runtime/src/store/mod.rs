@@ -92,6 +92,12 @@ pub(crate) struct Inner {
     /// Whether the directory is removed when the store closes ([`Store::temporary`]).
     temporary: bool,
     pub(crate) flights: Flights,
+    /// The store as a forked child opened it again, and that child's pid.
+    fork: Mutex<Option<(u32, Store)>>,
+    /// The process that opened it. A child forked from that process inherits the handle
+    /// but not its threads: it must never write, compact or close the parent's database,
+    /// and opens the store as a new process would.
+    pid: u32,
 }
 
 struct Engine {
@@ -270,6 +276,32 @@ impl Store {
         Arc::downgrade(&self.inner)
     }
 
+    /// This store as this process may use it: itself, or — in a child forked from the
+    /// process that opened it — the same directory opened anew by the child, as a new
+    /// process would (served by the parent while it holds the store). `None` if the child
+    /// cannot open it (or the store is temporary: the parent's own).
+    pub(crate) fn in_this_process(&self) -> Option<Store> {
+        if !self.inner.forked() {
+            return Some(self.clone());
+        }
+        if self.inner.temporary {
+            return None;
+        }
+        let mut forks = self.inner.fork.lock().unwrap_or_else(|p| p.into_inner());
+        let me = std::process::id();
+        if let Some((pid, store)) = &*forks
+            && *pid == me
+        {
+            return Some(store.clone());
+        }
+        let store = Store::builder(&self.inner.dir)
+            .in_memory_tier(self.inner.hot)
+            .open()
+            .ok()?;
+        *forks = Some((me, store.clone()));
+        Some(store)
+    }
+
     /// Whether this store is served by another process that has stopped answering. It is
     /// then forgotten, so that the next open holds it here or finds its new holder.
     pub(crate) fn take_broken(&self) -> bool {
@@ -311,6 +343,12 @@ impl Store {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if self.forked() {
+            // The parent's database, writer and socket are the parent's to close.
+            std::mem::forget(self.engine.take());
+            std::mem::forget(self.remote.take());
+            return;
+        }
         if self.remote.is_some() {
             return;
         }
@@ -345,6 +383,13 @@ impl Drop for Inner {
 impl Inner {
     /// An error for operations only the process that holds the store can do.
     pub(crate) fn local(&self) -> Result<()> {
+        if self.forked() {
+            return Err(Error::Served {
+                dir: self.dir.clone(),
+                holder: Some(self.pid),
+                detail: "this handle was opened before the process forked; open the store again in the child".into(),
+            });
+        }
         match &self.remote {
             None => Ok(()),
             Some(remote) => Err(Error::Served {
@@ -353,6 +398,11 @@ impl Inner {
                 detail: "only the holder manages the store".into(),
             }),
         }
+    }
+
+    /// Whether this handle was opened by another process, which this one was forked from.
+    pub(crate) fn forked(&self) -> bool {
+        self.pid != std::process::id()
     }
 
     /// The topic of this store's degradation warnings: one warning per store and process.
@@ -431,11 +481,17 @@ impl Inner {
     /// bigger one waits for `memo gc`, so that closing stays quick): what a process does
     /// when it is done with the store.
     pub(super) fn close(&self) -> Result<()> {
+        if self.forked() {
+            return Ok(());
+        }
         self.flush()?;
         self.compact(1 << 30).map(drop)
     }
 
     fn flush(&self) -> Result<()> {
+        if self.forked() {
+            return Ok(()); // the parent's writes are the parent's
+        }
         crate::call::flush_hits();
         if self.remote.is_some() {
             return Ok(()); // the holder writes

@@ -2,8 +2,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::engine::{self, EngineError, Table};
 use super::{Engine, Inner, STORE_FORMAT_VERSION, Trees, problem, registry};
@@ -23,6 +23,10 @@ pub(super) struct Options {
 /// The file in which the process that holds a store writes its pid.
 const HOLDER_FILE: &str = "holder.pid";
 
+/// How long opening waits for a store that another process holds without serving yet, or
+/// is letting go of.
+const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     let io_error = |source| Error::Io {
         path: dir.to_owned(),
@@ -35,16 +39,19 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
         return Ok(inner);
     }
     write_gitignore(&dir)?;
-    let inner = match start_own(&dir, options) {
-        Ok(inner) => Arc::new(inner),
-        Err(error) => {
-            // Held by another process: use it through the process, if it serves the store.
-            let Error::Locked { holder, .. } = &error else {
-                return Err(error);
-            };
-            let Some(inner) = served(&dir, *holder) else {
-                return Err(error);
-            };
+    // Held by another process: use it through that process. One that has just taken the
+    // store may not listen yet, and one that is exiting lets go of it in a moment: both
+    // are waited for, briefly.
+    let deadline = std::time::Instant::now() + TAKEOVER_WAIT;
+    let inner = loop {
+        let error = match start_own(&dir, options) {
+            Ok(inner) => break Arc::new(inner),
+            Err(error) => error,
+        };
+        let Error::Locked { holder, .. } = &error else {
+            return Err(error);
+        };
+        if let Some(inner) = served(&dir, *holder) {
             crate::warn::debug(|| {
                 format!(
                     "the store at {} is held by process {}: using it through that process",
@@ -56,6 +63,10 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
             registry::add(&mut open, dir, &inner);
             return Ok(inner);
         }
+        if std::time::Instant::now() >= deadline {
+            return Err(error);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     };
     // Best effort: the pid only helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
@@ -105,6 +116,8 @@ fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
         hot: false,
         temporary: false,
         flights: Flights::default(),
+        fork: Mutex::new(None),
+        pid: std::process::id(),
     })
 }
 
@@ -190,6 +203,8 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         hot: options.hot,
         temporary: false,
         flights: Flights::default(),
+        fork: Mutex::new(None),
+        pid: std::process::id(),
     })
 }
 
@@ -256,9 +271,10 @@ fn write_gitignore(dir: &Path) -> Result<()> {
 
 fn open_error(dir: &Path, source: EngineError) -> Error {
     match source {
+        // A pid file left by a process that is gone names nobody.
         EngineError::Locked => Error::Locked {
             dir: dir.to_owned(),
-            holder: holder(dir),
+            holder: holder(dir).filter(|pid| is_running(*pid)),
         },
         source => storage_error(dir, source),
     }
@@ -289,4 +305,20 @@ pub(crate) fn holder(dir: &Path) -> Option<u32> {
         .trim()
         .parse()
         .ok()
+}
+
+/// Whether a process with `pid` is running.
+#[cfg(unix)]
+pub(crate) fn is_running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn is_running(_pid: u32) -> bool {
+    true
 }

@@ -15,9 +15,11 @@ pub(super) fn lock() -> MutexGuard<'static, Vec<(PathBuf, Weak<Inner>)>> {
 
 pub(super) fn find(open: &mut Vec<(PathBuf, Weak<Inner>)>, dir: &Path) -> Option<Arc<Inner>> {
     open.retain(|(_, weak)| weak.strong_count() > 0);
+    // A store this process inherited from the one it was forked from is not its own.
     open.iter()
-        .find(|(path, _)| path == dir)
-        .and_then(|(_, weak)| weak.upgrade())
+        .filter(|(path, _)| path == dir)
+        .filter_map(|(_, weak)| weak.upgrade())
+        .find(|inner| !inner.forked())
 }
 
 pub(super) fn add(open: &mut Vec<(PathBuf, Weak<Inner>)>, dir: PathBuf, inner: &Arc<Inner>) {
@@ -34,7 +36,7 @@ pub(super) fn forget(inner: &Arc<Inner>) {
 /// next starts, even though statics holding stores are never dropped.
 fn flush_all() {
     let stores: Vec<Arc<Inner>> = lock().iter().filter_map(|(_, w)| w.upgrade()).collect();
-    for inner in stores {
+    for inner in stores.into_iter().filter(|inner| !inner.forked()) {
         if let Err(error) = inner.close() {
             inner.report_problem(|| format!("could not flush the store at exit: {error}"));
         }

@@ -1,0 +1,159 @@
+//! Several processes, one store: the process that holds a store serves it to the others
+//! on a Unix socket (see `socket`), as sccache's local server does. The protocol is small:
+//! a request, a one-byte receipt at once, then the response; each message a length and a
+//! postcard value, the response echoing its request's number. The receipt lets a client
+//! tell a holder that stopped answering (a few ms) from one that is busy reading a large
+//! result (as long as it takes).
+
+mod remote;
+mod socket;
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::{Arc, Weak};
+
+use serde::{Deserialize, Serialize};
+
+use super::access::{FunctionInfo, NewEntry};
+use super::{Inner, Store};
+use crate::Digest;
+
+pub(crate) use remote::Remote;
+pub(crate) use socket::Address;
+
+/// No message is larger: a larger length means a broken peer.
+const MAX_MESSAGE: u32 = 1 << 30;
+/// What the holder writes as soon as it has read a request.
+const RECEIPT: u8 = 0xAC;
+
+/// A request, numbered: the response carries the number back.
+#[derive(Serialize, Deserialize)]
+struct Numbered<'a> {
+    number: u64,
+    #[serde(borrow)]
+    request: Request<'a>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) enum Request<'a> {
+    Get(Digest),
+    Put {
+        #[serde(borrow)]
+        entry: NewEntry<'a>,
+        key: Digest,
+        output: Digest,
+        bytes: &'a [u8],
+        inputs: Vec<Digest>,
+    },
+    Record(FunctionInfo),
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) enum Response {
+    Found(Option<(Digest, Vec<u8>, Option<u64>)>),
+    Done,
+    Failed(String),
+}
+
+pub(super) fn write_message(stream: &mut UnixStream, value: &impl Serialize) -> io::Result<()> {
+    let bytes = postcard::to_stdvec(value).map_err(io::Error::other)?;
+    let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+    stream.write_all(&len.to_le_bytes())?;
+    stream.write_all(&bytes)
+}
+
+pub(super) fn read_message(stream: &mut UnixStream) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len);
+    if len > MAX_MESSAGE {
+        return Err(io::Error::other("a message is impossibly large"));
+    }
+    let mut bytes = Vec::new();
+    stream.take(u64::from(len)).read_to_end(&mut bytes)?;
+    if bytes.len() != len as usize {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(bytes)
+}
+
+/// Serves `inner` on its directory's socket until the store closes.
+pub(super) fn start(inner: &Arc<Inner>) {
+    // Whoever left a socket here no longer holds the store: this process does.
+    let Ok(listener) = Address::of(&inner.dir).bind() else {
+        // The others run uncached, as without serving; they wait briefly for a socket.
+        crate::warn::debug(|| format!("could not serve the store at {}", inner.dir.display()));
+        return;
+    };
+    let store = Arc::downgrade(inner);
+    let _ = std::thread::Builder::new()
+        .name("memo-serve".into())
+        .spawn(move || accept(listener, store));
+}
+
+fn accept(listener: UnixListener, store: Weak<Inner>) {
+    for stream in listener.incoming() {
+        if store.strong_count() == 0 {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let store = store.clone();
+        let _ = std::thread::Builder::new()
+            .name("memo-serve-client".into())
+            .spawn(move || serve(stream, store));
+    }
+}
+
+fn serve(mut stream: UnixStream, store: Weak<Inner>) {
+    while let Ok(bytes) = read_message(&mut stream) {
+        if stream.write_all(&[RECEIPT]).is_err() {
+            return;
+        }
+        let Some(inner) = store.upgrade() else { return };
+        let store = Store { inner };
+        let (number, response) = match postcard::from_bytes::<Numbered>(&bytes) {
+            Ok(Numbered { number, request }) => (number, answer(&store, request)),
+            Err(error) => (0, Response::Failed(format!("unreadable request: {error}"))),
+        };
+        drop(store);
+        if write_message(&mut stream, &(number, response)).is_err() {
+            return;
+        }
+    }
+}
+
+fn answer(store: &Store, request: Request<'_>) -> Response {
+    let result = match request {
+        // The holder counts the others' hits and misses with its own, so the store's
+        // counters, persisted by the holder, cover every process.
+        Request::Get(key) => store.lookup(&key).map(|hit| {
+            if hit.is_some() {
+                store.add_hits(1);
+            }
+            Response::Found(hit.map(|hit| (hit.output, hit.bytes.to_vec(), hit.expires_ms)))
+        }),
+        Request::Put {
+            entry,
+            key,
+            output,
+            bytes,
+            inputs,
+        } => store
+            .insert(&entry, &key, output, bytes, &inputs)
+            .map(|()| {
+                store.count_miss();
+                Response::Done
+            }),
+        Request::Record(info) => store.write_function(info).map(|()| Response::Done),
+    };
+    result.unwrap_or_else(|error| Response::Failed(error.to_string()))
+}
+
+/// Stops serving: the accepting thread is woken to see the store gone, and the socket
+/// file goes.
+pub(super) fn stop(dir: &Path) {
+    let address = Address::of(dir);
+    let _ = address.connect();
+    address.remove();
+}

@@ -1,0 +1,194 @@
+//! A connection to the process that holds a store, with a breaker: a holder that stops
+//! answering costs a call at most [`RECEIPT_TIMEOUT`], after which the process runs
+//! uncached and asks again only after a backoff. A connection that failed is never used
+//! again — a late answer must not be read as the next request's — so each retry connects
+//! afresh, to whichever process holds the store by then.
+
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Address, Numbered, RECEIPT, Request, Response, read_message, write_message};
+use crate::Digest;
+use crate::error::{Error, Result};
+use crate::store::access::{FunctionInfo, Hit, NewEntry};
+
+/// How long a holder has to say it received a request.
+const RECEIPT_TIMEOUT: Duration = Duration::from_millis(50);
+/// How long a holder that received a request has to answer it (it may be reading a large
+/// result).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a holder has to take each part of a large request: one that reads nothing
+/// for this long has stopped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The first and the longest wait before a holder that did not answer is asked again.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+
+/// A connection to the process that holds a store.
+pub(crate) struct Remote {
+    dir: PathBuf,
+    holder: Option<u32>,
+    state: Mutex<State>,
+    /// Set when the holder is gone (nothing listens at its address): the store must be
+    /// opened again, held here or served by whoever holds it now.
+    broken: AtomicBool,
+}
+
+struct State {
+    stream: Option<UnixStream>,
+    /// The number of the next request.
+    next: u64,
+    /// Failures in a row, and when to try again after the last.
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+fn connect(dir: &Path) -> io::Result<UnixStream> {
+    let stream = Address::of(dir).connect()?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    Ok(stream)
+}
+
+impl Remote {
+    /// Connects to the holder of the store in `dir`, if one serves it.
+    pub(crate) fn connect(dir: &Path, holder: Option<u32>) -> Option<Remote> {
+        let stream = connect(dir).ok()?;
+        Some(Remote {
+            dir: dir.to_owned(),
+            holder,
+            state: Mutex::new(State {
+                stream: Some(stream),
+                next: 1,
+                failures: 0,
+                retry_at: None,
+            }),
+            broken: AtomicBool::new(false),
+        })
+    }
+
+    fn failure(&self, detail: impl Into<String>) -> Error {
+        Error::Served {
+            dir: self.dir.clone(),
+            holder: self.holder,
+            detail: detail.into(),
+        }
+    }
+
+    fn request(&self, request: Request<'_>) -> Result<Response> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.stream.is_none() {
+            if state.retry_at.is_some_and(|at| Instant::now() < at) {
+                return Err(self.failure("it did not answer; asking again shortly"));
+            }
+            match connect(&self.dir) {
+                Ok(stream) => state.stream = Some(stream),
+                Err(error) => {
+                    self.gone(&mut state, &error);
+                    return Err(self.failure(error.to_string()));
+                }
+            }
+        }
+        let number = state.next;
+        state.next += 1;
+        let Some(stream) = state.stream.as_mut() else {
+            return Err(self.failure("not connected"));
+        };
+        match exchange(stream, number, request) {
+            Ok(response) => {
+                state.failures = 0;
+                match response {
+                    Response::Failed(detail) => Err(self.failure(detail)),
+                    response => Ok(response),
+                }
+            }
+            Err(error) => {
+                self.gone(&mut state, &error);
+                Err(self.failure(error.to_string()))
+            }
+        }
+    }
+
+    /// Drops the connection after `error`, and backs off before the next.
+    fn gone(&self, state: &mut State, error: &io::Error) {
+        state.stream = None;
+        state.failures += 1;
+        let backoff = BACKOFF.0.saturating_mul(1 << state.failures.min(8)) / 2;
+        state.retry_at = Some(Instant::now() + backoff.min(BACKOFF.1));
+        // Nothing listens: the holder exited or died, and the store can be taken over.
+        if matches!(
+            error.kind(),
+            io::ErrorKind::NotFound
+                | io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        ) {
+            self.broken.store(true, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn get(&self, key: &Digest) -> Result<Option<Hit>> {
+        match self.request(Request::Get(*key))? {
+            Response::Found(found) => Ok(found.map(|(output, bytes, expires_ms)| Hit {
+                output,
+                bytes: bytes.into(),
+                expires_ms,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    pub(crate) fn put(
+        &self,
+        entry: &NewEntry<'_>,
+        key: &Digest,
+        output: Digest,
+        bytes: &[u8],
+        inputs: &[Digest],
+    ) -> Result<()> {
+        self.request(Request::Put {
+            entry: entry.clone(),
+            key: *key,
+            output,
+            bytes,
+            inputs: inputs.to_vec(),
+        })
+        .map(drop)
+    }
+
+    pub(crate) fn record(&self, info: &FunctionInfo) -> Result<()> {
+        self.request(Request::Record(info.clone())).map(drop)
+    }
+
+    /// Whether the holder has gone, so that the store can be opened again.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+
+    /// The process serving this store.
+    pub(crate) fn holder(&self) -> Option<u32> {
+        self.holder
+    }
+}
+
+/// Sends request `number` and reads its answer: the receipt within [`RECEIPT_TIMEOUT`],
+/// then the response, which must carry the same number.
+fn exchange(stream: &mut UnixStream, number: u64, request: Request<'_>) -> io::Result<Response> {
+    write_message(stream, &Numbered { number, request })?;
+    stream.set_read_timeout(Some(RECEIPT_TIMEOUT))?;
+    let mut receipt = [0u8];
+    stream.read_exact(&mut receipt)?;
+    if receipt[0] != RECEIPT {
+        return Err(io::Error::other("the holder answered out of turn"));
+    }
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+    let bytes = read_message(stream)?;
+    match postcard::from_bytes::<(u64, Response)>(&bytes) {
+        Ok((answered, response)) if answered == number => Ok(response),
+        Ok(_) => Err(io::Error::other("the holder answered another request")),
+        Err(error) => Err(io::Error::other(error)),
+    }
+}

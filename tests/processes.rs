@@ -1,0 +1,307 @@
+//! The store outlives its processes: many processes on one store with the holder killed
+//! mid-run, a holder stopped with SIGSTOP, a store directory whose socket path is past the
+//! platform's limit, a child forked with writes in flight. Every process is real: this
+//! test binary, re-run on one ignored test.
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use memo::cached;
+
+const CHILD: &str = "MEMO_TEST_CHILD";
+
+fn child(name: &str, dir: &Path) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("MEMO_DIR", dir)
+        .env_remove("MEMO_DISABLE")
+        .env_remove("MEMO_LOG")
+        .stdout(Stdio::piped());
+    command
+}
+
+fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+fn env_u64(name: &str) -> u64 {
+    std::env::var(name).unwrap().parse().unwrap()
+}
+
+/// Waits for `process` to print `line`.
+fn wait_for(process: &mut Child, line: &str) -> BufReader<std::process::ChildStdout> {
+    let mut out = BufReader::new(process.stdout.take().unwrap());
+    let mut text = String::new();
+    loop {
+        text.clear();
+        assert!(
+            out.read_line(&mut text).unwrap() > 0,
+            "the child ended before {line:?}"
+        );
+        if text.contains(line) {
+            return out;
+        }
+    }
+}
+
+/// The number a child printed after `label` (`computed 12`), reading all it prints.
+fn printed(out: BufReader<std::process::ChildStdout>, label: &str) -> u64 {
+    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
+    lines
+        .iter()
+        .find_map(|l| l.split_once(label).map(|(_, n)| n.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("the child printed no {label:?}: {lines:?}"))
+}
+
+fn computed(out: BufReader<std::process::ChildStdout>) -> u64 {
+    printed(out, "computed ")
+}
+
+static COMPUTED: AtomicUsize = AtomicUsize::new(0);
+
+#[cached]
+fn shared_work(x: u64) -> u64 {
+    COMPUTED.fetch_add(1, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(2));
+    x * 3 + 1
+}
+
+// ---------------------------------------------------------------- takeover
+
+/// In a child: holds the store (its first call opens it), says so, and waits to be killed.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_holds_until_killed() {
+    if in_child() {
+        shared_work(1 << 40);
+        println!("holding");
+        std::thread::sleep(Duration::from_secs(120));
+    }
+}
+
+/// In a child: `PASSES` passes over `KEYS` keys; prints how many it computed.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_works_in_passes() {
+    if in_child() {
+        let (keys, passes) = (env_u64("KEYS"), env_u64("PASSES"));
+        println!("started");
+        for _ in 0..passes {
+            for x in 0..keys {
+                assert_eq!(shared_work(x), x * 3 + 1);
+            }
+        }
+        println!("computed {}", COMPUTED.load(Ordering::Relaxed));
+    }
+}
+
+/// Eight processes start at once on a fresh store; mid-run, the one that holds the store
+/// is killed. None is left uncached: each key is computed at most once per process (plus
+/// the one call that finds the holder gone), so the later passes are hits.
+#[test]
+fn every_process_stays_on_the_cache_when_the_holder_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut holder = child("child_holds_until_killed", &store).spawn().unwrap();
+    let _held = wait_for(&mut holder, "holding");
+    let (keys, passes) = (60u64, 4u64);
+    let mut workers: Vec<Child> = (0..8)
+        .map(|_| {
+            child("child_works_in_passes", &store)
+                .env("KEYS", keys.to_string())
+                .env("PASSES", passes.to_string())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(150));
+    holder.kill().unwrap(); // SIGKILL, mid-run
+    holder.wait().unwrap();
+    let counts: Vec<u64> = workers
+        .iter_mut()
+        .map(|worker| {
+            let out = BufReader::new(worker.stdout.take().unwrap());
+            let n = computed(out);
+            assert!(worker.wait().unwrap().success());
+            n
+        })
+        .collect();
+    for (i, n) in counts.iter().enumerate() {
+        assert!(
+            *n <= keys + 2,
+            "process {i} computed {n} of {} calls: it fell off the cache ({counts:?})",
+            keys * passes
+        );
+    }
+}
+
+// ---------------------------------------------------------------- a hung holder
+
+/// In a child: calls `KEYS` keys one after another for `SECONDS`, and prints the longest
+/// call.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_times_its_calls() {
+    if in_child() {
+        let seconds = env_u64("SECONDS");
+        println!("started");
+        let start = Instant::now();
+        let mut longest = Duration::ZERO;
+        let mut x = 1_000_000;
+        while start.elapsed() < Duration::from_secs(seconds) {
+            let call = Instant::now();
+            assert_eq!(shared_work(x), x * 3 + 1);
+            longest = longest.max(call.elapsed());
+            x += 1;
+        }
+        println!("longest {}", longest.as_millis());
+        println!("computed {}", COMPUTED.load(Ordering::Relaxed));
+    }
+}
+
+/// The holder is stopped (SIGSTOP) for 4 s while another process calls: no call waits
+/// more than a short, bounded time for it (the 10 s of a plain timeout would show).
+#[test]
+fn a_stopped_holder_costs_a_call_a_bounded_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut holder = child("child_holds_until_killed", &store).spawn().unwrap();
+    let _held = wait_for(&mut holder, "holding");
+    let pid = holder.id() as libc::pid_t;
+    let mut caller = child("child_times_its_calls", &store)
+        .env("SECONDS", "6")
+        .spawn()
+        .unwrap();
+    let out = wait_for(&mut caller, "started");
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling a child this test spawned.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_secs(4));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let longest = printed(out, "longest ");
+    assert!(caller.wait().unwrap().success());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(
+        longest < 1000,
+        "a call waited {longest} ms for a stopped holder"
+    );
+}
+
+// ---------------------------------------------------------------- a long socket path
+
+/// A store directory so deep that `memo.sock` in it is past the 108 bytes a socket
+/// address holds: the holder still serves, and a second process hits what it computed.
+#[test]
+fn a_store_past_the_socket_path_limit_is_still_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = dir.path().to_owned();
+    while store.join("memo.sock").as_os_str().len() <= 120 {
+        store = store.join("a-rather-long-directory-name");
+    }
+    let mut holder = child("child_holds_until_killed", &store).spawn().unwrap();
+    let _held = wait_for(&mut holder, "holding");
+    let first = child("child_works_in_passes", &store)
+        .env("KEYS", "20")
+        .env("PASSES", "1")
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let second = child("child_works_in_passes", &store)
+        .env("KEYS", "20")
+        .env("PASSES", "1")
+        .output()
+        .unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let text = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        text.contains("computed 0"),
+        "the second process hit nothing: {text}"
+    );
+}
+
+// ---------------------------------------------------------------- fork
+
+/// In a child: writes results while a forked child of its own makes cached calls and
+/// exits normally, `ROUNDS` times; then checks every value.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_forks_with_writes_in_flight() {
+    if in_child() {
+        let rounds = env_u64("ROUNDS");
+        for round in 0..rounds {
+            let base = round * 1000;
+            for x in base..base + 200 {
+                shared_work(x);
+            }
+            // SAFETY: the child only makes cached calls and exits; memo's own handles are
+            // the parent's, and the child opens the store anew.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                for x in base..base + 300 {
+                    if shared_work(x) != x * 3 + 1 {
+                        std::process::exit(3);
+                    }
+                }
+                std::process::exit(0); // atexit handlers run: nothing of the parent's closes
+            }
+            for x in base + 200..base + 400 {
+                shared_work(x);
+            }
+            let mut status = 0;
+            // SAFETY: waiting for the child forked above.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "round {round}: the forked child failed ({status})"
+            );
+        }
+        memo::current_store().unwrap().flush().unwrap();
+        println!("computed {}", COMPUTED.load(Ordering::Relaxed));
+    }
+}
+
+#[test]
+fn a_forked_child_never_touches_its_parents_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let rounds = 12u64;
+    let out = child("child_forks_with_writes_in_flight", &store)
+        .env("ROUNDS", rounds.to_string())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The parent's store is sound, and holds what the parent computed.
+    let diagnosis = memo::Store::diagnose(&store);
+    assert!(diagnosis.is_healthy(), "{diagnosis:?}");
+    let store = memo::Store::open(&store).unwrap();
+    memo::with_store(&store, || {
+        let before = COMPUTED.load(Ordering::Relaxed);
+        for round in 0..rounds {
+            for x in round * 1000..round * 1000 + 400 {
+                assert_eq!(shared_work(x), x * 3 + 1);
+            }
+        }
+        let recomputed = COMPUTED.load(Ordering::Relaxed) - before;
+        assert_eq!(recomputed, 0, "every result the parent stored is there");
+    });
+}
