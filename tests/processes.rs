@@ -346,3 +346,52 @@ fn a_forked_child_never_touches_its_parents_database() {
         "every result is there"
     );
 }
+
+/// In a child: holds the store, forks a child that outlives it without touching memo,
+/// and exits.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_forks_a_sleeper_and_exits() {
+    if in_child() {
+        shared_work(1 << 41);
+        // SAFETY: the child only sleeps and exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: the sleeper lets go of the pipes the test reads, so that the test
+            // sees its parent end; it then only sleeps and ends without the parent's exit
+            // handlers.
+            unsafe {
+                libc::close(1);
+                libc::close(2);
+            }
+            std::thread::sleep(Duration::from_secs(5));
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) };
+        }
+        println!("forked {pid}");
+    }
+}
+
+/// A forked child that outlives the holder does not keep the store locked: the next
+/// process takes it over at once and caches.
+#[test]
+fn a_forked_child_that_outlives_the_holder_does_not_keep_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = child("child_forks_a_sleeper_and_exits", &store)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let worker = child("child_works_in_passes", &store)
+        .env("KEYS", "20")
+        .env("PASSES", "3")
+        .output()
+        .unwrap();
+    assert!(worker.status.success());
+    let text = String::from_utf8_lossy(&worker.stdout);
+    assert!(
+        text.contains("computed 20"),
+        "the store was left locked by the sleeping child: {text}"
+    );
+}

@@ -4,6 +4,7 @@ mod access;
 mod archive;
 mod doctor;
 mod engine;
+mod fork;
 mod gc;
 mod manage;
 mod open;
@@ -352,6 +353,7 @@ impl Drop for Inner {
         if self.remote.is_some() {
             return;
         }
+        fork::untrack(&self.dir);
         serve::stop(&self.dir);
         let pending = crate::scope::take_hits(self.id);
         self.live.hits.fetch_add(pending, Ordering::Relaxed);
@@ -397,6 +399,13 @@ impl Inner {
                 holder: remote.holder(),
                 detail: "only the holder manages the store".into(),
             }),
+        }
+    }
+
+    /// Stops serving the store to other processes, if this process does.
+    pub(crate) fn stop_serving(&self) {
+        if self.remote.is_none() && !self.temporary && !self.forked() {
+            serve::stop(&self.dir);
         }
     }
 

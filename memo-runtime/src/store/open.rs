@@ -71,6 +71,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     // Best effort: the pid only helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
     crate::warn::debug(|| format!("holding the store at {} (redb)", dir.display()));
+    super::fork::track_database(&dir);
     super::serve::start(&inner);
     registry::add(&mut open, dir, &inner);
     Ok(inner)
@@ -94,6 +95,7 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
         let _ = fs::remove_dir_all(&dir);
     })?;
     inner.temporary = true;
+    super::fork::track_database(&dir);
     let inner = Arc::new(inner);
     registry::add(&mut registry::lock(), dir, &inner);
     Ok(inner)
@@ -153,7 +155,10 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         });
     });
     let owned = dir.to_owned();
-    let on_heal = Box::new(move |healed: &engine::Healed| problem::healed(&owned, healed));
+    let on_heal = Box::new(move |healed: &engine::Healed| {
+        super::fork::track_database(&owned);
+        problem::healed(&owned, healed);
+    });
     let engine_options = engine::Options {
         cache_bytes: options.cache_capacity,
         heal: options.heal,

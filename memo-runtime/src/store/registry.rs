@@ -40,6 +40,9 @@ fn flush_all() {
         if let Err(error) = inner.close() {
             inner.report_problem(|| format!("could not flush the store at exit: {error}"));
         }
+        // The socket goes with the holder: a process arriving now opens the store (taking
+        // it over once this one is gone) rather than finding a socket nobody answers.
+        inner.stop_serving();
     }
 }
 

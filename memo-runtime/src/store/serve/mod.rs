@@ -86,6 +86,8 @@ pub(super) fn start(inner: &Arc<Inner>) {
         crate::warn::debug(|| format!("could not serve the store at {}", inner.dir.display()));
         return;
     };
+    // A forked child lets go of the socket at once (see `fork`).
+    super::fork::track_socket(&inner.dir, std::os::fd::AsRawFd::as_raw_fd(&listener));
     let store = Arc::downgrade(inner);
     let _ = std::thread::Builder::new()
         .name("memo-serve".into())
