@@ -429,6 +429,101 @@ fn a_full_or_read_only_filesystem_gives_right_values_and_one_warning() {
     );
 }
 
+static BULKY_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cached]
+fn spacious(x: u64) -> Vec<u8> {
+    BULKY_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    vec![(x % 251) as u8; 48 << 10]
+}
+
+/// In a child: results while the disk is full, then the filler (`FILLER`) is deleted and
+/// more results come; prints how many it computed.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_fills_then_frees_the_disk() {
+    if in_child() {
+        let first: u64 = std::env::var("FIRST").unwrap().parse().unwrap();
+        if let Some(filler) = std::env::var_os("FILLER") {
+            for x in 0..40 {
+                assert_eq!(spacious(x)[0], (x % 251) as u8);
+            }
+            std::fs::remove_file(filler).unwrap();
+            // Room again: within a second or two the store takes results once more.
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        for x in first..first + 20 {
+            assert_eq!(spacious(x)[0], (x % 251) as u8);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        println!(
+            "computed {}",
+            BULKY_RUNS.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+}
+
+/// A disk that fills and then has room again: the store takes results again in the same
+/// run (redb refuses a file after an I/O error until it is opened again, which memo does).
+#[test]
+fn a_disk_that_fills_then_frees_takes_results_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("tiny");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a 4 MiB tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    let store = mount.join("store");
+    // The store first, then a filler that takes what room is left.
+    drop(Store::open(&store).unwrap());
+    let filler = mount.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![1u8; 64 << 10];
+    while std::io::Write::write_all(&mut file, &chunk).is_ok() {}
+    drop(file);
+    let out = child("child_fills_then_frees_the_disk", &store)
+        .env("FILLER", &filler)
+        .env("FIRST", "100")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What it computed once the disk had room is stored: the next run hits most of it.
+    let next = child("child_fills_then_frees_the_disk", &store)
+        .env("FIRST", "100")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&next.stdout);
+    let computed: usize = text
+        .lines()
+        .find_map(|l| {
+            l.split_once("computed ")
+                .map(|(_, n)| n.trim().parse().unwrap())
+        })
+        .unwrap();
+    assert!(
+        computed <= 3,
+        "only {} of 20 results were stored after the disk freed: {text}",
+        20 - computed
+    );
+}
+
 /// Damage that gets past the storage engine's own checksums — results changed inside the
 /// database — is what memo's hashes are for: `verify` reports exactly it, and every call
 /// still returns the right value.

@@ -12,6 +12,9 @@ use super::{Engine, EngineError, EngineResult, Options, Shared, Table, contained
 /// The name a damaged database file is moved to, beside the store's.
 pub(crate) const DAMAGED_FILE: &str = "store.redb.damaged";
 
+/// How often, at most, a file redb refuses since an I/O error is opened again.
+const REOPEN_EVERY_MS: u64 = 1_000;
+
 /// How many times one process replaces a store's file: a disk that damages every fresh
 /// file is left degraded (calls run uncached, with one warning) rather than churned.
 const MAX_HEALS: u64 = 3;
@@ -84,10 +87,14 @@ fn move_aside(path: &Path) -> std::io::Result<Option<PathBuf>> {
 }
 
 impl Shared {
-    /// Runs `op`; if it finds the file damaged and the file is replaced for it, runs it
-    /// once more on the fresh file.
+    /// Runs `op`; if it finds the file damaged and the file is replaced for it (or redb
+    /// refuses it since an I/O error, and it is opened again), runs it once more on the new
+    /// handle.
     pub(super) fn healing<T>(&self, op: impl Fn() -> EngineResult<T>) -> EngineResult<T> {
-        let seen = self.heals.load(Ordering::Acquire);
+        if self.detached.load(Ordering::Acquire) {
+            self.reattach();
+        }
+        let seen = self.generation.load(Ordering::Acquire);
         match op() {
             Err(error) if self.recover(seen, &error) => op(),
             other => other,
@@ -98,6 +105,9 @@ impl Shared {
     /// damage and the engine heals; whether the file is new since (by this call or
     /// another).
     pub(super) fn recover(&self, seen: u64, error: &EngineError) -> bool {
+        if error.is_poisoned() {
+            return self.reopen(seen);
+        }
         error.is_damage() && self.options.heal && self.replace(seen, &error.to_string())
     }
 
@@ -105,11 +115,10 @@ impl Shared {
     /// failed, and the damaged file is still in use.
     fn replace(&self, seen: u64, detail: &str) -> bool {
         let mut db = self.db.write().unwrap_or_else(|poison| poison.into_inner());
-        let heals = self.heals.load(Ordering::Acquire);
-        if heals != seen {
+        if self.generation.load(Ordering::Acquire) != seen {
             return true; // another thread replaced it meanwhile
         }
-        if heals >= MAX_HEALS {
+        if self.heals.load(Ordering::Acquire) >= MAX_HEALS {
             return false;
         }
         // No read transaction may outlive the file it reads.
@@ -122,6 +131,8 @@ impl Shared {
         };
         let old = std::mem::replace(&mut *db, fresh);
         self.heals.fetch_add(1, Ordering::AcqRel);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.detached.store(false, Ordering::Release);
         drop(db);
         drop(old);
         (self.options.on_heal)(&Healed {
@@ -132,12 +143,90 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Whether opening the file again is due: not more often than every second, since
+    /// opening a file a failed write left behind may check it.
+    fn reopen_due(&self) -> bool {
+        let now = self.opened.elapsed().as_millis() as u64 + REOPEN_EVERY_MS;
+        let last = self.reopened_ms.load(Ordering::Acquire);
+        now >= last + REOPEN_EVERY_MS
+            && self
+                .reopened_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// Opens the file again after redb refused it since an I/O error (a full disk, now
+    /// perhaps with room); whether the new handle is the file. Where the file cannot be
+    /// opened yet, an empty stand-in takes its place until [`Shared::reattach`] can.
+    fn reopen(&self, seen: u64) -> bool {
+        if !self.reopen_due() {
+            return false;
+        }
+        let mut db = self.db.write().unwrap_or_else(|poison| poison.into_inner());
+        if self.generation.load(Ordering::Acquire) != seen {
+            return true;
+        }
+        // No read transaction may outlive its handle, and the old handle holds the
+        // file's lock: it goes first, a stand-in keeping its place.
+        self.buffer.file_changed();
+        let Ok(stand_in) = contained(stand_in) else {
+            return false;
+        };
+        drop(std::mem::replace(&mut *db, stand_in));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        match contained(|| open_file(&self.path, &self.options)) {
+            Ok(again) => {
+                *db = again;
+                self.detached.store(false, Ordering::Release);
+                crate::warn::debug(|| {
+                    format!("opened {} again after an I/O error", self.path.display())
+                });
+                true
+            }
+            Err(_) => {
+                self.detached.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// Puts the file back in place of the stand-in, when opening it is due and works.
+    fn reattach(&self) {
+        if !self.reopen_due() {
+            return;
+        }
+        let mut db = self.db.write().unwrap_or_else(|poison| poison.into_inner());
+        if !self.detached.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(again) = contained(|| open_file(&self.path, &self.options)) {
+            self.buffer.file_changed();
+            *db = again;
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.detached.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// An empty database in memory.
+fn stand_in() -> EngineResult<redb::Database> {
+    let db =
+        redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+    let txn = db.begin_write()?;
+    for table in Table::ALL {
+        txn.open_table(table.definition())?;
+    }
+    txn.commit()?;
+    Ok(db)
+}
+
 impl Engine {
     /// Replaces the file, which the store found damaged (`detail`) in a way the engine
     /// cannot see; `false` if it could not.
     pub(crate) fn replace_damaged(&self, detail: &str) -> bool {
         let shared = &self.shared;
-        shared.replace(shared.heals.load(Ordering::Acquire), detail)
+        shared.replace(shared.generation.load(Ordering::Acquire), detail)
     }
 
     /// How many times the file has been replaced: what a store keeps of the file (which

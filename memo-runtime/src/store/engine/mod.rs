@@ -112,6 +112,13 @@ impl EngineError {
     pub(crate) fn is_damage(&self) -> bool {
         matches!(self, EngineError::Corrupt(_))
     }
+
+    /// Whether redb refuses all work since an earlier I/O error (a disk that was full)
+    /// until the file is opened again.
+    fn is_poisoned(&self) -> bool {
+        matches!(self, EngineError::Failed(error)
+            if matches!(error.downcast_ref::<redb::Error>(), Some(redb::Error::PreviousIo)))
+    }
 }
 
 pub(crate) type EngineResult<T> = std::result::Result<T, EngineError>;
@@ -139,9 +146,17 @@ pub(crate) struct Shared {
     buffer: Buffered,
     path: PathBuf,
     options: Options,
-    /// Bumped each time the file is replaced, so that failures seen before do not
-    /// replace it once more.
+    /// Bumped each time the file is replaced for damage.
     heals: AtomicU64,
+    /// Bumped each time the handle on the file changes (replaced, or opened again), so
+    /// that failures seen before do not change it once more.
+    generation: AtomicU64,
+    /// Whether the file could not be opened again after an I/O error: the handle is an
+    /// empty stand-in in memory (reads miss, writes are dropped) until it can be.
+    detached: std::sync::atomic::AtomicBool,
+    /// When the file was last opened again, in ms since `opened`.
+    reopened_ms: AtomicU64,
+    opened: std::time::Instant,
 }
 
 /// How an engine opens its file, and what it does when the file is damaged.
@@ -174,6 +189,10 @@ impl Engine {
             path: path.to_owned(),
             options,
             heals: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            detached: std::sync::atomic::AtomicBool::new(false),
+            reopened_ms: AtomicU64::new(0),
+            opened: std::time::Instant::now(),
         });
         let writer = Writer::start(Arc::clone(&shared))
             .map_err(|error| EngineError::Failed(Box::new(error)))?;
@@ -485,7 +504,7 @@ impl Iterator for Scan {
             if self.done {
                 return None;
             }
-            let seen = self.tree.shared().heals.load(Ordering::Acquire);
+            let seen = self.tree.shared().generation.load(Ordering::Acquire);
             if let Err(error) = contained(|| self.next_chunk()) {
                 // The scan ends with the damage it met; the next one reads a fresh file.
                 self.tree.shared().recover(seen, &error);
