@@ -148,6 +148,70 @@ fn every_process_stays_on_the_cache_when_the_holder_is_killed() {
     }
 }
 
+#[cached]
+fn slow_work(x: u64) -> u64 {
+    COMPUTED.fetch_add(1, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(30));
+    x * 7
+}
+
+/// In a child: waits for `GO` to exist, then computes `KEYS` slow keys in order.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_races_on_slow_keys() {
+    if in_child() {
+        let keys = env_u64("KEYS");
+        let go = std::env::var_os("GO").unwrap();
+        println!("started");
+        while !Path::new(&go).exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for x in 0..keys {
+            assert_eq!(slow_work(x), x * 7);
+        }
+        println!("computed {}", COMPUTED.load(Ordering::Relaxed));
+    }
+}
+
+/// Six processes on one store compute the same slow keys at the same moment: the holder
+/// arbitrates, so each key is computed once in all (the others wait for it and hit).
+#[test]
+fn processes_sharing_a_store_compute_each_key_once_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let go = dir.path().join("go");
+    let mut holder = child("child_holds_until_killed", &store).spawn().unwrap();
+    let _held = wait_for(&mut holder, "holding");
+    let keys = 20u64;
+    let racers: Vec<(Child, BufReader<std::process::ChildStdout>)> = (0..6)
+        .map(|_| {
+            let mut racer = child("child_races_on_slow_keys", &store)
+                .env("KEYS", keys.to_string())
+                .env("GO", &go)
+                .spawn()
+                .unwrap();
+            let out = wait_for(&mut racer, "started");
+            (racer, out)
+        })
+        .collect();
+    std::fs::write(&go, "").unwrap();
+    let counts: Vec<u64> = racers
+        .into_iter()
+        .map(|(mut racer, out)| {
+            let n = computed(out);
+            assert!(racer.wait().unwrap().success());
+            n
+        })
+        .collect();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let total: u64 = counts.iter().sum();
+    assert!(
+        total <= keys + 2,
+        "{total} computations of {keys} keys across the processes: {counts:?}"
+    );
+}
+
 // ---------------------------------------------------------------- a hung holder
 
 /// In a child: calls `KEYS` keys one after another for `SECONDS`, and prints the longest

@@ -17,6 +17,11 @@ pub(crate) type Shared = (Digest, Arc<[u8]>);
 /// The flights in progress on one store, by key.
 #[derive(Default)]
 pub(crate) struct Flights {
+    table: Arc<Table>,
+}
+
+#[derive(Default)]
+struct Table {
     running: Mutex<HashMap<Digest, Arc<Flight>>>,
     /// How many flights have finished: a caller that saw no change since its lookup knows
     /// no result was stored in between, and need not look again.
@@ -83,9 +88,9 @@ struct State {
 }
 
 /// How a caller joined the flight for its key.
-pub(crate) enum Joined<'a> {
+pub(crate) enum Joined {
     /// It computes; the others wait for [`Leader::finish`].
-    Leader(Leader<'a>),
+    Leader(Leader),
     /// Another caller computes; wait for it with [`Flight::wait`].
     Follower(Arc<Flight>),
     /// This caller's own computation of the key is further up the stack: waiting would
@@ -94,9 +99,10 @@ pub(crate) enum Joined<'a> {
 }
 
 /// The computing caller's duty to finish its flight. Dropped unfinished — the function
-/// panicked — it finishes with nothing, and a waiting caller takes over.
-pub(crate) struct Leader<'a> {
-    flights: &'a Flights,
+/// panicked, or the process that computed for the holder went away — it finishes with
+/// nothing, and a waiting caller takes over.
+pub(crate) struct Leader {
+    table: Arc<Table>,
     key: Digest,
     flight: Arc<Flight>,
     finished: bool,
@@ -109,22 +115,27 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Flights {
     /// How many flights have finished so far.
     pub(crate) fn finished(&self) -> u64 {
-        self.finished.load(Ordering::Acquire)
+        self.table.finished.load(Ordering::Acquire)
     }
 
     /// Which flight table this is, for [`LEADING`].
     fn id(&self) -> usize {
-        std::ptr::from_ref(self) as usize
+        Arc::as_ptr(&self.table) as usize
+    }
+
+    /// The flight on `key` in progress, if any.
+    pub(crate) fn running(&self, key: &Digest) -> Option<Arc<Flight>> {
+        lock(&self.table.running).get(key).cloned()
     }
 
     /// Joins the flight on `key`, leading it if there is none; a caller inside its own
     /// flight's computation is told so rather than made to wait for itself.
-    pub(crate) fn join(&self, key: Digest) -> Joined<'_> {
+    pub(crate) fn join(&self, key: Digest) -> Joined {
         let own = (self.id(), key);
         if LEADING.with(|leading| leading.borrow().contains(&own)) {
             return Joined::Reentrant;
         }
-        let mut running = lock(&self.running);
+        let mut running = lock(&self.table.running);
         if let Some(flight) = running.get(&key) {
             return Joined::Follower(Arc::clone(flight));
         }
@@ -134,7 +145,7 @@ impl Flights {
         });
         running.insert(key, Arc::clone(&flight));
         Joined::Leader(Leader {
-            flights: self,
+            table: Arc::clone(&self.table),
             key,
             flight,
             finished: false,
@@ -142,7 +153,7 @@ impl Flights {
     }
 }
 
-impl Leader<'_> {
+impl Leader {
     /// Ends the flight, handing `result` to every waiting caller; `None` tells them to
     /// compute for themselves (the result was an error, or could not be stored).
     pub(crate) fn finish(mut self, result: Option<Shared>) {
@@ -152,8 +163,8 @@ impl Leader<'_> {
     fn complete(&mut self, result: Option<Shared>) {
         self.finished = true;
         // Counted before the flight leaves the table: whoever leads next sees the count.
-        self.flights.finished.fetch_add(1, Ordering::Release);
-        lock(&self.flights.running).remove(&self.key);
+        self.table.finished.fetch_add(1, Ordering::Release);
+        lock(&self.table.running).remove(&self.key);
         let wakers = {
             let mut state = lock(&self.flight.state);
             state.result = Some(result);
@@ -164,7 +175,7 @@ impl Leader<'_> {
     }
 }
 
-impl Drop for Leader<'_> {
+impl Drop for Leader {
     fn drop(&mut self) {
         if !self.finished {
             self.complete(None);
@@ -185,6 +196,16 @@ impl Flight {
                 .wait(state)
                 .unwrap_or_else(|poison| poison.into_inner());
         }
+    }
+
+    /// Waits up to `timeout` for the leader; whether it finished.
+    pub(crate) fn wait_for(&self, timeout: std::time::Duration) -> bool {
+        let state = lock(&self.state);
+        let (state, _) = self
+            .finished
+            .wait_timeout_while(state, timeout, |state| state.result.is_none())
+            .unwrap_or_else(|poison| poison.into_inner());
+        state.result.is_some()
     }
 
     /// Waits for the leader without blocking the thread.

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::store::NewEntry;
+use crate::store::{Arbiter, NewEntry};
 use crate::{Digest, KeyHasher, Store, scope, warn};
 use flight::{Joined, Leader, Shared};
 
@@ -92,9 +92,23 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
                     leader.finish(None);
                     return R::from_stored(value);
                 }
+                // Across the processes sharing the store, its holder says who computes.
+                let lease = loop {
+                    match call.store.arbitrate(&call.digest) {
+                        Arbiter::Alone => break None,
+                        Arbiter::Leads(lease) => break Some(lease),
+                        Arbiter::Waited => {
+                            if let Some(value) = call.lookup::<S>() {
+                                leader.finish(None);
+                                return R::from_stored(value);
+                            }
+                        }
+                    }
+                };
                 let flights = &call.store.inner.flights;
                 let result = flight::leading(flights, call.digest, || compute.run());
                 call.finish::<S>(leader, result.stored());
+                drop(lease);
                 return result;
             }
             Joined::Follower(flight) => {
@@ -267,7 +281,7 @@ impl<'k> Call<'k> {
 
     /// As the new leader, looks again: another caller may have stored the result between
     /// the first lookup and taking the lead.
-    fn recheck<S: Stored>(&self, _: &Leader<'_>) -> Option<S::Value> {
+    fn recheck<S: Stored>(&self, _: &Leader) -> Option<S::Value> {
         if self.store.inner.flights.finished() == self.finished_before {
             return None;
         }
@@ -275,7 +289,7 @@ impl<'k> Call<'k> {
     }
 
     /// Stores the leader's result and hands it to the waiting callers.
-    fn finish<S: Stored>(&self, leader: Leader<'_>, value: Option<&S::Value>) {
+    fn finish<S: Stored>(&self, leader: Leader, value: Option<&S::Value>) {
         self.store.count_miss();
         let shared = value.and_then(|value| self.save::<S>(value));
         leader.finish(shared);

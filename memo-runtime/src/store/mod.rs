@@ -30,6 +30,7 @@ pub use verify::VerifyReport;
 pub(crate) use access::{NewEntry, read_entry_head};
 pub(crate) use engine::FILE as ENGINE_FILE;
 pub(crate) use record::{EntryRecord, decode_exact};
+pub(crate) use serve::Arbiter;
 
 use crate::call::flight::Flights;
 use crate::error::{Error, Result};

@@ -8,6 +8,7 @@
 mod remote;
 mod socket;
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -18,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use super::access::{FunctionInfo, NewEntry};
 use super::{Inner, Store};
 use crate::Digest;
+use crate::call::flight::{Joined, Leader};
 
-pub(crate) use remote::Remote;
+pub(crate) use remote::{Arbiter, Remote};
 pub(crate) use socket::Address;
 
 /// No message is larger: a larger length means a broken peer.
@@ -47,6 +49,12 @@ pub(super) enum Request<'a> {
         inputs: Vec<Digest>,
     },
     Record(FunctionInfo),
+    /// Asks to compute `key`: the holder arbitrates the computations of every process.
+    Lead(Digest),
+    /// Waits a moment for the computation of `key` another process leads.
+    Await(Digest),
+    /// Gives up leading `key` (its result is not stored).
+    Release(Digest),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -54,6 +62,10 @@ pub(super) enum Response {
     Found(Option<(Digest, Vec<u8>, Option<u64>)>),
     Done,
     Failed(String),
+    /// Whether the asker leads the computation.
+    Lead(bool),
+    /// Whether the computation waited for has finished.
+    Awaited(bool),
 }
 
 pub(super) fn write_message(stream: &mut UnixStream, value: &impl Serialize) -> io::Result<()> {
@@ -108,6 +120,9 @@ fn accept(listener: UnixListener, store: Weak<Inner>) {
 }
 
 fn serve(mut stream: UnixStream, store: Weak<Inner>) {
+    // The computations this client leads: if it goes away, they end with nothing, and a
+    // waiting caller takes over.
+    let mut leading: HashMap<Digest, Leader> = HashMap::new();
     while let Ok(bytes) = read_message(&mut stream) {
         if stream.write_all(&[RECEIPT]).is_err() {
             return;
@@ -115,7 +130,7 @@ fn serve(mut stream: UnixStream, store: Weak<Inner>) {
         let Some(inner) = store.upgrade() else { return };
         let store = Store { inner };
         let (number, response) = match postcard::from_bytes::<Numbered>(&bytes) {
-            Ok(Numbered { number, request }) => (number, answer(&store, request)),
+            Ok(Numbered { number, request }) => (number, answer(&store, request, &mut leading)),
             Err(error) => (0, Response::Failed(format!("unreadable request: {error}"))),
         };
         drop(store);
@@ -125,7 +140,11 @@ fn serve(mut stream: UnixStream, store: Weak<Inner>) {
     }
 }
 
-fn answer(store: &Store, request: Request<'_>) -> Response {
+/// How long the holder waits for a computation before it says it has not finished: a
+/// client asks again, so a long computation never looks like a holder that stopped.
+const AWAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Leader>) -> Response {
     let result = match request {
         // The holder counts the others' hits and misses with its own, so the store's
         // counters, persisted by the holder, cover every process.
@@ -145,9 +164,32 @@ fn answer(store: &Store, request: Request<'_>) -> Response {
             .insert(&entry, &key, output, bytes, &inputs)
             .map(|()| {
                 store.count_miss();
+                // Those waiting on it here get the result as it is.
+                if let Some(leader) = leading.remove(&key) {
+                    leader.finish(Some((output, Arc::from(bytes))));
+                }
                 Response::Done
             }),
         Request::Record(info) => store.write_function(info).map(|()| Response::Done),
+        Request::Lead(key) => Ok(Response::Lead(match store.inner.flights.join(key) {
+            Joined::Leader(leader) => {
+                leading.insert(key, leader);
+                true
+            }
+            Joined::Follower(_) => false,
+            Joined::Reentrant => true,
+        })),
+        Request::Await(key) => Ok(Response::Awaited(
+            store
+                .inner
+                .flights
+                .running(&key)
+                .is_none_or(|flight| flight.wait_for(AWAIT_SLICE)),
+        )),
+        Request::Release(key) => {
+            leading.remove(&key);
+            Ok(Response::Done)
+        }
     };
     result.unwrap_or_else(|error| Response::Failed(error.to_string()))
 }

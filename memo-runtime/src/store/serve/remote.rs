@@ -163,6 +163,29 @@ impl Remote {
         self.request(Request::Record(info.clone())).map(drop)
     }
 
+    /// Asks the holder to lead the computation of `key`; `false` if another process (or
+    /// the holder) already computes it.
+    pub(crate) fn lead(&self, key: &Digest) -> Result<bool> {
+        match self.request(Request::Lead(*key))? {
+            Response::Lead(leads) => Ok(leads),
+            _ => Ok(true),
+        }
+    }
+
+    /// Waits a moment for the computation of `key` that another process leads; whether it
+    /// has finished.
+    pub(crate) fn wait(&self, key: &Digest) -> Result<bool> {
+        match self.request(Request::Await(*key))? {
+            Response::Awaited(finished) => Ok(finished),
+            _ => Ok(true),
+        }
+    }
+
+    /// Gives up leading the computation of `key`.
+    pub(crate) fn release(&self, key: &Digest) -> Result<()> {
+        self.request(Request::Release(*key)).map(drop)
+    }
+
     /// Whether the holder has gone, so that the store can be opened again.
     pub(crate) fn is_broken(&self) -> bool {
         self.broken.load(Ordering::Acquire)
@@ -190,5 +213,55 @@ fn exchange(stream: &mut UnixStream, number: u64, request: Request<'_>) -> io::R
         Ok((answered, response)) if answered == number => Ok(response),
         Ok(_) => Err(io::Error::other("the holder answered another request")),
         Err(error) => Err(io::Error::other(error)),
+    }
+}
+
+/// How the holder arbitrates a served process's computation of a key.
+pub(crate) enum Arbiter {
+    /// Nobody arbitrates (the store is not served, or its holder does not answer): the
+    /// process computes.
+    Alone,
+    /// This process computes; the others wait for it until the lease is dropped.
+    Leads(Lease),
+    /// Another process computed the key meanwhile (or gave up): look it up.
+    Waited,
+}
+
+/// A served process's lead of one computation; dropped, it tells the holder it is over
+/// (a no-op once the result was stored, which ends it too).
+pub(crate) struct Lease {
+    store: crate::Store,
+    key: Digest,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(remote) = &self.store.inner.remote {
+            let _ = remote.release(&self.key);
+        }
+    }
+}
+
+impl crate::Store {
+    /// Asks the holder of this store, if another process holds it, whether this process
+    /// computes `key` or waits for the one that does.
+    pub(crate) fn arbitrate(&self, key: &Digest) -> Arbiter {
+        let Some(remote) = &self.inner.remote else {
+            return Arbiter::Alone;
+        };
+        match remote.lead(key) {
+            Ok(true) => Arbiter::Leads(Lease {
+                store: self.clone(),
+                key: *key,
+            }),
+            Ok(false) => loop {
+                match remote.wait(key) {
+                    Ok(true) => return Arbiter::Waited,
+                    Ok(false) => {}
+                    Err(_) => return Arbiter::Alone,
+                }
+            },
+            Err(_) => Arbiter::Alone,
+        }
     }
 }
