@@ -474,7 +474,7 @@ impl Inner {
 
     /// Compacts the database file if more than half of it is free room and it is at most
     /// `max_file` bytes; returns the bytes it shrank by.
-    fn compact(&self, max_file: u64) -> Result<u64> {
+    pub(super) fn compact(&self, max_file: u64) -> Result<u64> {
         if self.remote.is_some() {
             return Ok(0);
         }

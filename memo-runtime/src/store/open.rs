@@ -73,6 +73,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     crate::warn::debug(|| format!("holding the store at {} (redb)", dir.display()));
     super::fork::track_database(&dir);
     super::serve::start(&inner);
+    reclaim(&inner);
     registry::add(&mut open, dir, &inner);
     Ok(inner)
 }
@@ -326,4 +327,27 @@ pub(crate) fn is_running(pid: u32) -> bool {
 #[cfg(not(unix))]
 pub(crate) fn is_running(_pid: u32) -> bool {
     true
+}
+
+/// Gives back, in the background, the room a process that never closed the store (it was
+/// killed) left in its file: the file is compacted if over half of it is free, as a
+/// normal close does, up to 1 GiB (a bigger one waits for `memo gc`). Calls wait while it
+/// runs, about a second per 500 MB.
+fn reclaim(inner: &Arc<Inner>) {
+    let store = Arc::downgrade(inner);
+    let _ = std::thread::Builder::new()
+        .name("memo-reclaim".into())
+        .spawn(move || {
+            if let Some(inner) = store.upgrade()
+                && let Ok(freed) = inner.compact(1 << 30)
+                && freed > 0
+            {
+                crate::warn::debug(|| {
+                    format!(
+                        "gave back {freed} bytes of {} left free",
+                        inner.dir.display()
+                    )
+                });
+            }
+        });
 }
