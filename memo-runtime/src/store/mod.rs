@@ -356,6 +356,7 @@ impl Drop for Inner {
         }
         fork::untrack(&self.dir);
         serve::stop(&self.dir);
+        open::let_go(&self.dir);
         let pending = crate::scope::take_hits(self.id);
         self.live.hits.fetch_add(pending, Ordering::Relaxed);
         // A temporary store is about to be deleted: flushed (its writer must finish), never
@@ -403,10 +404,12 @@ impl Inner {
         }
     }
 
-    /// Stops serving the store to other processes, if this process does.
+    /// Stops serving the store to other processes, if this process does, and says it
+    /// closed the store cleanly.
     pub(crate) fn stop_serving(&self) {
         if self.remote.is_none() && !self.temporary && !self.forked() {
             serve::stop(&self.dir);
+            open::let_go(&self.dir);
         }
     }
 

@@ -68,12 +68,17 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
-    // Best effort: the pid only helps say who holds the store.
+    // A pid file left behind says its process ended without closing the store (it was
+    // killed): the room it left in the file is given back.
+    let unclean = holder(&dir).is_some();
+    // Best effort: the pid helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
     crate::warn::debug(|| format!("holding the store at {} (redb)", dir.display()));
     super::fork::track_database(&dir);
     super::serve::start(&inner);
-    reclaim(&inner);
+    if unclean {
+        reclaim(&inner);
+    }
     registry::add(&mut open, dir, &inner);
     Ok(inner)
 }
@@ -327,6 +332,11 @@ pub(crate) fn is_running(pid: u32) -> bool {
 #[cfg(not(unix))]
 pub(crate) fn is_running(_pid: u32) -> bool {
     true
+}
+
+/// Says the store is closed cleanly: its pid file goes.
+pub(super) fn let_go(dir: &Path) {
+    let _ = fs::remove_file(dir.join(HOLDER_FILE));
 }
 
 /// Gives back, in the background, the room a process that never closed the store (it was

@@ -18,8 +18,15 @@ use std::time::{Duration, Instant};
 use super::{Bytes, EngineError, EngineResult, Shared, Snapshot, Table};
 
 /// How long `sync` waits for the writer before it reports a failure (a full disk can
-/// stall a write).
+/// stall a write), on top of [`PER_MIB`] for each MiB it has to write: a large result is
+/// waited for as long as writing it takes on a slow disk, not cut off at a fixed time.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(3);
+const PER_MIB: Duration = Duration::from_millis(50);
+
+/// How long writing `bytes` may take.
+fn allowance(bytes: usize) -> Duration {
+    SYNC_TIMEOUT + PER_MIB * u32::try_from(bytes >> 20).unwrap_or(u32::MAX)
+}
 
 /// Above this many buffered bytes a write waits for the writer, so memory stays bounded
 /// when results come faster than the disk takes them.
@@ -185,7 +192,7 @@ impl Buffered {
         if state.finished < target {
             state.urgent = true;
             self.changed.notify_all();
-            let deadline = Instant::now() + SYNC_TIMEOUT;
+            let deadline = Instant::now() + allowance(state.pending.bytes + state.committing.bytes);
             while state.finished < target {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() || state.stop {
@@ -242,7 +249,11 @@ impl Writer {
         let Some(thread) = self.thread.take() else {
             return true;
         };
-        let deadline = Instant::now() + SYNC_TIMEOUT;
+        let left = {
+            let state = buffer.lock();
+            state.pending.bytes + state.committing.bytes
+        };
+        let deadline = Instant::now() + allowance(left);
         while !thread.is_finished() {
             if Instant::now() >= deadline {
                 return false;
@@ -314,5 +325,18 @@ fn run(shared: &Shared) {
         drop(state);
         drop(stale); // its read transaction ends here, outside the lock
         buffer.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_write_is_waited_for_as_long_as_a_slow_disk_takes() {
+        assert_eq!(allowance(0), SYNC_TIMEOUT);
+        assert_eq!(allowance(1 << 20), SYNC_TIMEOUT + PER_MIB);
+        // 1.2 GB: a minute on a disk of 20 MB/s, not 3 s.
+        assert!(allowance(1_200 << 20) >= Duration::from_secs(60));
     }
 }
