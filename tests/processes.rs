@@ -99,17 +99,27 @@ fn child_works_in_passes() {
     if in_child() {
         let (keys, passes) = (env_u64("KEYS"), env_u64("PASSES"));
         println!("started");
-        for _ in 0..passes {
-            for x in 0..keys {
-                assert_eq!(shared_work(x), x * 3 + 1);
+        let work = || {
+            for _ in 0..passes {
+                for x in 0..keys {
+                    assert_eq!(shared_work(x), x * 3 + 1);
+                }
             }
+        };
+        // Through a handle the program opened itself, or through the default store.
+        if std::env::var_os("EXPLICIT").is_some() {
+            let dir = std::env::var_os("MEMO_DIR").unwrap();
+            let store = memo::Store::open(&dir).unwrap();
+            memo::with_store(&store, work);
+        } else {
+            work();
         }
         println!("computed {}", COMPUTED.load(Ordering::Relaxed));
     }
 }
 
-/// Eight processes start at once on a fresh store; mid-run, the one that holds the store
-/// is killed. None is left uncached: each key is computed at most once per process (plus
+/// Eight processes start at once on a fresh store (half through the default store, half
+/// through a handle they opened); mid-run, the one that holds the store is killed. None is left uncached: each key is computed at most once per process (plus
 /// the one call that finds the holder gone), so the later passes are hits.
 #[test]
 fn every_process_stays_on_the_cache_when_the_holder_is_killed() {
@@ -119,8 +129,12 @@ fn every_process_stays_on_the_cache_when_the_holder_is_killed() {
     let _held = wait_for(&mut holder, "holding");
     let (keys, passes) = (60u64, 4u64);
     let mut workers: Vec<Child> = (0..8)
-        .map(|_| {
-            child("child_works_in_passes", &store)
+        .map(|i| {
+            let mut worker = child("child_works_in_passes", &store);
+            if i % 2 == 1 {
+                worker.env("EXPLICIT", "1");
+            }
+            worker
                 .env("KEYS", keys.to_string())
                 .env("PASSES", passes.to_string())
                 .spawn()

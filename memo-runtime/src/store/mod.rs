@@ -94,12 +94,22 @@ pub(crate) struct Inner {
     /// Whether the directory is removed when the store closes ([`Store::temporary`]).
     temporary: bool,
     pub(crate) flights: Flights,
-    /// The store as a forked child opened it again, and that child's pid.
-    fork: Mutex<Option<(u32, Store)>>,
+    /// The store as this process opened it again (see [`Store::in_this_process`]).
+    again: Mutex<Again>,
     /// The process that opened it. A child forked from that process inherits the handle
     /// but not its threads: it must never write, compact or close the parent's database,
     /// and opens the store as a new process would.
     pid: u32,
+}
+
+/// A handle's store opened again, by the process (its pid) that did.
+#[derive(Default)]
+enum Again {
+    #[default]
+    Not,
+    Opened(u32, Store),
+    /// It could not be, and is tried again at this time.
+    Failed(u32, std::time::Instant),
 }
 
 struct Engine {
@@ -278,30 +288,50 @@ impl Store {
         Arc::downgrade(&self.inner)
     }
 
-    /// This store as this process may use it: itself, or — in a child forked from the
-    /// process that opened it — the same directory opened anew by the child, as a new
-    /// process would (served by the parent while it holds the store). `None` if the child
-    /// cannot open it (or the store is temporary: the parent's own).
+    /// This store as this process may use it: itself; or the same directory opened
+    /// anew — in a child forked from the process that opened it (as a new process would,
+    /// served by the parent while it holds the store), or when the process that served
+    /// this handle is gone (held here now, or served by whoever took it over). `None`
+    /// while that cannot be opened (tried again after a second), or the store is a
+    /// temporary one that was the parent's.
     pub(crate) fn in_this_process(&self) -> Option<Store> {
-        if !self.inner.forked() {
+        let gone = |store: &Store| {
+            store.inner.forked()
+                || store
+                    .inner
+                    .remote
+                    .as_ref()
+                    .is_some_and(serve::Remote::is_broken)
+        };
+        if !gone(self) {
             return Some(self.clone());
         }
         if self.inner.temporary {
             return None;
         }
-        let mut forks = self.inner.fork.lock().unwrap_or_else(|p| p.into_inner());
+        let mut again = self.inner.again.lock().unwrap_or_else(|p| p.into_inner());
         let me = std::process::id();
-        if let Some((pid, store)) = &*forks
-            && *pid == me
-        {
-            return Some(store.clone());
+        match &*again {
+            Again::Opened(pid, store) if *pid == me && !gone(store) => {
+                return Some(store.clone());
+            }
+            Again::Failed(pid, at) if *pid == me && std::time::Instant::now() < *at => return None,
+            _ => {}
         }
-        let store = Store::builder(&self.inner.dir)
+        match Store::builder(&self.inner.dir)
             .in_memory_tier(self.inner.hot)
             .open()
-            .ok()?;
-        *forks = Some((me, store.clone()));
-        Some(store)
+        {
+            Ok(store) => {
+                *again = Again::Opened(me, store.clone());
+                Some(store)
+            }
+            Err(_) => {
+                let retry = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                *again = Again::Failed(me, retry);
+                None
+            }
+        }
     }
 
     /// Whether this store is served by another process that has stopped answering. It is

@@ -124,7 +124,7 @@ fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
         hot: false,
         temporary: false,
         flights: Flights::default(),
-        fork: Mutex::new(None),
+        again: Mutex::default(),
         pid: std::process::id(),
     })
 }
@@ -214,7 +214,7 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         hot: options.hot,
         temporary: false,
         flights: Flights::default(),
-        fork: Mutex::new(None),
+        again: Mutex::default(),
         pid: std::process::id(),
     })
 }
