@@ -141,8 +141,9 @@ fn serve(mut stream: UnixStream, store: Weak<Inner>) {
 }
 
 /// How long the holder waits for a computation before it says it has not finished: a
-/// client asks again, so a long computation never looks like a holder that stopped.
-const AWAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(250);
+/// client asks again, so a long computation never looks like a holder that stopped, and
+/// the client's other threads, which share its connection, wait at most this long.
+const AWAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Leader>) -> Response {
     let result = match request {
