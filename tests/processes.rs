@@ -473,3 +473,65 @@ fn a_forked_child_that_outlives_the_holder_does_not_keep_the_store() {
         "the store was left locked by the sleeping child: {text}"
     );
 }
+
+static VERSION: AtomicUsize = AtomicUsize::new(1);
+
+#[cached]
+fn versioned(x: u64) -> usize {
+    let _ = x;
+    VERSION.load(Ordering::SeqCst)
+}
+
+/// In a child: caches a result, forks, refreshes it while the forked child waits, and
+/// checks that the child sees the refreshed value, not the one its memory inherited.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_refreshes_under_a_forked_child() {
+    if in_child() {
+        let signal = std::path::PathBuf::from(std::env::var_os("SIGNAL").unwrap());
+        assert_eq!(versioned(0), 1);
+        assert_eq!(versioned(0), 1); // warm in this process's tiers
+        // SAFETY: the child only waits, makes a cached call, and ends.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            while !signal.exists() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let code = if versioned(0) == 2 { 0 } else { 3 };
+            // SAFETY: ends the child without the parent's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        VERSION.store(2, Ordering::SeqCst);
+        assert_eq!(memo::refresh(|| versioned(0)), 2);
+        memo::current_store().unwrap().flush().unwrap();
+        std::fs::write(&signal, "").unwrap();
+        let mut status = 0;
+        // SAFETY: waiting for the child forked above.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the forked child served the value it inherited ({status})"
+        );
+        println!("computed 0");
+    }
+}
+
+#[test]
+fn a_forked_child_never_serves_what_its_memory_inherited() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = child(
+        "child_refreshes_under_a_forked_child",
+        &dir.path().join("store"),
+    )
+    .env("SIGNAL", dir.path().join("refreshed"))
+    .stderr(Stdio::piped())
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

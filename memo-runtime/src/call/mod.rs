@@ -199,6 +199,10 @@ fn warm<S: Stored>(site: &'static CallSite, key: &KeyHasher) -> Option<S::Value>
         }
         let (store, local) = thread.split();
         let store = store?;
+        // A forked child's inherited tiers are its parent's: it asks its own store.
+        if store.inner.inherited() {
+            return None;
+        }
         let found = local.get(site, store, key).or_else(|| {
             let hit = site.state.hot.get(store, key)?;
             let bytes = local

@@ -7,8 +7,18 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
+
+/// How many forks stand between this process and the first one: bumped in each child.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process's line was forked: a handle opened at another count was
+/// opened by an ancestor. One atomic load, cheap enough for the warm path.
+#[inline]
+pub(crate) fn generation() -> u64 {
+    FORKS.load(Ordering::Relaxed)
+}
 
 /// The descriptors a forked child closes; -1 is a free slot.
 static SLOTS: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
@@ -104,6 +114,7 @@ fn database_fds(_: &Path) -> Vec<i32> {
 }
 
 extern "C" fn in_child() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
     for slot in &SLOTS {
         let fd = slot.swap(-1, Ordering::AcqRel);
         if fd >= 0 {
@@ -116,7 +127,7 @@ extern "C" fn in_child() {
     }
 }
 
-fn install() {
+pub(crate) fn install() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         // SAFETY: `in_child` is a plain `extern "C" fn` that only loads atomics and

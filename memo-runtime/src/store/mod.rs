@@ -100,6 +100,9 @@ pub(crate) struct Inner {
     /// but not its threads: it must never write, compact or close the parent's database,
     /// and opens the store as a new process would.
     pid: u32,
+    /// The fork count (see `fork::generation`) when it was opened: the warm path's
+    /// cheap test of the same.
+    forks: u64,
 }
 
 /// A handle's store opened again, by the process (its pid) that did.
@@ -353,9 +356,13 @@ impl Store {
         self.inner.hot
     }
 
-    /// Starts a new epoch: whatever the in-process tier holds for this store is dropped.
+    /// Starts a new epoch: whatever the in-process tier holds for this store is dropped —
+    /// here, and in the process that holds the store if another one does.
     pub(crate) fn forget_hot(&self) {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(remote) = &self.inner.remote {
+            let _ = remote.forget();
+        }
     }
 
     /// Writes everything buffered to disk, with the counters, and waits until it is there.
@@ -385,8 +392,12 @@ impl Drop for Inner {
             return;
         }
         fork::untrack(&self.dir);
-        serve::stop(&self.dir);
-        open::let_go(&self.dir);
+        // Another process may have taken the store over while this one had lost its
+        // file: then the socket and pid file are that process's.
+        if open::holds(&self.dir) {
+            serve::stop(&self.dir);
+            open::let_go(&self.dir);
+        }
         let pending = crate::scope::take_hits(self.id);
         self.live.hits.fetch_add(pending, Ordering::Relaxed);
         // A temporary store is about to be deleted: flushed (its writer must finish), never
@@ -415,8 +426,20 @@ impl Drop for Inner {
 }
 
 impl Inner {
-    /// An error for operations only the process that holds the store can do.
+    /// An error for operations only the process that holds the store can do — and only
+    /// while it has its file: removals made on the stand-in that replaces a file lost to
+    /// an I/O error would not last.
     pub(crate) fn local(&self) -> Result<()> {
+        if self
+            .engine
+            .as_ref()
+            .is_some_and(|engine| engine.db.is_detached())
+        {
+            return Err(Error::Storage {
+                dir: self.dir.clone(),
+                source: "the database file could not be opened again after an I/O error".into(),
+            });
+        }
         if self.forked() {
             return Err(Error::Served {
                 dir: self.dir.clone(),
@@ -437,7 +460,7 @@ impl Inner {
     /// Stops serving the store to other processes, if this process does, and says it
     /// closed the store cleanly.
     pub(crate) fn stop_serving(&self) {
-        if self.remote.is_none() && !self.temporary && !self.forked() {
+        if self.remote.is_none() && !self.temporary && !self.forked() && open::holds(&self.dir) {
             serve::stop(&self.dir);
             open::let_go(&self.dir);
         }
@@ -446,6 +469,13 @@ impl Inner {
     /// Whether this handle was opened by another process, which this one was forked from.
     pub(crate) fn forked(&self) -> bool {
         self.pid != std::process::id()
+    }
+
+    /// Whether this handle was inherited from a process this one was forked from, by an
+    /// atomic load: its memory tiers are the parent's, and may have gone stale since.
+    #[inline]
+    pub(crate) fn inherited(&self) -> bool {
+        self.forks != fork::generation()
     }
 
     /// The topic of this store's degradation warnings: one warning per store and process.

@@ -109,6 +109,7 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
 
 /// A store held by another process that serves it, if it does.
 fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
+    super::fork::install();
     let remote = super::serve::Remote::connect(dir, holder)?;
     static IDS: AtomicU64 = AtomicU64::new(1 << 40);
     Some(Inner {
@@ -126,6 +127,7 @@ fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
         flights: Flights::default(),
         again: Mutex::default(),
         pid: std::process::id(),
+        forks: super::fork::generation(),
     })
 }
 
@@ -146,6 +148,7 @@ fn start_own(dir: &Path, options: &Options) -> Result<Inner> {
 }
 
 fn start(dir: &Path, options: &Options) -> Result<Inner> {
+    super::fork::install();
     refuse_sled(dir)?;
     // A commit that fails in the background is said as a failed call would say it, under
     // the same topic, so a full disk still gives one warning.
@@ -216,6 +219,7 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         flights: Flights::default(),
         again: Mutex::default(),
         pid: std::process::id(),
+        forks: super::fork::generation(),
     })
 }
 
@@ -332,6 +336,11 @@ pub(crate) fn is_running(pid: u32) -> bool {
 #[cfg(not(unix))]
 pub(crate) fn is_running(_pid: u32) -> bool {
     true
+}
+
+/// Whether the pid file names this process: it holds the store.
+pub(super) fn holds(dir: &Path) -> bool {
+    holder(dir) == Some(std::process::id())
 }
 
 /// Says the store is closed cleanly: its pid file goes.

@@ -131,6 +131,10 @@ impl<A: ExactArgs, R: Clone + 'static, S: Stored<Value = R>> ExactTier<R> for Ex
             let refresh = thread.mode == scope::Mode::Refresh;
             let (store, local) = thread.split();
             let store = store?;
+            // A forked child's inherited tier is its parent's (see `warm`).
+            if store.inner.inherited() {
+                return None;
+            }
             if !refresh && let Some(found) = local.exact.get::<A, R>(site, store, hash, self.0) {
                 local.count_hit(store);
                 return Some(Ok(found));

@@ -127,6 +127,11 @@ impl Shared {
             return false;
         };
         let Ok(fresh) = contained(|| open_file(&self.path, &self.options)) else {
+            // The handle in use still reads and writes the moved file: it goes back.
+            let _ = std::fs::remove_file(&self.path);
+            if let Some(kept) = &kept {
+                let _ = std::fs::rename(kept, &self.path);
+            }
             return false;
         };
         let old = std::mem::replace(&mut *db, fresh);
@@ -160,6 +165,9 @@ impl Shared {
     /// perhaps with room); whether the new handle is the file. Where the file cannot be
     /// opened yet, an empty stand-in takes its place until [`Shared::reattach`] can.
     fn reopen(&self, seen: u64) -> bool {
+        if self.generation.load(Ordering::Acquire) != seen {
+            return true; // another thread has opened it again meanwhile
+        }
         if !self.reopen_due() {
             return false;
         }

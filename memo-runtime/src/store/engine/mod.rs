@@ -199,6 +199,12 @@ impl Engine {
         Ok((Engine { shared }, writer))
     }
 
+    /// Whether the file could not be opened again after an I/O error, and an empty
+    /// stand-in serves meanwhile: what is removed now would come back with the file.
+    pub(crate) fn is_detached(&self) -> bool {
+        self.shared.detached.load(Ordering::Acquire)
+    }
+
     /// A handle on one tree.
     pub(crate) fn tree(&self, table: Table) -> Tree {
         Tree {

@@ -55,6 +55,8 @@ pub(super) enum Request<'a> {
     Await(Digest),
     /// Gives up leading `key` (its result is not stored).
     Release(Digest),
+    /// A result was replaced (a refresh): the holder's memory tiers start afresh.
+    Forget,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -172,6 +174,10 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Lea
                 Response::Done
             }),
         Request::Record(info) => store.write_function(info).map(|()| Response::Done),
+        Request::Forget => {
+            store.forget_hot();
+            Ok(Response::Done)
+        }
         Request::Lead(key) => Ok(Response::Lead(match store.inner.flights.join(key) {
             Joined::Leader(leader) => {
                 leading.insert(key, leader);

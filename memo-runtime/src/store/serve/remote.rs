@@ -181,6 +181,11 @@ impl Remote {
         }
     }
 
+    /// Tells the holder a result was replaced, so that its memory tiers start afresh.
+    pub(crate) fn forget(&self) -> Result<()> {
+        self.request(Request::Forget).map(drop)
+    }
+
     /// Gives up leading the computation of `key`.
     pub(crate) fn release(&self, key: &Digest) -> Result<()> {
         self.request(Request::Release(*key)).map(drop)
