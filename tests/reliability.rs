@@ -569,6 +569,84 @@ fn child_fills_then_frees_the_disk() {
     }
 }
 
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+#[cached]
+fn generational(x: u64) -> (u64, u64) {
+    (x, GENERATION.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// In a child: stores results, fills the disk (`FILLER_AT`), invalidates them, frees the
+/// disk, and checks that nothing invalidated comes back — then or in the next process.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_invalidates_on_a_full_disk() {
+    if in_child() {
+        let store = memo::current_store().unwrap();
+        if let Some(filler) = std::env::var_os("FILLER_AT") {
+            for x in 0..20 {
+                generational(x);
+            }
+            store.flush().unwrap();
+            let mut file = std::fs::File::create(&filler).unwrap();
+            let chunk = vec![1u8; 64 << 10];
+            while std::io::Write::write_all(&mut file, &chunk).is_ok() {}
+            drop(file);
+            let name = store.functions().unwrap()[0].name.clone();
+            store.invalidate_fn(&name).unwrap();
+            let _ = store.flush(); // may fail: the disk is full
+            std::fs::remove_file(&filler).unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            let _ = store.flush();
+        }
+        GENERATION.store(2, std::sync::atomic::Ordering::SeqCst);
+        for x in 0..20 {
+            assert_eq!(generational(x), (x, 2), "an invalidated result came back");
+        }
+        store.flush().unwrap();
+        println!("done");
+    }
+}
+
+/// An invalidation made while the disk is full is not lost when the commit fails: the
+/// removals are committed once there is room, and the invalidated results never return.
+#[test]
+fn an_invalidation_on_a_full_disk_is_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("tiny");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a 4 MiB tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    let store = mount.join("store");
+    for filler in [Some(mount.join("filler")), None] {
+        let mut command = child("child_invalidates_on_a_full_disk", &store);
+        if let Some(filler) = &filler {
+            command.env("FILLER_AT", filler);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// A disk that fills and then has room again: the store takes results again in the same
 /// run (redb refuses a file after an I/O error until it is opened again, which memo does).
 #[test]

@@ -63,6 +63,18 @@ pub(crate) fn track_socket(dir: &Path, fd: i32) {
     });
 }
 
+/// Registers a connection to the process that holds a store: a child must not keep it
+/// open, or the holder would think this process still leads what it led.
+pub(crate) fn track_connection(fd: i32) {
+    claim(fd);
+    install();
+}
+
+/// Forgets a connection registered with [`track_connection`]: it is closed.
+pub(crate) fn untrack_connection(fd: i32) {
+    release(fd);
+}
+
 /// Forgets the store in `dir`: it is closed.
 pub(crate) fn untrack(dir: &Path) {
     let mut by_dir = BY_DIR.lock().unwrap_or_else(|p| p.into_inner());

@@ -164,10 +164,9 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         });
     });
     let owned = dir.to_owned();
-    let on_heal = Box::new(move |healed: &engine::Healed| {
-        super::fork::track_database(&owned);
-        problem::healed(&owned, healed);
-    });
+    let on_heal = Box::new(move |healed: &engine::Healed| problem::healed(&owned, healed));
+    let owned = dir.to_owned();
+    let on_swap = Box::new(move || super::fork::track_database(&owned));
     let engine_options = engine::Options {
         cache_bytes: options.cache_capacity,
         heal: options.heal,
@@ -178,6 +177,7 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         )],
         on_error,
         on_heal,
+        on_swap,
     };
     // The engine could panic on some damaged files rather than return an error.
     let path = dir.join(engine::FILE);

@@ -140,6 +140,7 @@ impl Shared {
         self.detached.store(false, Ordering::Release);
         drop(db);
         drop(old);
+        (self.options.on_swap)();
         (self.options.on_heal)(&Healed {
             detail,
             kept: kept.as_deref(),
@@ -183,10 +184,13 @@ impl Shared {
         };
         drop(std::mem::replace(&mut *db, stand_in));
         self.generation.fetch_add(1, Ordering::AcqRel);
+        // The old descriptor is closed: it must not be closed again in a child.
+        (self.options.on_swap)();
         match contained(|| open_file(&self.path, &self.options)) {
             Ok(again) => {
                 *db = again;
                 self.detached.store(false, Ordering::Release);
+                (self.options.on_swap)();
                 crate::warn::debug(|| {
                     format!("opened {} again after an I/O error", self.path.display())
                 });
@@ -213,6 +217,7 @@ impl Shared {
             *db = again;
             self.generation.fetch_add(1, Ordering::AcqRel);
             self.detached.store(false, Ordering::Release);
+            (self.options.on_swap)();
         }
     }
 }

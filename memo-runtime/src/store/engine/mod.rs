@@ -172,6 +172,9 @@ pub(crate) struct Options {
     pub on_error: Box<dyn Fn(&EngineError) + Send + Sync>,
     /// Hears that a damaged file was replaced.
     pub on_heal: Box<dyn Fn(&Healed) + Send + Sync>,
+    /// Hears that the handle on the file changed (replaced, or opened again), and with
+    /// it the descriptor the file is open through.
+    pub on_swap: Box<dyn Fn() + Send + Sync>,
 }
 
 /// Below this size a file is not worth compacting.

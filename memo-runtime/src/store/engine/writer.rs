@@ -76,6 +76,8 @@ struct State {
     /// The error of the last batch that failed, the batch's number, and whether it was
     /// damage.
     failed: Option<(u64, String, bool)>,
+    /// The last failed batch a `sync` reported.
+    reported: u64,
     stop: bool,
     /// Someone waits for the pending writes: commit them without gathering more.
     urgent: bool,
@@ -112,6 +114,7 @@ impl Buffered {
                 started: 0,
                 finished: 0,
                 failed: None,
+                reported: 0,
                 stop: false,
                 urgent: false,
                 generation: 0,
@@ -208,12 +211,18 @@ impl Buffered {
                     .0;
             }
         }
+        // Any batch that failed since the last one reported counts, not only the last:
+        // what it held is not on disk.
         match &state.failed {
-            Some((batch, error, damage)) if *batch == target => Err(if *damage {
-                EngineError::Corrupt(error.clone())
-            } else {
-                EngineError::Failed(error.clone().into())
-            }),
+            Some((batch, error, damage)) if *batch <= target && *batch > state.reported => {
+                let error = if *damage {
+                    EngineError::Corrupt(error.clone())
+                } else {
+                    EngineError::Failed(error.clone().into())
+                };
+                state.reported = *batch;
+                Err(error)
+            }
             _ => Ok(()),
         }
     }
@@ -312,6 +321,7 @@ fn run(shared: &Shared) {
         let stale = state.snapshot.take();
         state.committing = Arc::default();
         state.finished = number;
+        let failed = result.is_err();
         if let Err(error) = result {
             state.failed = Some((
                 number,
@@ -321,12 +331,37 @@ fn run(shared: &Shared) {
                 },
                 error.is_damage(),
             ));
+            // A lost result is only a miss; a lost removal would bring back what was
+            // invalidated. Removals go back in the buffer, unless a newer write of the
+            // same key is there, and are committed with the next batch (not once the
+            // writer is stopping: nothing would be left to take them).
+            let stopping = state.stop;
+            for table in Table::ALL.into_iter().filter(|_| !stopping) {
+                for (key, value) in batch.ops(table) {
+                    let pending = &mut state.pending.tables[table.index()];
+                    if value.is_none() && !pending.contains_key(key) {
+                        pending.insert(key.clone(), None);
+                        state.pending.bytes += key.len() + OP_OVERHEAD;
+                    }
+                }
+            }
         }
         drop(state);
         drop(stale); // its read transaction ends here, outside the lock
         buffer.changed.notify_all();
+        if failed {
+            // Not straight back at a disk that just failed.
+            let state = buffer.lock();
+            let _unused = buffer
+                .changed
+                .wait_timeout_while(state, RETRY_AFTER_FAILURE, |s| !s.stop)
+                .unwrap_or_else(|poison| poison.into_inner());
+        }
     }
 }
+
+/// How long the writer waits after a commit failed before it tries the next.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {

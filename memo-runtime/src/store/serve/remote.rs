@@ -37,8 +37,24 @@ pub(crate) struct Remote {
     broken: AtomicBool,
 }
 
+/// A connection, registered so that a forked child closes it at once.
+struct Connection(UnixStream);
+
+impl Connection {
+    fn new(stream: UnixStream) -> Connection {
+        crate::store::fork::track_connection(std::os::fd::AsRawFd::as_raw_fd(&stream));
+        Connection(stream)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        crate::store::fork::untrack_connection(std::os::fd::AsRawFd::as_raw_fd(&self.0));
+    }
+}
+
 struct State {
-    stream: Option<UnixStream>,
+    stream: Option<Connection>,
     /// The number of the next request.
     next: u64,
     /// Failures in a row, and when to try again after the last.
@@ -60,7 +76,7 @@ impl Remote {
             dir: dir.to_owned(),
             holder,
             state: Mutex::new(State {
-                stream: Some(stream),
+                stream: Some(Connection::new(stream)),
                 next: 1,
                 failures: 0,
                 retry_at: None,
@@ -84,7 +100,7 @@ impl Remote {
                 return Err(self.failure("it did not answer; asking again shortly"));
             }
             match connect(&self.dir) {
-                Ok(stream) => state.stream = Some(stream),
+                Ok(stream) => state.stream = Some(Connection::new(stream)),
                 Err(error) => {
                     self.gone(&mut state, &error);
                     return Err(self.failure(error.to_string()));
@@ -93,7 +109,7 @@ impl Remote {
         }
         let number = state.next;
         state.next += 1;
-        let Some(stream) = state.stream.as_mut() else {
+        let Some(Connection(stream)) = state.stream.as_mut() else {
             return Err(self.failure("not connected"));
         };
         match exchange(stream, number, request) {
