@@ -8,39 +8,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
 use memo::{CacheKey, cached};
 use serde::{Deserialize, Serialize};
+use support::child::{child, in_child};
 use support::{hit, in_store, miss, ran};
-
-const CHILD: &str = "MEMO_TEST_CHILD";
-
-fn child(name: &str, dir: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .env("MEMO_DIR", dir)
-        .env_remove("MEMO_DISABLE")
-        .env_remove("MEMO_LOG")
-        .env_remove("MEMO_AUDIT")
-        .env_remove("RUST_BACKTRACE");
-    command
-}
-
-fn in_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
 
 /// What a child run printed: how many results it computed, and its stderr lines that are
 /// not the test harness's own.

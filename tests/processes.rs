@@ -5,6 +5,8 @@
 
 #![cfg(unix)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -12,29 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use memo::cached;
+use support::child::in_child;
 
-const CHILD: &str = "MEMO_TEST_CHILD";
-
+/// A child whose output the test reads.
 fn child(name: &str, dir: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = support::child::child(name, dir);
+    command.stdout(Stdio::piped());
     command
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .env("MEMO_DIR", dir)
-        .env_remove("MEMO_DISABLE")
-        .env_remove("MEMO_LOG")
-        .stdout(Stdio::piped());
-    command
-}
-
-fn in_child() -> bool {
-    std::env::var_os(CHILD).is_some()
 }
 
 fn env_u64(name: &str) -> u64 {

@@ -2,6 +2,8 @@
 //! damaged store files, a full filesystem. Children are this test binary, re-run on one
 //! ignored test, so a crash or a damaged store never takes the test process down.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -10,28 +12,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use memo::{Store, cached};
-
-const CHILD: &str = "MEMO_TEST_CHILD";
-
-fn child(name: &str, dir: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .env("MEMO_DIR", dir)
-        .env_remove("MEMO_DISABLE");
-    command
-}
-
-fn in_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
+use support::child::{child, in_child};
 
 /// A small deterministic generator, so every run damages and kills the same way.
 struct Lcg(u64);
@@ -454,6 +435,41 @@ fn damaged_store_files_never_give_a_wrong_value() {
 
 // ---------------------------------------------------------------- a full filesystem
 
+/// A tmpfs of `mib` MiB this test mounts, unmounted when dropped; `None` (and the test
+/// skipped, saying so) where it cannot be mounted.
+struct Tmpfs {
+    _dir: tempfile::TempDir,
+    mount: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(mib: u32) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path().join("tiny");
+        std::fs::create_dir(&mount).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a {mib} MiB tmpfs here (needs root)");
+            return None;
+        }
+        Some(Tmpfs { _dir: dir, mount })
+    }
+
+    fn path(&self) -> &Path {
+        &self.mount
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+    }
+}
+
 #[cached]
 fn bulky(x: u64) -> Vec<u8> {
     vec![(x % 251) as u8; 48 << 10]
@@ -483,25 +499,10 @@ fn child_fills_the_disk() {
 
 #[test]
 fn a_full_or_read_only_filesystem_gives_right_values_and_one_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    let mount = dir.path().join("tiny");
-    std::fs::create_dir(&mount).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mount)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a 1 MiB tmpfs here (needs root)");
+    let Some(tiny) = Tmpfs::mount(1) else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&mount);
+    };
+    let mount = tiny.path();
     let out = child("child_fills_the_disk", &mount.join("store"))
         .output()
         .unwrap();
@@ -518,7 +519,7 @@ fn a_full_or_read_only_filesystem_gives_right_values_and_one_warning() {
     // The same store on a filesystem that became read-only: right values, one warning.
     let remounted = Command::new("mount")
         .args(["-o", "remount,ro"])
-        .arg(&mount)
+        .arg(mount)
         .status()
         .is_ok_and(|s| s.success());
     assert!(remounted, "a tmpfs this test mounted can be made read-only");
@@ -612,25 +613,10 @@ fn child_invalidates_on_a_full_disk() {
 /// removals are committed once there is room, and the invalidated results never return.
 #[test]
 fn an_invalidation_on_a_full_disk_is_not_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let mount = dir.path().join("tiny");
-    std::fs::create_dir(&mount).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&mount)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a 4 MiB tmpfs here (needs root)");
+    let Some(tiny) = Tmpfs::mount(4) else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&mount);
+    };
+    let mount = tiny.path();
     let store = mount.join("store");
     for filler in [Some(mount.join("filler")), None] {
         let mut command = child("child_invalidates_on_a_full_disk", &store);
@@ -651,25 +637,10 @@ fn an_invalidation_on_a_full_disk_is_not_lost() {
 /// run (redb refuses a file after an I/O error until it is opened again, which memo does).
 #[test]
 fn a_disk_that_fills_then_frees_takes_results_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let mount = dir.path().join("tiny");
-    std::fs::create_dir(&mount).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&mount)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a 4 MiB tmpfs here (needs root)");
+    let Some(tiny) = Tmpfs::mount(4) else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&mount);
+    };
+    let mount = tiny.path();
     let store = mount.join("store");
     // The store first, then a filler that takes what room is left.
     drop(Store::open(&store).unwrap());

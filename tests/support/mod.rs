@@ -40,4 +40,5 @@ pub fn miss<R>(f: impl FnOnce() -> R) -> R {
     out
 }
 
+pub mod child;
 pub mod crates;

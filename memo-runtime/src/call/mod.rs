@@ -200,7 +200,7 @@ fn warm<S: Stored>(site: &'static CallSite, key: &KeyHasher) -> Option<S::Value>
         let (store, local) = thread.split();
         let store = store?;
         // A forked child's inherited tiers are its parent's: it asks its own store.
-        if store.inner.inherited() {
+        if store.inner.forked() {
             return None;
         }
         let found = local.get(site, store, key).or_else(|| {

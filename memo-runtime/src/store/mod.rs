@@ -100,8 +100,8 @@ pub(crate) struct Inner {
     /// but not its threads: it must never write, compact or close the parent's database,
     /// and opens the store as a new process would.
     pid: u32,
-    /// The fork count (see `fork::generation`) when it was opened: the warm path's
-    /// cheap test of the same.
+    /// The fork count (see `fork::generation`) when it was opened; the constructors
+    /// install the handler that counts, so a fork after this is always counted.
     forks: u64,
 }
 
@@ -467,14 +467,11 @@ impl Inner {
     }
 
     /// Whether this handle was opened by another process, which this one was forked from.
-    pub(crate) fn forked(&self) -> bool {
-        self.pid != std::process::id()
-    }
-
-    /// Whether this handle was inherited from a process this one was forked from, by an
-    /// atomic load: its memory tiers are the parent's, and may have gone stale since.
+    /// One atomic load (the fork count, see `fork::generation`), cheap enough for the
+    /// warm path: an inherited handle's memory tiers are the parent's, and may have gone
+    /// stale since.
     #[inline]
-    pub(crate) fn inherited(&self) -> bool {
+    pub(crate) fn forked(&self) -> bool {
         self.forks != fork::generation()
     }
 

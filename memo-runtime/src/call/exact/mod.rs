@@ -132,7 +132,7 @@ impl<A: ExactArgs, R: Clone + 'static, S: Stored<Value = R>> ExactTier<R> for Ex
             let (store, local) = thread.split();
             let store = store?;
             // A forked child's inherited tier is its parent's (see `warm`).
-            if store.inner.inherited() {
+            if store.inner.forked() {
                 return None;
             }
             if !refresh && let Some(found) = local.exact.get::<A, R>(site, store, hash, self.0) {
