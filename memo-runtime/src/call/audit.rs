@@ -77,10 +77,10 @@ fn seed() -> u64 {
     hasher.finish() | 1
 }
 
-/// A stored value found for an audited call, with the bytes it was read from.
+/// A stored value found for an audited call, with the content hash of its bytes.
 pub(super) struct Found<V> {
     pub value: V,
-    pub bytes: std::sync::Arc<[u8]>,
+    pub output: crate::Digest,
 }
 
 impl Call<'_> {
@@ -96,19 +96,17 @@ impl Call<'_> {
         let Some(fresh) = first.stored() else {
             return R::from_stored(found.value);
         };
-        let encode = |value: &S::Value| {
-            crate::contain::quietly(|| S::encode(value, site))
-                .ok()
-                .and_then(Result::ok)
-        };
-        let Some(fresh_bytes) = encode(fresh) else {
+        // Results compare by the hash of their encoding, streamed: a large result is
+        // never encoded into memory to be compared.
+        let digest = |value: &S::Value| super::stored::digest::<S>(value, site);
+        let Some(fresh_digest) = digest(fresh) else {
             return R::from_stored(found.value);
         };
-        let agree = |a: &S::Value, a_bytes: &[u8], b: &S::Value| {
-            encode(b).is_some_and(|b_bytes| b_bytes == a_bytes) || same(a, b)
+        let agree = |a: &S::Value, a_digest: crate::Digest, b: &S::Value| {
+            digest(b) == Some(a_digest) || same(a, b)
         };
         if let Some(again) = second.as_ref().and_then(Outcome::stored)
-            && !agree(fresh, &fresh_bytes, again)
+            && !agree(fresh, fresh_digest, again)
         {
             warn::once(&format!("audit nondeterministic {}", site.name), || {
                 nondeterministic(site)
@@ -117,7 +115,7 @@ impl Call<'_> {
         }
         // The stored bytes may be of the other codec (written before this function's
         // results needed CBOR): then the stored value, encoded as the fresh one was, says.
-        if *fresh_bytes == *found.bytes || agree(fresh, &fresh_bytes, &found.value) {
+        if fresh_digest == found.output || agree(fresh, fresh_digest, &found.value) {
             return first;
         }
         warn::loud(&format!("audit {}", site.name), || {

@@ -10,13 +10,16 @@
 //! marker is never ambiguous. Entries written before CBOR existed have no marker and read
 //! as postcard.
 
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::store::decode_exact;
+use super::sink::{Counting, Hashing, Sink, Stage, Written};
+use crate::Digest;
+use crate::store::{BlobFile, decode_exact};
 
 /// The CBOR of a result stored as CBOR, without its marker; `None` for postcard bytes.
 pub(crate) fn cbor_payload(bytes: &[u8]) -> Option<&[u8]> {
@@ -26,8 +29,20 @@ pub(crate) fn cbor_payload(bytes: &[u8]) -> Option<&[u8]> {
 /// What begins a result stored as CBOR.
 const CBOR: [u8; 8] = [0xFF, b'm', b'e', b'm', b'o', b'C', b'B', 0x01];
 
-/// Why a result could not be stored.
-pub(crate) type Unstorable = String;
+/// Why a result was not stored.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Neither codec reads it back; why, to tell the user.
+    Unstorable(String),
+    /// Its file could not be written.
+    Io(io::Error),
+}
+
+/// A result's bytes, checked to read back: in memory, or in a finished file of the store.
+pub(crate) enum Encoded {
+    Bytes(Vec<u8>),
+    File(Digest, BlobFile),
+}
 
 /// A function's choice of codec in this process: postcard until one of its results needs
 /// CBOR.
@@ -49,34 +64,31 @@ impl Codec {
     }
 }
 
-/// `value`'s bytes, checked to read back; `name` names the function in what is said.
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Postcard,
+    Cbor,
+}
+
+/// `value`'s bytes, checked to read back; `name` names the function in what is said. An
+/// encoding that outgrows memory goes to a file `stage` starts, and is read back from it.
 pub(crate) fn encode<T: Serialize + DeserializeOwned>(
     value: &T,
     codec: &Codec,
     name: &str,
-) -> Result<Vec<u8>, Unstorable> {
+    stage: Stage<'_>,
+) -> Result<Encoded, Refused> {
     let postcard_problem = if codec.is_self_describing() {
         None
     } else {
-        match postcard::to_stdvec(value) {
-            Ok(bytes) if bytes.starts_with(&CBOR) => {
-                Some("its bytes begin with CBOR's marker".into())
-            }
-            Ok(bytes) => match postcard_reads_back::<T>(&bytes) {
-                Ok(()) => return Ok(bytes),
-                Err(problem) => Some(problem),
-            },
-            Err(error) => Some(error.to_string()),
+        match attempt(value, Format::Postcard, stage).map_err(Refused::Io)? {
+            Ok(encoded) => return Ok(encoded),
+            Err(problem) => Some(problem),
         }
     };
-    let bytes = cbor(value).map_err(|error| {
-        cannot_store(
-            postcard_problem.as_deref(),
-            &format!("CBOR cannot encode it: {error}"),
-        )
-    })?;
-    cbor_reads_back::<T>(&bytes)
-        .map_err(|problem| cannot_store(postcard_problem.as_deref(), &problem))?;
+    let encoded = attempt(value, Format::Cbor, stage)
+        .map_err(Refused::Io)?
+        .map_err(|problem| Refused::Unstorable(cannot_store(postcard_problem.as_deref(), &problem)))?;
     if let Some(problem) = postcard_problem
         && !codec.self_describing.swap(true, Ordering::Relaxed)
     {
@@ -86,7 +98,72 @@ pub(crate) fn encode<T: Serialize + DeserializeOwned>(
             )
         });
     }
-    Ok(bytes)
+    Ok(encoded)
+}
+
+/// `value` encoded in `format` and read back; the outer error is an I/O error writing its
+/// file, the inner why `format` cannot store it.
+fn attempt<T: Serialize + DeserializeOwned>(
+    value: &T,
+    format: Format,
+    stage: Stage<'_>,
+) -> io::Result<Result<Encoded, String>> {
+    let mut sink = Sink::new(stage);
+    let written = match format {
+        Format::Postcard => postcard::to_io(value, &mut sink)
+            .map(drop)
+            .map_err(|error| error.to_string()),
+        Format::Cbor => sink
+            .write_all(&CBOR)
+            .map_err(|error| error.to_string())
+            .and_then(|()| {
+                ciborium::into_writer(value, &mut sink).map_err(|error| match error {
+                    ciborium::ser::Error::Io(_) => "its bytes could not be written".into(),
+                    other => format!("CBOR cannot encode it: {other}"),
+                })
+            }),
+    };
+    let marked = format == Format::Postcard && sink.head().starts_with(&CBOR);
+    let out = sink.end()?;
+    if let Err(problem) = written {
+        return Ok(Err(problem));
+    }
+    if marked {
+        return Ok(Err("its bytes begin with CBOR's marker".into()));
+    }
+    Ok(match out {
+        Written::Bytes(bytes) => {
+            let check = match format {
+                Format::Postcard => postcard_reads_back::<T>(&bytes),
+                Format::Cbor => cbor_reads_back::<T>(&bytes),
+            };
+            check.map(|()| Encoded::Bytes(bytes))
+        }
+        Written::File(mut staged) => {
+            let size = staged.size();
+            let mut reader = BufReader::with_capacity(READ_BUFFER, staged.reread()?);
+            match stream_reads_back::<T, _>(format, &mut reader, size) {
+                Ok(()) => {
+                    let (output, file) = staged.finish()?;
+                    Ok(Encoded::File(output, file))
+                }
+                Err(problem) => Err(problem),
+            }
+        }
+    })
+}
+
+/// The content hash of `value` encoded as `codec` stores it, computed without keeping the
+/// bytes; `None` if it does not encode. What an audit compares results by.
+pub(crate) fn digest<T: Serialize>(value: &T, codec: &Codec) -> Option<Digest> {
+    let mut out = Hashing(blake3::Hasher::new());
+    let encoded = if codec.is_self_describing() {
+        out.0.update(&CBOR);
+        ciborium::into_writer(value, &mut out).is_ok()
+    } else {
+        postcard::to_io(value, &mut out).is_ok()
+    };
+    encoded.then(|| Digest(*out.0.finalize().as_bytes()))
 }
 
 /// The value stored as `bytes`, or `None` if they do not read back as a `T` (its type
@@ -103,17 +180,61 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     .flatten()
 }
 
-fn cannot_store(postcard: Option<&str>, cbor: &str) -> Unstorable {
+/// How much of a file is read at a time.
+const READ_BUFFER: usize = 256 << 10;
+
+/// Why a result kept as a file was not read.
+pub(crate) enum Unread {
+    /// Its bytes do not match their hash: the file is damaged.
+    Damaged,
+    /// It does not decode as the type asked for, or could not be read.
+    Undecodable,
+}
+
+/// The value stored in `file`, whose bytes hash to `output`, read as a stream and
+/// verified as it is read: the value is the only copy ever in memory.
+pub(crate) fn decode_file<T: DeserializeOwned>(
+    file: &BlobFile,
+    output: &Digest,
+) -> Result<T, Unread> {
+    let mut reader = BufReader::with_capacity(
+        READ_BUFFER,
+        file.open().map_err(|_| Unread::Undecodable)?,
+    );
+    let value = decode_stream::<T, _>(&mut reader, file.size).ok_or(Unread::Undecodable)?;
+    if reader.into_inner().matches(output, file.size) {
+        Ok(value)
+    } else {
+        Err(Unread::Damaged)
+    }
+}
+
+/// A `T` read from `reader`, which must end where it does; `size` bytes at most.
+fn decode_stream<T: DeserializeOwned, R: Read>(
+    reader: &mut BufReader<R>,
+    size: u64,
+) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let value = if reader.fill_buf().ok()?.starts_with(&CBOR) {
+            reader.consume(CBOR.len());
+            ciborium::from_reader(&mut *reader).ok()?
+        } else {
+            // Strings and byte strings are read into this room; untouched, it costs no
+            // memory (the system hands out zeroed pages as they are first written).
+            let mut room = vec![0u8; usize::try_from(size).ok()?];
+            postcard::from_io((&mut *reader, &mut room[..])).ok()?.0
+        };
+        reader.fill_buf().ok()?.is_empty().then_some(value)
+    }))
+    .ok()
+    .flatten()
+}
+
+fn cannot_store(postcard: Option<&str>, cbor: &str) -> String {
     match postcard {
         Some(postcard) => format!("its result cannot be read back: {postcard}; {cbor}"),
         None => format!("its result cannot be read back: {cbor}"),
     }
-}
-
-fn cbor<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    let mut bytes = CBOR.to_vec();
-    ciborium::into_writer(value, &mut bytes).map_err(|error| error.to_string())?;
-    Ok(bytes)
 }
 
 /// Whether postcard `bytes` decode into a `T` that encodes to as many bytes again: a type
@@ -124,43 +245,45 @@ fn postcard_reads_back<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<
         Ok(_) => return Err("postcard reads it back short".into()),
         Err(error) => return Err(format!("postcard cannot read it back: {error}")),
     };
-    let again = postcard::serialize_with_flavor(&value, Count(0))
-        .map_err(|error| format!("postcard cannot encode what it read back: {error}"))?;
-    if again == bytes.len() {
-        Ok(())
-    } else {
-        Err("postcard reads it back as another value".into())
-    }
+    same_length(&value, Format::Postcard, bytes.len() as u64)
 }
 
 fn cbor_reads_back<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<(), String> {
     let Some(value) = decode::<T>(bytes) else {
         return Err("CBOR cannot read it back either".into());
     };
-    match cbor(&value) {
-        Ok(again) if again.len() == bytes.len() => Ok(()),
-        _ => Err("CBOR reads it back as another value".into()),
-    }
+    same_length(&value, Format::Cbor, bytes.len() as u64)
 }
 
-/// A postcard output that only counts.
-struct Count(usize);
+/// The check of the two above, for an encoding of `size` bytes in a file.
+fn stream_reads_back<T: Serialize + DeserializeOwned, R: Read>(
+    format: Format,
+    reader: &mut BufReader<R>,
+    size: u64,
+) -> Result<(), String> {
+    let Some(value) = decode_stream::<T, _>(reader, size) else {
+        return Err(match format {
+            Format::Postcard => "postcard cannot read it back".into(),
+            Format::Cbor => "CBOR cannot read it back either".into(),
+        });
+    };
+    same_length(&value, format, size)
+}
 
-impl postcard::ser_flavors::Flavor for Count {
-    type Output = usize;
-
-    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
-        self.0 += 1;
-        Ok(())
-    }
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0 += data.len();
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<usize> {
-        Ok(self.0)
+/// Whether `value`, read back, encodes to `size` bytes again.
+fn same_length<T: Serialize>(value: &T, format: Format, size: u64) -> Result<(), String> {
+    let mut count = Counting(0);
+    let (encoded, name) = match format {
+        Format::Postcard => (postcard::to_io(value, &mut count).is_ok(), "postcard"),
+        Format::Cbor => {
+            count.0 = CBOR.len() as u64;
+            (ciborium::into_writer(value, &mut count).is_ok(), "CBOR")
+        }
+    };
+    match encoded {
+        true if count.0 == size => Ok(()),
+        true => Err(format!("{name} reads it back as another value")),
+        false => Err(format!("{name} cannot encode what it read back")),
     }
 }
 
@@ -171,6 +294,20 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
+
+    /// `value` encoded in memory, or why not.
+    fn encode<T: Serialize + DeserializeOwned>(
+        value: &T,
+        codec: &Codec,
+        name: &str,
+    ) -> Result<Vec<u8>, String> {
+        match super::encode(value, codec, name, None) {
+            Ok(Encoded::Bytes(bytes)) => Ok(bytes),
+            Ok(Encoded::File(..)) => unreachable!("no file without a stage"),
+            Err(Refused::Unstorable(problem)) => Err(problem),
+            Err(Refused::Io(error)) => Err(error.to_string()),
+        }
+    }
 
     fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
         value: T,

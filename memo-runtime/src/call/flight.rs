@@ -11,8 +11,9 @@ use std::task::{Context, Poll, Waker};
 
 use crate::Digest;
 
-/// An encoded result handed from the caller that computed it to those that waited.
-pub(crate) type Shared = (Digest, Arc<[u8]>);
+/// An encoded result handed from the caller that computed it to those that waited: its
+/// content hash and its bytes, or the file that holds them.
+pub(crate) type Shared = (Digest, crate::store::Payload);
 
 /// The flights in progress on one store, by key.
 #[derive(Default)]

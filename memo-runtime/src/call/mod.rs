@@ -7,6 +7,7 @@ pub(crate) mod exact;
 pub(crate) mod flight;
 mod hot;
 mod local;
+mod sink;
 mod site;
 mod stored;
 
@@ -15,7 +16,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::store::{Arbiter, NewEntry};
+use crate::store::{Arbiter, Bytes, NewEntry, Payload};
+use codec::{Encoded, Refused};
 use crate::{Digest, KeyHasher, Store, scope, warn};
 use flight::{Joined, Leader, Shared};
 
@@ -214,7 +216,7 @@ fn warm<S: Stored>(site: &'static CallSite, key: &KeyHasher) -> Option<S::Value>
         Some(found)
     })?;
     // Decoded outside the thread's state: a `Deserialize` impl may call cached functions.
-    S::decode(&bytes, output)
+    stored::decode::<S>(&bytes, output)
 }
 
 /// One call that caching applies to: its store, key and mode.
@@ -266,11 +268,14 @@ impl<'k> Call<'k> {
         }
         let found = match contained(|| self.store.lookup(&self.digest)) {
             Ok(Some(hit)) => {
-                let value = S::decode(&hit.bytes, hit.output)?;
-                self.keep(hit.output, Arc::clone(&hit.bytes), hit.expires_ms, true);
+                let value = stored::decode_payload::<S>(&self.store, &hit.payload, hit.output)?;
+                // A result kept as a file is too large for the memory tiers.
+                if let Payload::Bytes(bytes) = hit.payload {
+                    self.keep(hit.output, bytes, hit.expires_ms, true);
+                }
                 audit::Found {
                     value,
-                    bytes: hit.bytes,
+                    output: hit.output,
                 }
             }
             Ok(None) => return None,
@@ -301,44 +306,64 @@ impl<'k> Call<'k> {
 
     /// A follower's share of the leader's result; `None` if it must compute.
     fn follow<S: Stored>(&self, shared: Option<Shared>) -> Option<S::Value> {
-        let (output, bytes) = shared?;
-        let value = S::decode(&bytes, output)?;
+        let (output, payload) = shared?;
+        let value = stored::decode_payload::<S>(&self.store, &payload, output)?;
         self.store.count_hit();
         Some(value)
     }
 
     fn save<S: Stored>(&self, value: &S::Value) -> Option<Shared> {
         let site = self.site;
+        // A result too large for memory is encoded into a file of the store as it goes.
+        let stage = || self.store.stage();
         // A `Serialize` that fails or panics costs the caching, never the value.
-        let encoded = crate::contain::quietly(|| S::encode(value, site))
-            .unwrap_or_else(|panic| Err(format!("its `Serialize` panicked: {panic}")));
-        let bytes = match encoded {
-            Ok(bytes) => bytes,
-            Err(problem) => {
+        let encoded = crate::contain::quietly(|| stored::encode::<S>(value, site, Some(&stage)))
+            .unwrap_or_else(|panic| {
+                Err(Refused::Unstorable(format!(
+                    "its `Serialize` panicked: {panic}"
+                )))
+            });
+        let (output, bytes) = match encoded {
+            Ok(Encoded::Bytes(bytes)) => (Digest::of_bytes(&bytes), Ok(bytes)),
+            Ok(Encoded::File(output, file)) => (output, Err(file)),
+            Err(Refused::Unstorable(problem)) => {
                 warn::once(&format!("encode {}", site.name), || {
                     format!("`{}` runs uncached: {problem}", site.name)
                 });
                 return None;
             }
+            Err(Refused::Io(source)) => {
+                let path = self.store.dir().join(crate::store::FILES_DIR);
+                degraded(&self.store, &Error::Io { path, source });
+                return None;
+            }
         };
-        let output = Digest::of_bytes(&bytes);
+        let held = match &bytes {
+            Ok(bytes) => Bytes::Held(bytes),
+            Err(file) => Bytes::File(file.size),
+        };
         let inputs = self.key.inputs();
         let entry = NewEntry::from(site);
-        if let Err(error) = contained(|| {
+        let stored = contained(|| {
             self.store
-                .insert(&entry, &self.digest, output, &bytes, inputs)
-        }) {
+                .insert(&entry, &self.digest, output, held, inputs)
+        });
+        let payload = match bytes {
+            Ok(bytes) => Payload::Bytes(Arc::from(bytes)),
+            Err(file) => Payload::File(file),
+        };
+        if let Err(error) = stored {
             degraded(&self.store, &error);
-            return Some((output, Arc::from(bytes)));
+            return Some((output, payload));
         }
-        let bytes: Arc<[u8]> = Arc::from(bytes);
-        let expires_ms = entry.expires_ms;
         if self.refresh {
             // Other threads' tiers may hold the value this call replaced: start afresh.
             self.store.forget_hot();
         }
-        self.keep(output, Arc::clone(&bytes), expires_ms, self.refresh);
-        Some((output, bytes))
+        if let Payload::Bytes(bytes) = &payload {
+            self.keep(output, Arc::clone(bytes), entry.expires_ms, self.refresh);
+        }
+        Some((output, payload))
     }
 
     /// Keeps a result in the in-process tier — and, for one read from the store (likely

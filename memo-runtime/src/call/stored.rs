@@ -6,22 +6,79 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{CallSite, codec};
+use super::codec::{self, Encoded, Refused, Unread};
+use super::sink::Stage;
+use super::CallSite;
+use crate::store::{BlobFile, Payload};
 use crate::{Digest, Memo};
 
-/// How a kind of value is stored: encoded (see `codec`), and rebuilt from the bytes and
-/// their content hash.
+/// How a kind of value is stored: what of it is encoded, and how it is rebuilt from that
+/// and its content hash. The encoding itself is `codec`'s.
 #[doc(hidden)]
 pub trait Stored {
     /// The value stored: the function's return value, or its `Ok` value.
     type Value;
-    /// The bytes to store for a result of `site`, checked to read back; why not, if they
-    /// cannot be.
-    fn encode(value: &Self::Value, site: &'static CallSite) -> Result<Vec<u8>, String>;
-    /// The value back, or `None` if the bytes do not decode into it (its type changed).
-    fn decode(bytes: &[u8], hash: Digest) -> Option<Self::Value>;
-    /// Whether the value encodes to at most `max` bytes; it stops encoding past them.
-    fn fits(value: &Self::Value, max: usize) -> bool;
+    /// What is encoded: the value itself, or what a `Memo` holds.
+    type Inner: Storable;
+    /// What of `value` is encoded.
+    fn inner(value: &Self::Value) -> &Self::Inner;
+    /// The value rebuilt from what was decoded, whose bytes hash to `hash`.
+    fn rebuild(inner: Self::Inner, hash: Digest) -> Self::Value;
+}
+
+/// The bytes to store for a result of `site`, checked to read back — past `FILE_MIN`, in
+/// a file `stage` starts; why not, if they cannot be.
+pub(crate) fn encode<S: Stored>(
+    value: &S::Value,
+    site: &'static CallSite,
+    stage: Stage<'_>,
+) -> Result<Encoded, Refused> {
+    codec::encode(S::inner(value), &site.state.codec, site.name, stage)
+}
+
+/// The value back, or `None` if the bytes do not decode into it (its type changed).
+pub(crate) fn decode<S: Stored>(bytes: &[u8], hash: Digest) -> Option<S::Value> {
+    codec::decode(bytes).map(|inner| S::rebuild(inner, hash))
+}
+
+/// The value stored in `file`, verified as it is read; `store` is told of a damaged file.
+pub(crate) fn decode_file<S: Stored>(
+    store: &crate::Store,
+    file: &BlobFile,
+    hash: Digest,
+) -> Option<S::Value> {
+    match codec::decode_file(file, &hash) {
+        Ok(inner) => Some(S::rebuild(inner, hash)),
+        Err(Unread::Damaged) => {
+            store.file_damaged(&hash);
+            None
+        }
+        Err(Unread::Undecodable) => None,
+    }
+}
+
+/// The value stored as `payload`: bytes in memory, or a file.
+pub(crate) fn decode_payload<S: Stored>(
+    store: &crate::Store,
+    payload: &Payload,
+    hash: Digest,
+) -> Option<S::Value> {
+    match payload {
+        Payload::Bytes(bytes) => decode::<S>(bytes, hash),
+        Payload::File(file) => decode_file::<S>(store, file, hash),
+    }
+}
+
+/// The content hash of `value`'s encoding, as `site` stores it, without keeping the bytes.
+pub(crate) fn digest<S: Stored>(value: &S::Value, site: &'static CallSite) -> Option<Digest> {
+    crate::contain::quietly(|| codec::digest(S::inner(value), &site.state.codec))
+        .ok()
+        .flatten()
+}
+
+/// Whether the value encodes to at most `max` bytes; it stops encoding past them.
+pub(crate) fn fits<S: Stored>(value: &S::Value, max: usize) -> bool {
+    fits_in(S::inner(value), max)
 }
 
 /// A postcard output that keeps nothing and fails once more than its room is written, so
@@ -48,7 +105,7 @@ impl postcard::ser_flavors::Flavor for Room {
     }
 }
 
-fn fits(value: &impl Serialize, max: usize) -> bool {
+fn fits_in(value: &impl Serialize, max: usize) -> bool {
     // A `Serialize` that panics was said when the value failed to store.
     crate::contain::quietly(|| postcard::serialize_with_flavor(value, Room(max)).is_ok())
         .unwrap_or(false)
@@ -70,17 +127,14 @@ pub struct Plain<T>(PhantomData<T>);
 
 impl<T: Storable> Stored for Plain<T> {
     type Value = T;
+    type Inner = T;
 
-    fn encode(value: &T, site: &'static CallSite) -> Result<Vec<u8>, String> {
-        codec::encode(value, &site.state.codec, site.name)
+    fn inner(value: &T) -> &T {
+        value
     }
 
-    fn decode(bytes: &[u8], _: Digest) -> Option<T> {
-        codec::decode(bytes)
-    }
-
-    fn fits(value: &T, max: usize) -> bool {
-        fits(value, max)
+    fn rebuild(inner: T, _: Digest) -> T {
+        inner
     }
 }
 
@@ -91,17 +145,14 @@ pub struct MemoOf<T>(PhantomData<T>);
 
 impl<T: Storable> Stored for MemoOf<T> {
     type Value = Memo<T>;
+    type Inner = T;
 
-    fn encode(value: &Memo<T>, site: &'static CallSite) -> Result<Vec<u8>, String> {
-        codec::encode(&**value, &site.state.codec, site.name)
+    fn inner(value: &Memo<T>) -> &T {
+        value
     }
 
-    fn decode(bytes: &[u8], hash: Digest) -> Option<Memo<T>> {
-        codec::decode(bytes).map(|value| Memo::from_parts(value, hash))
-    }
-
-    fn fits(value: &Memo<T>, max: usize) -> bool {
-        fits(&**value, max)
+    fn rebuild(inner: T, hash: Digest) -> Memo<T> {
+        Memo::from_parts(inner, hash)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::files::{self, BlobFile};
 use super::record::{EntryRecord, FunctionVersion, encode};
 use super::{Inner, Store, decode_exact};
 use crate::call::CallSite;
@@ -15,11 +16,38 @@ pub(crate) const INLINE_MAX: usize = 256;
 /// Reading an entry rewrites its `last_used` at most this often, so hits stay reads.
 const LAST_USED_GRANULARITY_MS: u64 = 10 * 60 * 1000;
 
-/// A stored result: its content hash and its encoded bytes, verified against the hash.
+/// A stored result: its content hash, where its encoded bytes are, and when it expires.
 pub(crate) struct Hit {
     pub output: Digest,
-    pub bytes: super::engine::Bytes,
+    pub payload: Payload,
     pub expires_ms: Option<u64>,
+}
+
+/// Where a result's encoded bytes are.
+#[derive(Clone)]
+pub(crate) enum Payload {
+    /// In memory, verified against their hash.
+    Bytes(super::engine::Bytes),
+    /// In a file too large to read whole: its bytes are verified as they are read.
+    File(BlobFile),
+}
+
+/// How a result's bytes are kept, as [`Store::insert`] writes them.
+#[derive(Clone, Copy)]
+pub(crate) enum Bytes<'a> {
+    /// The encoded bytes themselves: in the entry, or as a blob in the tree.
+    Held(&'a [u8]),
+    /// A finished file of this size in the store's `blobs` directory.
+    File(u64),
+}
+
+impl Bytes<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Bytes::Held(bytes) => bytes.len() as u64,
+            Bytes::File(size) => *size,
+        }
+    }
 }
 
 /// The separator between a name and a key in the index trees: never part of UTF-8.
@@ -74,30 +102,35 @@ impl Store {
             inner.live.evictions.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
-        let bytes = match head.inline {
-            Some(inline) => super::engine::Bytes::from(inline),
+        let payload = match head.inline {
+            Some(inline) => Payload::Bytes(super::engine::Bytes::from(inline)),
             None => match trees.blobs.get(head.output).map_err(|e| inner.storage(e))? {
-                Some(bytes) => bytes,
+                Some(bytes) => match files::read_pointer(&bytes) {
+                    Some(size) => {
+                        let file = BlobFile::of(&inner.dir, &head.output, size);
+                        if !file.is_there() {
+                            inner.drop_damaged(key, &raw, &head.output)?;
+                            return Ok(None);
+                        }
+                        Payload::File(file)
+                    }
+                    None => Payload::Bytes(bytes),
+                },
                 None => {
                     inner.remove_key(key, &raw)?;
                     return Ok(None);
                 }
             },
         };
-        if Digest::of_bytes(&bytes) != head.output {
-            crate::warn::once("bad blob", || {
-                format!(
-                    "a stored result in {} did not match its hash; it was removed and will be recomputed",
-                    inner.dir.display()
-                )
-            });
+        if let Payload::Bytes(bytes) = &payload
+            && Digest::of_bytes(bytes) != head.output
+        {
             if head.inline.is_none() {
-                trees
-                    .blobs
-                    .remove(head.output)
-                    .map_err(|e| inner.storage(e))?;
+                inner.drop_damaged(key, &raw, &head.output)?;
+            } else {
+                inner.bad_blob();
+                inner.remove_key(key, &raw)?;
             }
-            inner.remove_key(key, &raw)?;
             return Ok(None);
         }
         if now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS
@@ -114,7 +147,7 @@ impl Store {
         }
         Ok(Some(Hit {
             output: head.output,
-            bytes,
+            payload,
             expires_ms: head.expires_ms,
         }))
     }
@@ -122,15 +155,16 @@ impl Store {
     /// Stores `bytes`, whose content hash is `output`, as the result of `site` for `key`.
     ///
     /// A small result goes inside the entry, a single write. A larger one goes to the blobs
-    /// tree first and the entry last, each index line before the entry it points at: a
-    /// crash in between leaves an unreferenced blob or a dangling index line, which lookups
-    /// ignore and `gc` collects, never an entry without its result.
+    /// tree first — or, for a file, a pointer to it — and the entry last, each index line
+    /// before the entry it points at: a crash in between leaves an unreferenced blob or a
+    /// dangling index line, which lookups ignore and `gc` collects, never an entry without
+    /// its result.
     pub(crate) fn insert(
         &self,
         site: &NewEntry<'_>,
         key: &Digest,
         output: Digest,
-        bytes: &[u8],
+        bytes: Bytes<'_>,
         inputs: &[Digest],
     ) -> Result<()> {
         let inner = &*self.inner;
@@ -139,9 +173,16 @@ impl Store {
         }
         let trees = &inner.trees();
         let storage = |e| inner.storage(e);
-        let inline = bytes.len() <= INLINE_MAX;
-        if !inline && !trees.blobs.contains_key(output).map_err(storage)? {
-            trees.blobs.insert(output, bytes).map_err(storage)?;
+        let inline = match bytes {
+            Bytes::Held(bytes) if bytes.len() <= INLINE_MAX => Some(bytes.to_vec()),
+            _ => None,
+        };
+        if inline.is_none() && !trees.blobs.contains_key(output).map_err(storage)? {
+            match bytes {
+                Bytes::Held(bytes) => trees.blobs.insert(output, bytes),
+                Bytes::File(size) => trees.blobs.insert(output, files::pointer(size)),
+            }
+            .map_err(storage)?;
         }
         for tag in &site.tags {
             trees
@@ -160,11 +201,11 @@ impl Store {
             created_ms: site.created_ms,
             expires_ms: site.expires_ms,
             last_used_ms: site.created_ms,
-            inline: inline.then(|| bytes.to_vec()),
+            inline,
             function: site.name.to_owned(),
             fingerprint: Digest(site.fingerprint),
             tags: site.tags.iter().map(|t| (*t).to_owned()).collect(),
-            size: bytes.len() as u64,
+            size: bytes.len(),
             inputs: inputs.to_vec(),
         };
         // An entry written over a live one (a refresh, or a race) keeps the old one's index
@@ -337,7 +378,43 @@ pub(crate) struct FunctionInfo {
     pub components: Vec<crate::Component>,
 }
 
+impl Store {
+    /// Starts a file in this store for a result too large to encode into memory.
+    pub(crate) fn stage(&self) -> std::io::Result<files::Staged> {
+        files::Staged::create(&self.inner.dir)
+    }
+
+    /// Says that the file of `output`, which a lookup handed out, did not match its hash
+    /// as it was read: it goes, and the next lookup of any entry naming it is a miss
+    /// that removes the entry.
+    pub(crate) fn file_damaged(&self, output: &Digest) {
+        self.inner.bad_blob();
+        files::remove(&self.inner.dir, output);
+    }
+}
+
 impl Inner {
+    /// Says once that a stored result was damaged.
+    fn bad_blob(&self) {
+        crate::warn::once("bad blob", || {
+            format!(
+                "a stored result in {} was damaged or missing (its bytes did not match their hash); it was removed and will be recomputed",
+                self.dir.display()
+            )
+        });
+    }
+
+    /// Removes the entry under `key` and its result `output`, which is missing or damaged.
+    fn drop_damaged(&self, key: &Digest, raw: &[u8], output: &Digest) -> Result<()> {
+        self.bad_blob();
+        self.trees()
+            .blobs
+            .remove(output)
+            .map_err(|e| self.storage(e))?;
+        files::remove(&self.dir, output);
+        self.remove_key(key, raw)
+    }
+
     /// Removes the entry under `key`, with its index lines if its record can be read.
     pub(super) fn remove_key(&self, key: &Digest, raw: &[u8]) -> Result<()> {
         match decode_exact::<EntryRecord>(raw) {

@@ -117,12 +117,14 @@ impl Store {
             let Ok(hash) = <[u8; 32]>::try_from(hash.as_ref()) else {
                 continue;
             };
-            if Digest::of_bytes(&bytes) != Digest(hash) {
-                continue; // damaged: not worth carrying elsewhere
-            }
+            // A result kept as a file travels as its bytes; damaged, it is not worth
+            // carrying elsewhere.
+            let Some(bytes) = super::files::blob_bytes(&inner.dir, &Digest(hash), &bytes) else {
+                continue;
+            };
             let frame = BlobFrame {
                 hash: Digest(hash),
-                bytes: bytes.to_vec(),
+                bytes,
             };
             writer.frame(BLOB, &encode(&frame)).map_err(io_error)?;
             report.blobs += 1;
@@ -212,6 +214,22 @@ impl Store {
                 }
                 if trees.blobs.contains_key(frame.hash).map_err(storage)? {
                     report.skipped_blobs += 1;
+                } else if frame.bytes.len() > super::files::FILE_MIN {
+                    // As a call stores it: a file beside the database, then its pointer.
+                    let written = (|| {
+                        let mut file = self.stage()?;
+                        file.write_all(&frame.bytes)?;
+                        file.finish()
+                    })()
+                    .map_err(|source| Error::Io {
+                        path: inner.dir.join(super::files::DIR),
+                        source,
+                    })?;
+                    trees
+                        .blobs
+                        .insert(frame.hash, super::files::pointer(written.1.size))
+                        .map_err(storage)?;
+                    report.blobs += 1;
                 } else {
                     trees
                         .blobs

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use super::files;
 use super::Store;
 use crate::error::Result;
 use crate::{Digest, clock};
@@ -80,7 +81,8 @@ pub struct GcReport {
     /// Bytes of result blobs removed.
     pub bytes_freed: u64,
     /// Bytes the database file shrank by: `gc` compacts the file when more than half of it
-    /// is free room left by earlier writes.
+    /// is free room left by earlier writes; and the files of large results removed, with
+    /// any a writer that died left half-written.
     pub disk_bytes_freed: u64,
 }
 
@@ -144,25 +146,49 @@ impl Store {
             keep = survivors;
         }
         let live: HashSet<Digest> = keep.iter().map(|(_, record)| record.output).collect();
+        let mut pointed = HashSet::new();
         for item in inner.trees().blobs.iter() {
             let (hash, bytes) = item.map_err(|e| inner.storage(e))?;
-            let referenced =
-                <[u8; 32]>::try_from(hash.as_ref()).is_ok_and(|hash| live.contains(&Digest(hash)));
-            if !referenced {
-                inner
-                    .trees()
-                    .blobs
-                    .remove(&hash)
-                    .map_err(|e| inner.storage(e))?;
-                report.blobs_removed += 1;
-                report.bytes_freed += bytes.len() as u64;
+            let hash = <[u8; 32]>::try_from(hash.as_ref()).ok().map(Digest);
+            if hash.is_some_and(|hash| live.contains(&hash)) {
+                if files::read_pointer(&bytes).is_some() {
+                    pointed.extend(hash);
+                }
+                continue;
+            }
+            inner
+                .trees()
+                .blobs
+                .remove(hash.map_or([0; 32], |hash| hash.0))
+                .map_err(|e| inner.storage(e))?;
+            if let Some(hash) = hash {
+                files::remove(&inner.dir, &hash);
+            }
+            report.blobs_removed += 1;
+            report.bytes_freed += files::blob_size(&bytes);
+        }
+        // Files no pointer names: their writer died before it could write one, or the
+        // database was replaced; and half-written files whose writer is gone.
+        let mut files_freed = 0;
+        for (path, found) in files::sweep(&inner.dir) {
+            let size = match found {
+                files::Found::Result(hash, _) if pointed.contains(&hash) => continue,
+                files::Found::Result(_, size) => {
+                    report.blobs_removed += 1;
+                    report.bytes_freed += size;
+                    size
+                }
+                files::Found::Leftover(size) => size,
+            };
+            if std::fs::remove_file(&path).is_ok() {
+                files_freed += size;
             }
         }
         self.count_evictions(report.entries_removed);
         if report.entries_removed > 0 {
             self.forget_hot();
         }
-        report.disk_bytes_freed = inner.compact(u64::MAX)?;
+        report.disk_bytes_freed = inner.compact(u64::MAX)? + files_freed;
         Ok(report)
     }
 }

@@ -101,7 +101,8 @@ impl Store {
             disk_bytes: inner
                 .db()
                 .size_on_disk(&inner.dir.join(super::engine::FILE))
-                .map_err(|e| inner.storage(e))?,
+                .map_err(|e| inner.storage(e))?
+                + super::files::disk_bytes(&inner.dir),
         })
     }
 
@@ -145,7 +146,8 @@ impl Store {
     }
 
     /// The encoded bytes of a result kept as a blob (results over 256 bytes), by content
-    /// hash, verified against the hash; `None` if absent or damaged.
+    /// hash, verified against the hash; `None` if absent or damaged. A result over 8 MiB,
+    /// kept as a file beside the database, is read whole.
     pub fn blob(&self, output: &Digest) -> Result<Option<Vec<u8>>> {
         self.inner.local()?;
         let inner = &*self.inner;
@@ -154,9 +156,7 @@ impl Store {
             .blobs
             .get(output)
             .map_err(|e| inner.storage(e))?;
-        Ok(raw
-            .filter(|bytes| Digest::of_bytes(bytes) == *output)
-            .map(|bytes| bytes.to_vec()))
+        Ok(raw.and_then(|raw| super::files::blob_bytes(&inner.dir, output, &raw)))
     }
 
     /// The entries that a `Memo` result with content hash `input` was passed to.
@@ -259,6 +259,7 @@ impl Store {
         for tree in [&trees.entries, &trees.tags, &trees.lineage, &trees.blobs] {
             tree.clear().map_err(|e| inner.storage(e))?;
         }
+        super::files::remove_results(&inner.dir);
         Ok(())
     }
 

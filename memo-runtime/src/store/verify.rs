@@ -52,10 +52,13 @@ impl Store {
             report.blobs_checked += 1;
             let hash = <[u8; 32]>::try_from(hash.as_ref()).ok().map(Digest);
             match hash {
-                Some(hash) if Digest::of_bytes(&bytes) == hash => {
+                Some(hash) if super::files::blob_matches(&inner.dir, &hash, &bytes) => {
                     good.insert(hash);
                 }
                 _ => {
+                    if let Some(hash) = hash {
+                        super::files::remove(&inner.dir, &hash);
+                    }
                     trees
                         .blobs
                         .remove(hash.map_or([0; 32], |h| h.0))

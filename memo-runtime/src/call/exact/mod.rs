@@ -62,7 +62,7 @@ impl<K: 'static, S: Stored<Value: Clone + 'static>> Kept<K, S> {
         let Some((args, hash, began)) = self.call else {
             return;
         };
-        if !S::fits(value, MAX_BYTES) {
+        if !super::stored::fits::<S>(value, MAX_BYTES) {
             return;
         }
         let entry = ExactEntry {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Weak};
 
 use serde::{Deserialize, Serialize};
 
-use super::access::{FunctionInfo, NewEntry};
+use super::access::{Bytes, FunctionInfo, NewEntry, Payload};
 use super::{Inner, Store};
 use crate::Digest;
 use crate::call::flight::{Joined, Leader};
@@ -57,6 +57,15 @@ pub(super) enum Request<'a> {
     Release(Digest),
     /// A result was replaced (a refresh): the holder's memory tiers start afresh.
     Forget,
+    /// Stores a result the asker wrote as a file in the store's directory.
+    PutFile {
+        #[serde(borrow)]
+        entry: NewEntry<'a>,
+        key: Digest,
+        output: Digest,
+        size: u64,
+        inputs: Vec<Digest>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -68,6 +77,8 @@ pub(super) enum Response {
     Lead(bool),
     /// Whether the computation waited for has finished.
     Awaited(bool),
+    /// A result kept as a file of this size, for the asker to read itself.
+    FoundFile(Digest, u64, Option<u64>),
 }
 
 pub(super) fn write_message(stream: &mut UnixStream, value: &impl Serialize) -> io::Result<()> {
@@ -155,7 +166,17 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Lea
             if hit.is_some() {
                 store.add_hits(1);
             }
-            Response::Found(hit.map(|hit| (hit.output, hit.bytes.to_vec(), hit.expires_ms)))
+            match hit {
+                None => Response::Found(None),
+                Some(hit) => match hit.payload {
+                    Payload::Bytes(bytes) => {
+                        Response::Found(Some((hit.output, bytes.to_vec(), hit.expires_ms)))
+                    }
+                    Payload::File(file) => {
+                        Response::FoundFile(hit.output, file.size, hit.expires_ms)
+                    }
+                },
+            }
         }),
         Request::Put {
             entry,
@@ -163,16 +184,14 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Lea
             output,
             bytes,
             inputs,
-        } => store
-            .insert(&entry, &key, output, bytes, &inputs)
-            .map(|()| {
-                store.count_miss();
-                // Those waiting on it here get the result as it is.
-                if let Some(leader) = leading.remove(&key) {
-                    leader.finish(Some((output, Arc::from(bytes))));
-                }
-                Response::Done
-            }),
+        } => put(store, leading, &entry, key, output, Bytes::Held(bytes), &inputs),
+        Request::PutFile {
+            entry,
+            key,
+            output,
+            size,
+            inputs,
+        } => put(store, leading, &entry, key, output, Bytes::File(size), &inputs),
         Request::Record(info) => store.write_function(info).map(|()| Response::Done),
         Request::Forget => {
             store.forget_hot();
@@ -199,6 +218,28 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Lea
         }
     };
     result.unwrap_or_else(|error| Response::Failed(error.to_string()))
+}
+
+/// Stores a result for a client, and hands it to those waiting on it here.
+fn put(
+    store: &Store,
+    leading: &mut HashMap<Digest, Leader>,
+    entry: &NewEntry<'_>,
+    key: Digest,
+    output: Digest,
+    bytes: Bytes<'_>,
+    inputs: &[Digest],
+) -> crate::error::Result<Response> {
+    store.insert(entry, &key, output, bytes, inputs)?;
+    store.count_miss();
+    if let Some(leader) = leading.remove(&key) {
+        let payload = match bytes {
+            Bytes::Held(bytes) => Payload::Bytes(Arc::from(bytes)),
+            Bytes::File(size) => Payload::File(super::BlobFile::of(&store.inner.dir, &output, size)),
+        };
+        leader.finish(Some((output, payload)));
+    }
+    Ok(Response::Done)
 }
 
 /// Stops serving: the accepting thread is woken to see the store gone, and the socket

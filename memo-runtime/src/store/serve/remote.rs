@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use super::{Address, Numbered, RECEIPT, Request, Response, read_message, write_message};
 use crate::Digest;
 use crate::error::{Error, Result};
-use crate::store::access::{FunctionInfo, Hit, NewEntry};
+use crate::store::BlobFile;
+use crate::store::access::{Bytes, FunctionInfo, Hit, NewEntry, Payload};
 
 /// How long a holder has to say it received a request.
 const RECEIPT_TIMEOUT: Duration = Duration::from_millis(50);
@@ -150,9 +151,18 @@ impl Remote {
         match self.request(Request::Get(*key))? {
             Response::Found(found) => Ok(found.map(|(output, bytes, expires_ms)| Hit {
                 output,
-                bytes: bytes.into(),
+                payload: Payload::Bytes(bytes.into()),
                 expires_ms,
             })),
+            // The file is in the store's directory, shared: read here, not sent.
+            Response::FoundFile(output, size, expires_ms) => {
+                let file = BlobFile::of(&self.dir, &output, size);
+                Ok(file.is_there().then_some(Hit {
+                    output,
+                    payload: Payload::File(file),
+                    expires_ms,
+                }))
+            }
             _ => Ok(None),
         }
     }
@@ -162,15 +172,26 @@ impl Remote {
         entry: &NewEntry<'_>,
         key: &Digest,
         output: Digest,
-        bytes: &[u8],
+        bytes: Bytes<'_>,
         inputs: &[Digest],
     ) -> Result<()> {
-        self.request(Request::Put {
-            entry: entry.clone(),
-            key: *key,
-            output,
-            bytes,
-            inputs: inputs.to_vec(),
+        let (entry, key, inputs) = (entry.clone(), *key, inputs.to_vec());
+        self.request(match bytes {
+            Bytes::Held(bytes) => Request::Put {
+                entry,
+                key,
+                output,
+                bytes,
+                inputs,
+            },
+            // Written by this process beside the database: only its pointer is sent.
+            Bytes::File(size) => Request::PutFile {
+                entry,
+                key,
+                output,
+                size,
+                inputs,
+            },
         })
         .map(drop)
     }
