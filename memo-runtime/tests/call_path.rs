@@ -358,15 +358,3 @@ fn an_uncacheable_key_is_never_answered_from_memory() {
     assert_eq!(value, 16);
     assert_eq!(runs.get(), 2, "the same stream, but no key: the body runs");
 }
-
-#[test]
-fn fits_measures_the_encoding_and_stops_past_the_room() {
-    use memo_runtime::Stored;
-    // postcard: a one-byte length, then the bytes.
-    let value = vec![7u8; 100];
-    let site = site!("call_path::fits");
-    assert_eq!(Plain::<Vec<u8>>::encode(&value, site).unwrap().len(), 101);
-    assert!(Plain::<Vec<u8>>::fits(&value, 101));
-    assert!(!Plain::<Vec<u8>>::fits(&value, 100));
-    assert!(!Plain::<Vec<u8>>::fits(&vec![0u8; 64 << 20], 16 << 10));
-}

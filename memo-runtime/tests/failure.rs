@@ -424,7 +424,9 @@ fn a_blob_that_fails_its_hash_is_recomputed_and_replaced() {
     assert_eq!(value, "line\n".repeat(100), "never the damaged value");
     assert_eq!(runs.get(), 1);
     assert!(
-        logged.iter().any(|l| l.contains("did not match their hash")),
+        logged
+            .iter()
+            .any(|l| l.contains("did not match their hash")),
         "{logged:?}"
     );
     let repaired = store.blob(&output).unwrap().unwrap();

@@ -88,7 +88,9 @@ pub(crate) fn encode<T: Serialize + DeserializeOwned>(
     };
     let encoded = attempt(value, Format::Cbor, stage)
         .map_err(Refused::Io)?
-        .map_err(|problem| Refused::Unstorable(cannot_store(postcard_problem.as_deref(), &problem)))?;
+        .map_err(|problem| {
+            Refused::Unstorable(cannot_store(postcard_problem.as_deref(), &problem))
+        })?;
     if let Some(problem) = postcard_problem
         && !codec.self_describing.swap(true, Ordering::Relaxed)
     {
@@ -197,10 +199,8 @@ pub(crate) fn decode_file<T: DeserializeOwned>(
     file: &BlobFile,
     output: &Digest,
 ) -> Result<T, Unread> {
-    let mut reader = BufReader::with_capacity(
-        READ_BUFFER,
-        file.open().map_err(|_| Unread::Undecodable)?,
-    );
+    let mut reader =
+        BufReader::with_capacity(READ_BUFFER, file.open().map_err(|_| Unread::Undecodable)?);
     let value = decode_stream::<T, _>(&mut reader, file.size).ok_or(Unread::Undecodable)?;
     if reader.into_inner().matches(output, file.size) {
         Ok(value)
@@ -210,10 +210,7 @@ pub(crate) fn decode_file<T: DeserializeOwned>(
 }
 
 /// A `T` read from `reader`, which must end where it does; `size` bytes at most.
-fn decode_stream<T: DeserializeOwned, R: Read>(
-    reader: &mut BufReader<R>,
-    size: u64,
-) -> Option<T> {
+fn decode_stream<T: DeserializeOwned, R: Read>(reader: &mut BufReader<R>, size: u64) -> Option<T> {
     catch_unwind(AssertUnwindSafe(|| {
         let value = if reader.fill_buf().ok()?.starts_with(&CBOR) {
             reader.consume(CBOR.len());

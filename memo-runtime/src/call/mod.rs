@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::store::{Arbiter, Bytes, NewEntry, Payload};
-use codec::{Encoded, Refused};
 use crate::{Digest, KeyHasher, Store, scope, warn};
+use codec::{Encoded, Refused};
 use flight::{Joined, Leader, Shared};
 
 pub use body::{

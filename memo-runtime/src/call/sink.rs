@@ -13,13 +13,13 @@ pub(crate) type Stage<'a> = Option<&'a dyn Fn() -> io::Result<Staged>>;
 /// What a [`Sink`] holds once the encoding is written.
 pub(crate) enum Written {
     Bytes(Vec<u8>),
-    File(Staged),
+    File(Box<Staged>),
 }
 
 /// An `io::Write` that an encoder writes a result into.
 pub(crate) struct Sink<'a> {
     bytes: Vec<u8>,
-    file: Option<Staged>,
+    file: Option<Box<Staged>>,
     stage: Stage<'a>,
     /// Whether the bytes began with `head` when they moved to a file.
     began: Option<[u8; 8]>,
@@ -64,7 +64,7 @@ impl<'a> Sink<'a> {
         head.copy_from_slice(&self.bytes[..8]);
         self.began = Some(head);
         self.bytes = Vec::new();
-        self.file = Some(file);
+        self.file = Some(Box::new(file));
         Ok(())
     }
 

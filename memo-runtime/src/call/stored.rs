@@ -6,9 +6,9 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::CallSite;
 use super::codec::{self, Encoded, Refused, Unread};
 use super::sink::Stage;
-use super::CallSite;
 use crate::store::{BlobFile, Payload};
 use crate::{Digest, Memo};
 
@@ -177,5 +177,24 @@ impl<T, E> Outcome for Result<T, E> {
 
     fn from_stored(value: T) -> Self {
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_measures_the_encoding_and_stops_past_the_room() {
+        // postcard: a one-byte length, then the bytes.
+        let value = vec![7u8; 100];
+        let codec = codec::Codec::new();
+        let Ok(Encoded::Bytes(bytes)) = codec::encode(&value, &codec, "f", None) else {
+            panic!("encodes in memory");
+        };
+        assert_eq!(bytes.len(), 101);
+        assert!(fits::<Plain<Vec<u8>>>(&value, 101));
+        assert!(!fits::<Plain<Vec<u8>>>(&value, 100));
+        assert!(!fits::<Plain<Vec<u8>>>(&vec![0u8; 64 << 20], 16 << 10));
     }
 }

@@ -133,11 +133,30 @@ impl<R: Read> Read for Verifying<R> {
 /// A result being written to a file in the store: hashed as it goes, under a temporary
 /// name until [`Staged::finish`] gives it its own. Dropped unfinished, the file goes.
 pub(crate) struct Staged {
-    out: Option<BufWriter<File>>,
-    hasher: blake3::Hasher,
-    size: u64,
+    /// Small writes gather here, so the file and the hash see large pieces.
+    out: Option<BufWriter<Hashed>>,
     temporary: PathBuf,
     dir: PathBuf,
+}
+
+/// A file that hashes what is written to it.
+struct Hashed {
+    file: File,
+    hasher: blake3::Hasher,
+    size: u64,
+}
+
+impl Write for Hashed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 impl Staged {
@@ -155,23 +174,31 @@ impl Staged {
             .write(true)
             .create_new(true)
             .open(&temporary)?;
-        Ok(Staged {
-            out: Some(BufWriter::with_capacity(1 << 20, file)),
+        let hashed = Hashed {
+            file,
             hasher: blake3::Hasher::new(),
             size: 0,
+        };
+        Ok(Staged {
+            out: Some(BufWriter::with_capacity(1 << 20, hashed)),
             temporary,
             dir: dir.to_owned(),
         })
     }
 
+    fn out(&mut self) -> &mut BufWriter<Hashed> {
+        self.out.as_mut().expect("not finished")
+    }
+
     /// The bytes written so far.
     pub(crate) fn size(&self) -> u64 {
-        self.size
+        let out = self.out.as_ref().expect("not finished");
+        out.get_ref().size + out.buffer().len() as u64
     }
 
     /// What was written so far, to read back before the file is finished.
     pub(crate) fn reread(&mut self) -> io::Result<File> {
-        self.out.as_mut().expect("not finished").flush()?;
+        self.out().flush()?;
         File::open(&self.temporary)
     }
 
@@ -179,26 +206,29 @@ impl Staged {
     /// A file of that hash already there holds the same bytes and is replaced whole.
     pub(crate) fn finish(mut self) -> io::Result<(Digest, BlobFile)> {
         let out = self.out.take().expect("a staged file is finished once");
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        drop(file);
-        let output = Digest(*self.hasher.finalize().as_bytes());
-        let blob = BlobFile::of(&self.dir, &output, self.size);
-        fs::rename(&self.temporary, &blob.path)?;
+        let hashed = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let output = Digest(*hashed.hasher.finalize().as_bytes());
+        let blob = BlobFile::of(&self.dir, &output, hashed.size);
+        drop(hashed.file);
+        if let Err(error) = fs::rename(&self.temporary, &blob.path) {
+            let _ = fs::remove_file(&self.temporary);
+            return Err(error);
+        }
         Ok((output, blob))
     }
 }
 
 impl Write for Staged {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let out = self.out.as_mut().expect("not finished");
-        let n = out.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
+        self.out().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out().write_all(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.as_mut().expect("not finished").flush()
+        self.out().flush()
     }
 }
 

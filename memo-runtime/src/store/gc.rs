@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use super::files;
 use super::Store;
+use super::files;
 use crate::error::Result;
 use crate::{Digest, clock};
 

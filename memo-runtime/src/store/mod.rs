@@ -29,8 +29,8 @@ pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use verify::VerifyReport;
 
 pub(crate) use access::{Bytes, NewEntry, Payload, read_entry_head};
-pub(crate) use files::{BlobFile, DIR as FILES_DIR, FILE_MIN, Staged};
 pub(crate) use engine::FILE as ENGINE_FILE;
+pub(crate) use files::{BlobFile, DIR as FILES_DIR, FILE_MIN, Staged};
 pub(crate) use record::{EntryRecord, decode_exact};
 pub(crate) use serve::Arbiter;
 

@@ -184,14 +184,30 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Lea
             output,
             bytes,
             inputs,
-        } => put(store, leading, &entry, key, output, Bytes::Held(bytes), &inputs),
+        } => put(
+            store,
+            leading,
+            &entry,
+            key,
+            output,
+            Bytes::Held(bytes),
+            &inputs,
+        ),
         Request::PutFile {
             entry,
             key,
             output,
             size,
             inputs,
-        } => put(store, leading, &entry, key, output, Bytes::File(size), &inputs),
+        } => put(
+            store,
+            leading,
+            &entry,
+            key,
+            output,
+            Bytes::File(size),
+            &inputs,
+        ),
         Request::Record(info) => store.write_function(info).map(|()| Response::Done),
         Request::Forget => {
             store.forget_hot();
@@ -235,7 +251,9 @@ fn put(
     if let Some(leader) = leading.remove(&key) {
         let payload = match bytes {
             Bytes::Held(bytes) => Payload::Bytes(Arc::from(bytes)),
-            Bytes::File(size) => Payload::File(super::BlobFile::of(&store.inner.dir, &output, size)),
+            Bytes::File(size) => {
+                Payload::File(super::BlobFile::of(&store.inner.dir, &output, size))
+            }
         };
         leader.finish(Some((output, payload)));
     }
