@@ -68,11 +68,16 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    fn write_through(&mut self, buf: &[u8]) -> io::Result<()> {
+    fn write_through(&mut self, mut buf: &[u8]) -> io::Result<()> {
         if self.file.is_none()
             && self.bytes.len() + buf.len() > FILE_MIN
             && let Some(stage) = self.stage
         {
+            // The head is whole before the move, however short the writes before it
+            // (a string's length, then the string in one write).
+            let short = 8usize.saturating_sub(self.bytes.len()).min(buf.len());
+            self.bytes.extend_from_slice(&buf[..short]);
+            buf = &buf[short..];
             self.spill(stage)?;
         }
         match &mut self.file {
@@ -162,6 +167,20 @@ mod tests {
             sink.write_all(&chunk).unwrap();
         }
         assert!(matches!(sink.end().unwrap(), Written::Bytes(b) if b.len() == 9 << 20));
+
+        // A few bytes, then one write past the size: the head is still the first eight.
+        let mut sink = Sink::new(Some(&stage));
+        sink.write_all(&[1, 2, 3, 4]).unwrap();
+        let long: Vec<u8> = (0..9u32 << 20).map(|i| i as u8).collect();
+        sink.write_all(&long).unwrap();
+        assert_eq!(sink.head(), &[1, 2, 3, 4, 0, 1, 2, 3]);
+        let Written::File(mut file) = sink.end().unwrap() else {
+            panic!("9 MiB stayed in memory");
+        };
+        let mut back = Vec::new();
+        io::Read::read_to_end(&mut file.reread().unwrap(), &mut back).unwrap();
+        assert_eq!(&back[..4], &[1, 2, 3, 4]);
+        assert_eq!(&back[4..], &long[..]);
     }
 
     #[test]

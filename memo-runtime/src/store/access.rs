@@ -394,9 +394,9 @@ impl Store {
 }
 
 impl Inner {
-    /// Says once that a stored result was damaged.
+    /// Says once for this store that a stored result was damaged.
     fn bad_blob(&self) {
-        crate::warn::once("bad blob", || {
+        crate::warn::once(&format!("bad blob in {}", self.dir.display()), || {
             format!(
                 "a stored result in {} was damaged or missing (its bytes did not match their hash); it was removed and will be recomputed",
                 self.dir.display()
