@@ -335,3 +335,35 @@ fn a_disk_too_full_for_the_file_gives_the_value_one_warning_and_no_leftover() {
     );
     assert!(files(&store).is_empty(), "no half-written file stays");
 }
+
+/// Postcard cannot read an untagged enum back: it is stored as CBOR, into the file too.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Doc {
+    Text(String),
+    Lines(Vec<String>),
+}
+
+#[test]
+fn a_large_result_stored_as_cbor_is_a_file_and_reads_back() {
+    let store = Store::temporary().unwrap();
+    let site = site!("file_results::doc");
+    let runs = Runs::default();
+    let doc = || {
+        with_store(&store, || {
+            call::<Plain<Doc>>(site, &key(site, 1), || {
+                runs.bump();
+                Doc::Lines((0..400_000).map(|i| format!("line {i:>20}")).collect())
+            })
+        })
+    };
+    let first = doc();
+    let (second, logged) = warnings(doc);
+    assert_eq!(first, second);
+    assert_eq!(runs.get(), 1, "a hit: {logged:?}");
+    assert!(logged.is_empty(), "{logged:?}");
+    let output = only_output(&store);
+    let bytes = fs::read(file_of(&store, &output)).unwrap();
+    assert!(bytes.len() > 8 << 20, "{}", bytes.len());
+    assert_eq!(Digest(*blake3::hash(&bytes).as_bytes()), output);
+}
