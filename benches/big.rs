@@ -68,9 +68,7 @@ fn big(c: &mut Criterion) {
             postcard::from_bytes::<Vec<f64>>(&bytes).unwrap().len()
         })
     });
-    group.bench_function("compute", |b| {
-        b.iter(|| compute(black_box(1), mib).len())
-    });
+    group.bench_function("compute", |b| b.iter(|| compute(black_box(1), mib).len()));
     // A miss that stores: `refresh` recomputes and rewrites the same result each time.
     group.bench_function("memo_miss_store", |b| {
         b.iter(|| memo::with_store(&store, || memo::refresh(|| field(black_box(1), mib))).len())
