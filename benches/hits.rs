@@ -1,6 +1,8 @@
 //! Warm hits: a cached function called again with the same arguments, in one process.
 //! memo (persistent, with its in-process tier) against `cached` (in memory) and `memoize`
-//! (in memory), side by side in one run.
+//! (in memory), side by side in one run: one hot key, then working sets of 1 to 1M keys
+//! (`MEMO_BENCH_SETS=1,1000` picks them) called in a scattered order, against `cached`
+//! unbounded and bounded to about what memo's 64 MiB budget holds.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -139,11 +141,162 @@ fn warm_hits(c: &mut Criterion) {
     group.finish();
 }
 
+// ------------------------------------------------------------ working sets
+
+/// The keys of a working set of `n`, in a scattered order: a hit is never the entry the
+/// last one touched.
+fn scattered(n: u64) -> Vec<u64> {
+    // A multiplier coprime with every n used here walks all of 0..n once.
+    (0..n).map(|i| (i * 2_654_435_761) % n).collect()
+}
+
+fn sizes() -> Vec<u64> {
+    match std::env::var("MEMO_BENCH_SETS") {
+        Ok(list) => list.split(',').map(|n| n.trim().parse().unwrap()).collect(),
+        Err(_) => vec![1, 1_000, 10_000, 100_000, 1_000_000],
+    }
+}
+
+mod set_fns {
+    use super::Config;
+
+    #[memo::cached]
+    pub fn square(x: u64) -> u64 {
+        x * x
+    }
+
+    #[memo::cached]
+    pub fn length(s: String) -> usize {
+        s.len()
+    }
+
+    #[memo::cached]
+    pub fn area(c: Config) -> u64 {
+        c.seed * u64::from(c.width)
+    }
+
+    // With a ttl the exact tier stands aside: the shared tier alone.
+    #[memo::cached(ttl = "1d")]
+    pub fn square_shared(x: u64) -> u64 {
+        x * x
+    }
+
+    #[cached::macros::cached]
+    pub fn cached_square(x: u64) -> u64 {
+        x * x
+    }
+
+    #[cached::macros::cached]
+    pub fn cached_length(s: String) -> usize {
+        s.len()
+    }
+
+    #[cached::macros::cached]
+    pub fn cached_area(c: Config) -> u64 {
+        c.seed * u64::from(c.width)
+    }
+
+    // Bounded like memo's tier: what 64 MiB holds of these entries.
+    #[cached::macros::cached(max_size = 300_000)]
+    pub fn sized_square(x: u64) -> u64 {
+        x * x
+    }
+
+    #[cached::macros::cached(max_size = 300_000)]
+    pub fn sized_length(s: String) -> usize {
+        s.len()
+    }
+
+    #[cached::macros::cached(max_size = 300_000)]
+    pub fn sized_area(c: Config) -> u64 {
+        c.seed * u64::from(c.width)
+    }
+}
+
+fn text(i: u64) -> String {
+    format!("a moderately long string argument {i:>10}")
+}
+
+fn config_n(i: u64) -> Config {
+    Config {
+        seed: i,
+        ..config()
+    }
+}
+
+/// Fills each function with the working set, then measures a hit cycling through it.
+fn set_of<A: Clone>(
+    c: &mut Criterion,
+    name: &str,
+    n: u64,
+    arg: impl Fn(u64) -> A,
+    fns: &[(&str, &dyn Fn(A) -> u64)],
+) {
+    let args: Vec<A> = scattered(n).into_iter().map(&arg).collect();
+    let mut group = c.benchmark_group(format!("working_set_{name}_{n}"));
+    for &(label, f) in fns {
+        for a in &args {
+            f(a.clone());
+        }
+        let mut i = 0;
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                i = if i + 1 == args.len() { 0 } else { i + 1 };
+                f(black_box(args[i].clone()))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn working_sets(c: &mut Criterion) {
+    let store = memo::Store::temporary().unwrap();
+    memo::set_default_store(store);
+    for n in sizes() {
+        set_of(
+            c,
+            "u64",
+            n,
+            |i| i,
+            &[
+                ("memo", &set_fns::square),
+                ("memo_shared_only", &set_fns::square_shared),
+                ("cached", &set_fns::cached_square),
+                ("cached_sized", &set_fns::sized_square),
+            ],
+        );
+        if n <= 100_000 {
+            set_of(
+                c,
+                "string",
+                n,
+                text,
+                &[
+                    ("memo", &|s| set_fns::length(s) as u64),
+                    ("cached", &|s| set_fns::cached_length(s) as u64),
+                    ("cached_sized", &|s| set_fns::sized_length(s) as u64),
+                ],
+            );
+            set_of(
+                c,
+                "struct10",
+                n,
+                config_n,
+                &[
+                    ("memo", &set_fns::area),
+                    ("cached", &set_fns::cached_area),
+                    ("cached_sized", &set_fns::sized_area),
+                ],
+            );
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = warm_hits
+    targets = warm_hits, working_sets
 }
 criterion_main!(benches);

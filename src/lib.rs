@@ -46,7 +46,7 @@ pub mod __private {
     pub use memo_runtime::{
         ArgsCloned, ArgsMoved, ArgsProbe, CacheKey, CallSite, Exact, ExactFallback, ExactField,
         ExactKey, ExactTier, KeyHasher, Later, MemoOf, Moved, Plain, Registration, SameByBytes,
-        SameByEq, SameProbe, SiteState, StaticComponent, call, call_async, call_ok, call_ok_async,
-        inventory, registered,
+        SameByEq, SameProbe, ShareBytes, ShareProbe, ShareTyped, SiteState, StaticComponent, call,
+        call_async, call_ok, call_ok_async, inventory, registered,
     };
 }

@@ -74,3 +74,14 @@ fn expansions_ignore_user_names() {
     assert_eq!(rt.block_on(memo::with_store_async(&store, later(1))), 2);
     assert_eq!(store.stats().unwrap().entries, 5, "all but the `Err`");
 }
+
+// A body on one line: its braces around one expression draw no `unused_braces`.
+#[rustfmt::skip]
+#[cached]
+fn one_line(x: u64) -> u64 { x * 2 }
+
+#[test]
+fn a_one_line_body_compiles_without_warnings() {
+    let store = memo::Store::temporary().unwrap();
+    assert_eq!(memo::with_store(&store, || one_line(21)), 42);
+}

@@ -204,6 +204,9 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
             },
         };
         let tys = function.args.iter().map(|arg| arg.ty);
+        // The body's statements, not its block: braces around a lone expression would
+        // draw `unused_braces` in the user's crate.
+        let stmts = &block.stmts;
         // Every argument counts as used, as it did when the key read it.
         let uses = (!idents.is_empty()).then(|| quote!(let _ = (#(&#idents,)*);));
         quote_spanned! {span=>
@@ -213,43 +216,63 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
                     (#(#idents,)*),
                     move |(#(#pats,)*): (#(#tys,)*)| -> #ret {
                         #uses
-                        #block
+                        #(#stmts)*
                     },
                     #same,
                 )
             }
         }
     };
+    // How the in-memory tier holds the results — as themselves when the type is
+    // `Clone + Send + Sync`, else as bytes — settled by the type, through a probe.
+    let share = quote! {
+        {
+            #[allow(unused_imports)]
+            use ::memo::__private::{ShareBytes as _, ShareTyped as _};
+            (&::memo::__private::ShareProbe::<#value>::new()).share()
+        }
+    };
+    let exact_tier = exact_tier(function, options);
+    // The exact path keeps its results by the arguments themselves: the call path then
+    // holds none by their key stream.
+    let (probed, share) = if exact_tier.is_some() {
+        (share, quote!(__memo_share))
+    } else {
+        (TokenStream::new(), share)
+    };
     let call = match (sig.asyncness.is_some(), output.fallible) {
         (false, false) => quote_spanned! {span=>
-            ::memo::__private::call::<#stored>(#site, &__memo_key, #body)
+            ::memo::__private::call::<#stored>(#site, &__memo_key, #share, #body)
         },
         (false, true) => quote_spanned! {span=>
-            ::memo::__private::call_ok::<#stored, #ret>(#site, &__memo_key, #body)
+            ::memo::__private::call_ok::<#stored, #ret>(#site, &__memo_key, #share, #body)
         },
         (true, false) => quote_spanned! {span=>
-            ::memo::__private::call_async::<#stored>(#site, &__memo_key, #body).await
+            ::memo::__private::call_async::<#stored>(#site, &__memo_key, #share, #body).await
         },
         (true, true) => quote_spanned! {span=>
-            ::memo::__private::call_ok_async::<#stored, #ret>(#site, &__memo_key, #body)
-                .await
+            ::memo::__private::call_ok_async::<#stored, #ret>(
+                #site, &__memo_key, #share, #body,
+            )
+            .await
         },
     };
 
     // The exact tier is asked first, before the key stream is built: a hit there needs
     // nothing else.
-    let (exact, call) = match exact_tier(function, options) {
+    let (exact, call) = match exact_tier {
         Some(args) => (
             quote! {
-            let __memo_begun = {
+            let (__memo_begun, __memo_share) = {
                 #[allow(unused_imports)]
                 use ::memo::__private::{ExactFallback as _, ExactTier as _};
                 let __memo_args = (#(&#args,)*);
                 let __memo_exact =
                     ::memo::__private::Exact::<_, #ret, #stored>::new(&__memo_args);
+                let __memo_share = (&__memo_exact).exact_share(#probed);
                 match (&__memo_exact).exact_lookup(#site) {
                     ::core::result::Result::Ok(__memo_hit) => return __memo_hit,
-                    ::core::result::Result::Err(__memo_begun) => __memo_begun,
+                    ::core::result::Result::Err(__memo_begun) => (__memo_begun, __memo_share),
                 }
             };
             },

@@ -49,14 +49,19 @@ fn only_ok_results_are_stored() {
     let runs = Runs::default();
     let parse = |input: u64| {
         with_store(&store, || {
-            call_ok::<Plain<u64>, Result<u64, String>>(site, &key(site, input), || {
-                runs.bump();
-                if input == 0 {
-                    Err("zero".to_owned())
-                } else {
-                    Ok(input + 1)
-                }
-            })
+            call_ok::<Plain<u64>, Result<u64, String>>(
+                site,
+                &key(site, input),
+                memo_runtime::Share::typed(),
+                || {
+                    runs.bump();
+                    if input == 0 {
+                        Err("zero".to_owned())
+                    } else {
+                        Ok(input + 1)
+                    }
+                },
+            )
         })
     };
     assert_eq!(parse(0), Err("zero".to_owned()));
@@ -75,7 +80,7 @@ fn option_none_is_stored() {
     let runs = Runs::default();
     let find = || {
         with_store(&store, || {
-            call::<Plain<Option<u64>>>(site, &key(site, 1), || {
+            call::<Plain<Option<u64>>>(site, &key(site, 1), memo_runtime::Share::typed(), || {
                 runs.bump();
                 None
             })
@@ -134,7 +139,7 @@ fn refresh_recomputes_and_overwrites() {
     let mut version = 1;
     let mut get = |bump: bool| {
         with_store(&store, || {
-            call::<Plain<u64>>(site, &key(site, 0), || {
+            call::<Plain<u64>>(site, &key(site, 0), memo_runtime::Share::typed(), || {
                 if bump {
                     version += 1;
                 }
@@ -167,7 +172,9 @@ fn identical_results_share_one_blob() {
     let site = site!("tests::constant");
     for x in 0..5 {
         with_store(&store, || {
-            call::<Plain<String>>(site, &key(site, x), || "same".repeat(100))
+            call::<Plain<String>>(site, &key(site, x), memo_runtime::Share::typed(), || {
+                "same".repeat(100)
+            })
         });
     }
     let stats = store.stats().unwrap();
@@ -201,7 +208,7 @@ fn concurrent_calls_compute_once() {
             thread::spawn(move || {
                 barrier.wait();
                 with_store(&store, || {
-                    call::<Plain<u64>>(site, &key(site, 9), || {
+                    call::<Plain<u64>>(site, &key(site, 9), memo_runtime::Share::typed(), || {
                         runs.bump();
                         thread::sleep(Duration::from_millis(200));
                         81
@@ -228,7 +235,7 @@ fn a_panicking_leader_hands_over_to_a_waiter() {
         let (store, runs, started) = (store.clone(), runs.clone(), started.clone());
         thread::spawn(move || {
             with_store(&store, || {
-                call::<Plain<u64>>(site, &key(site, 1), || {
+                call::<Plain<u64>>(site, &key(site, 1), memo_runtime::Share::typed(), || {
                     runs.bump();
                     started.wait();
                     thread::sleep(Duration::from_millis(200));
@@ -239,7 +246,7 @@ fn a_panicking_leader_hands_over_to_a_waiter() {
     };
     started.wait();
     let value = with_store(&store, || {
-        call::<Plain<u64>>(site, &key(site, 1), || {
+        call::<Plain<u64>>(site, &key(site, 1), memo_runtime::Share::typed(), || {
             runs.bump();
             5
         })
@@ -255,10 +262,12 @@ fn a_value_that_no_longer_decodes_is_recomputed() {
     // Same name, fingerprint and arguments: the same key, read as a different type.
     let old = site!("tests::shape");
     let new = site!("tests::shape");
-    with_store(&store, || call::<Plain<u64>>(old, &key(old, 1), || 7));
+    with_store(&store, || {
+        call::<Plain<u64>>(old, &key(old, 1), memo_runtime::Share::typed(), || 7)
+    });
     let runs = Runs::default();
     let text = with_store(&store, || {
-        call::<Plain<String>>(new, &key(new, 1), || {
+        call::<Plain<String>>(new, &key(new, 1), memo_runtime::Share::typed(), || {
             runs.bump();
             "seven".to_owned()
         })
@@ -266,7 +275,9 @@ fn a_value_that_no_longer_decodes_is_recomputed() {
     assert_eq!(text, "seven");
     assert_eq!(runs.get(), 1);
     let again = with_store(&store, || {
-        call::<Plain<String>>(new, &key(new, 1), || unreachable!("overwritten above"))
+        call::<Plain<String>>(new, &key(new, 1), memo_runtime::Share::typed(), || {
+            unreachable!("overwritten above")
+        })
     });
     assert_eq!(again, "seven");
 }
@@ -280,7 +291,7 @@ fn an_uncacheable_key_runs_uncached_with_a_warning() {
         with_store(&store, || {
             let mut h = key(site, 1);
             h.mark_uncacheable("could not read input.csv");
-            call::<Plain<u64>>(site, &h, || {
+            call::<Plain<u64>>(site, &h, memo_runtime::Share::typed(), || {
                 runs.bump();
                 1
             })
@@ -305,7 +316,7 @@ fn memo_inputs_are_recorded_as_lineage() {
     with_store(&key, || {
         let mut h = site.hasher();
         h.record_input(input);
-        call::<Plain<u8>>(site, &h, || 1)
+        call::<Plain<u8>>(site, &h, memo_runtime::Share::typed(), || 1)
     });
     let entry = &store.entries().unwrap()[0];
     assert_eq!(entry.inputs, vec![input]);
@@ -319,7 +330,7 @@ fn a_refresh_on_one_thread_reaches_the_others() {
     let value = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
     let get = |store: &Store, value: &std::sync::atomic::AtomicU64| {
         with_store(store, || {
-            call::<Plain<u64>>(site, &key(site, 0), || {
+            call::<Plain<u64>>(site, &key(site, 0), memo_runtime::Share::typed(), || {
                 value.load(std::sync::atomic::Ordering::SeqCst)
             })
         })
@@ -350,7 +361,7 @@ fn an_uncacheable_key_is_never_answered_from_memory() {
     let value = with_store(&store, || {
         let mut h = key(site, 4);
         h.mark_uncacheable("its input could not be read this time");
-        call::<Plain<u64>>(site, &h, || {
+        call::<Plain<u64>>(site, &h, memo_runtime::Share::typed(), || {
             runs.bump();
             16
         })

@@ -52,11 +52,15 @@ fn in_child() -> bool {
 fn compute_in_default_store() -> Runs {
     let runs = Runs::default();
     let site = site!("failure::square");
-    let value =
-        memo_runtime::call::<memo_runtime::Plain<u64>>(site, &support::key(site, 12), || {
+    let value = memo_runtime::call::<memo_runtime::Plain<u64>>(
+        site,
+        &support::key(site, 12),
+        memo_runtime::Share::typed(),
+        || {
             runs.bump();
             144
-        });
+        },
+    );
     assert_eq!(value, 144);
     runs
 }
@@ -164,6 +168,7 @@ fn child_counts_computations() {
                 let value = memo_runtime::call::<memo_runtime::Plain<u64>>(
                     site,
                     &support::key(site, x),
+                    memo_runtime::Share::typed(),
                     || {
                         runs.bump();
                         x * 1000 + 7
@@ -399,10 +404,15 @@ fn child_heals_the_store() {
 fn report(store: &Store, runs: &Runs) -> String {
     let site = site!("failure::report");
     memo_runtime::with_store(store, || {
-        memo_runtime::call::<memo_runtime::Plain<String>>(site, &support::key(site, 1), || {
-            runs.bump();
-            "line\n".repeat(100)
-        })
+        memo_runtime::call::<memo_runtime::Plain<String>>(
+            site,
+            &support::key(site, 1),
+            memo_runtime::Share::typed(),
+            || {
+                runs.bump();
+                "line\n".repeat(100)
+            },
+        )
     })
 }
 

@@ -24,7 +24,7 @@ fn big_value(x: u64) -> String {
 fn big(store: &Store, x: u64, runs: &Runs) -> String {
     let site = site!("file_results::big");
     with_store(store, || {
-        call::<Plain<String>>(site, &key(site, x), || {
+        call::<Plain<String>>(site, &key(site, x), memo_runtime::Share::typed(), || {
             runs.bump();
             big_value(x)
         })
@@ -90,7 +90,9 @@ fn two_keys_with_the_same_large_result_share_one_file() {
     let site = site!("file_results::same");
     for x in 0..3 {
         with_store(&store, || {
-            call::<Plain<String>>(site, &key(site, x), || big_value(7))
+            call::<Plain<String>>(site, &key(site, x), memo_runtime::Share::typed(), || {
+                big_value(7)
+            })
         });
     }
     assert_eq!(files(&store).len(), 1);
@@ -351,7 +353,7 @@ fn a_large_result_stored_as_cbor_is_a_file_and_reads_back() {
     let runs = Runs::default();
     let doc = || {
         with_store(&store, || {
-            call::<Plain<Doc>>(site, &key(site, 1), || {
+            call::<Plain<Doc>>(site, &key(site, 1), memo_runtime::Share::typed(), || {
                 runs.bump();
                 Doc::Lines((0..400_000).map(|i| format!("line {i:>20}")).collect())
             })

@@ -130,7 +130,9 @@ fn gc_removes_expired_entries_and_orphan_blobs() {
     // Over 256 bytes each: stored as blobs, not inside the entries.
     let big = |site, x: u64| {
         with_store(&store, || {
-            call::<Plain<Vec<u8>>>(site, &key(site, x), || vec![x as u8; 300])
+            call::<Plain<Vec<u8>>>(site, &key(site, x), memo_runtime::Share::typed(), || {
+                vec![x as u8; 300]
+            })
         })
     };
     big(brief, 2);
@@ -181,7 +183,9 @@ fn gc_to_a_size_budget_drops_the_least_recently_used() {
     let site = site!("manage::sized");
     for x in 0..10u64 {
         with_store(&store, || {
-            call::<Plain<Vec<u8>>>(site, &key(site, x), || vec![x as u8; 1000])
+            call::<Plain<Vec<u8>>>(site, &key(site, x), memo_runtime::Share::typed(), || {
+                vec![x as u8; 1000]
+            })
         });
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -193,7 +197,7 @@ fn gc_to_a_size_budget_drops_the_least_recently_used() {
     assert!(store.stats().unwrap().bytes <= 3_500);
     let runs = Runs::default();
     let newest = with_store(&store, || {
-        call::<Plain<Vec<u8>>>(site, &key(site, 9), || {
+        call::<Plain<Vec<u8>>>(site, &key(site, 9), memo_runtime::Share::typed(), || {
             runs.bump();
             vec![]
         })
@@ -341,7 +345,9 @@ fn fill_with_blobs(store: &Store) {
     let site = site!("manage::roomy");
     for x in 0..3000u64 {
         with_store(store, || {
-            call::<Plain<Vec<u8>>>(site, &key(site, x), || x.to_le_bytes().repeat(500))
+            call::<Plain<Vec<u8>>>(site, &key(site, x), memo_runtime::Share::typed(), || {
+                x.to_le_bytes().repeat(500)
+            })
         });
     }
     store.flush().unwrap();

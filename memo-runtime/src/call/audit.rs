@@ -83,9 +83,9 @@ pub(super) struct Found<V> {
     pub output: crate::Digest,
 }
 
-impl Call<'_> {
+impl<V> Call<'_, V> {
     /// Judges a hit against fresh runs of the body; returns what the caller gets.
-    pub(super) fn audit<S: Stored, R: Outcome<Ok = S::Value>>(
+    pub(super) fn audit<S: Stored<Value = V>, R: Outcome<Ok = S::Value>>(
         &self,
         found: Found<S::Value>,
         same: super::body::SameFn<S::Value>,

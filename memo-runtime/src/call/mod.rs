@@ -5,14 +5,13 @@ mod body;
 pub(crate) mod codec;
 pub(crate) mod exact;
 pub(crate) mod flight;
-mod hot;
 mod local;
 mod sink;
 mod site;
 mod stored;
+mod tier;
 
 use std::convert::Infallible;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -25,11 +24,13 @@ pub use body::{
     ArgsCloned, ArgsMoved, ArgsProbe, AsyncBody, Body, Cloned, Later, Moved, Once, SameByBytes,
     SameByEq, SameFn, SameProbe, Twice,
 };
-pub use hot::{MemoryUsage, memory_usage, set_memory_budget};
 pub(crate) use local::Local;
 pub(crate) use scope::flush_hits;
 pub use site::{CallSite, Registration, SiteState, StaticComponent, registered};
 pub use stored::{MemoOf, Outcome, Plain, Stored};
+pub use tier::{
+    MemoryUsage, Share, ShareBytes, ShareProbe, ShareTyped, memory_usage, set_memory_budget,
+};
 
 /// Runs a cached function whose every result is stored.
 #[doc(hidden)]
@@ -37,9 +38,10 @@ pub use stored::{MemoOf, Outcome, Plain, Stored};
 pub fn call<S: Stored>(
     site: &'static CallSite,
     key: &KeyHasher,
+    share: Share<S::Value>,
     compute: impl Body<S::Value, S::Value>,
 ) -> S::Value {
-    match call_ok::<S, Result<S::Value, Infallible>>(site, key, Infallibly(compute)) {
+    match call_ok::<S, Result<S::Value, Infallible>>(site, key, share, Infallibly(compute)) {
         Ok(value) => value,
         Err(never) => match never {},
     }
@@ -69,13 +71,14 @@ impl<B: Body<V, V>, V> Body<Result<V, Infallible>, V> for Infallibly<B> {
 pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
     site: &'static CallSite,
     key: &KeyHasher,
+    share: Share<S::Value>,
     compute: impl Body<R, S::Value>,
 ) -> R {
     let audited = audit::sampled();
-    if !audited && let Some(value) = warm::<S>(site, key) {
+    if !audited && let Some(value) = warm::<S>(site, key, &share) {
         return R::from_stored(value);
     }
-    let Some(call) = Call::begin(site, key) else {
+    let Some(call) = Call::begin(site, key, share) else {
         return compute.run();
     };
     if audited {
@@ -128,12 +131,13 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
 pub async fn call_async<S: Stored>(
     site: &'static CallSite,
     key: &KeyHasher,
+    share: Share<S::Value>,
     compute: impl AsyncBody<S::Value, S::Value>,
 ) -> S::Value {
     let same = compute.same_fn();
     let future = compute.into_future();
     let ok = Later::new(async { Ok::<_, Infallible>(future.await) }, same);
-    match call_ok_async::<S, Result<S::Value, Infallible>>(site, key, ok).await {
+    match call_ok_async::<S, Result<S::Value, Infallible>>(site, key, share, ok).await {
         Ok(value) => value,
         Err(never) => match never {},
     }
@@ -145,15 +149,16 @@ pub async fn call_async<S: Stored>(
 pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     site: &'static CallSite,
     key: &KeyHasher,
+    share: Share<S::Value>,
     compute: impl AsyncBody<R, S::Value>,
 ) -> R {
     let audited = audit::sampled();
-    if !audited && let Some(value) = warm::<S>(site, key) {
+    if !audited && let Some(value) = warm::<S>(site, key, &share) {
         return R::from_stored(value);
     }
     let same = compute.same_fn();
     let compute = compute.into_future();
-    let Some(call) = Call::begin(site, key) else {
+    let Some(call) = Call::begin(site, key, share) else {
         return compute.await;
     };
     if audited {
@@ -186,54 +191,62 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     }
 }
 
-/// A warm hit from the thread's tier or the in-process one: the fast path, tried before
-/// anything else, with one visit to the thread's state.
+/// A warm hit from the in-memory tier: the fast path, tried before anything else, with
+/// one visit to the thread's state.
 #[inline]
-fn warm<S: Stored>(site: &'static CallSite, key: &KeyHasher) -> Option<S::Value> {
-    // The tiers hold only keys that stand for their arguments; neither may answer for one
+fn warm<S: Stored>(
+    site: &'static CallSite,
+    key: &KeyHasher,
+    share: &Share<S::Value>,
+) -> Option<S::Value> {
+    // The tier holds only keys that stand for their arguments; it may not answer for one
     // that does not, however its stream reads.
-    if key.uncacheable().is_some() {
+    if !share.is_on() || key.uncacheable().is_some() || tier::budget() == 0 {
         return None;
     }
-    let (output, bytes) = scope::with_thread(|thread| {
+    let stream = tier::stream_of(key);
+    let hash = tier::stream_hash(&stream);
+    let slot = site.state.slot();
+    let held = scope::with_thread(|thread| {
         if thread.mode == scope::Mode::Refresh {
             return None;
         }
         let (store, local) = thread.split();
         let store = store?;
-        // A forked child's inherited tiers are its parent's: it asks its own store.
+        // A forked child's inherited tier is its parent's: it asks its own store.
         if store.inner.forked() {
             return None;
         }
-        let found = local.get(site, store, key).or_else(|| {
-            let hit = site.state.hot.get(store, key)?;
-            let bytes = local
-                .put(site, store, key, hit.output, &hit.bytes, hit.expires_ms)
-                .unwrap_or_else(|| Rc::from(&hit.bytes[..]));
-            Some((hit.output, bytes))
-        })?;
+        let held = tier::get(slot, store, hash)?;
+        if !share.matches(&held, &stream) {
+            // Another call's arguments with the same hash: dropped outside.
+            return Some(Err(held));
+        }
         local.count_hit(store);
-        Some(found)
-    })?;
-    // Decoded outside the thread's state: a `Deserialize` impl may call cached functions.
-    stored::decode::<S>(&bytes, output)
+        Some(Ok(held))
+    })?
+    .ok()?;
+    // Cloned or decoded outside the thread's state: a `Clone` or `Deserialize` impl may
+    // call cached functions.
+    share.take::<S>(&held)
 }
 
 /// One call that caching applies to: its store, key and mode.
-struct Call<'k> {
+struct Call<'k, V> {
     /// Flights finished on the store before this call first looked it up.
     finished_before: u64,
     site: &'static CallSite,
+    share: Share<V>,
     store: Store,
     key: &'k KeyHasher,
     digest: Digest,
     refresh: bool,
 }
 
-impl<'k> Call<'k> {
+impl<'k, V> Call<'k, V> {
     /// `None` when the call must run uncached: caching is off, or no key can stand for
     /// the arguments.
-    fn begin(site: &'static CallSite, key: &'k KeyHasher) -> Option<Call<'k>> {
+    fn begin(site: &'static CallSite, key: &'k KeyHasher, share: Share<V>) -> Option<Call<'k, V>> {
         // In a forked child, the parent's store is opened anew.
         let store = scope::current_store()?.in_this_process()?;
         if let Some(reason) = key.uncacheable() {
@@ -248,6 +261,7 @@ impl<'k> Call<'k> {
         Some(Call {
             finished_before: store.inner.flights.finished(),
             site,
+            share,
             digest: key.finish(),
             store,
             key,
@@ -256,22 +270,22 @@ impl<'k> Call<'k> {
     }
 
     /// The stored value, counted as a hit; never in refresh mode.
-    fn lookup<S: Stored>(&self) -> Option<S::Value> {
+    fn lookup<S: Stored<Value = V>>(&self) -> Option<S::Value> {
         self.lookup_found::<S>().map(|found| found.value)
     }
 
     /// The stored value with the bytes it was read from (an audit compares them), kept in
     /// the memory tiers and counted as a hit; never in refresh mode.
-    fn lookup_found<S: Stored>(&self) -> Option<audit::Found<S::Value>> {
+    fn lookup_found<S: Stored<Value = V>>(&self) -> Option<audit::Found<S::Value>> {
         if self.refresh {
             return None;
         }
         let found = match contained(|| self.store.lookup(&self.digest)) {
             Ok(Some(hit)) => {
                 let value = stored::decode_payload::<S>(&self.store, &hit.payload, hit.output)?;
-                // A result kept as a file is too large for the memory tiers.
-                if let Payload::Bytes(bytes) = hit.payload {
-                    self.keep(hit.output, bytes, hit.expires_ms, true);
+                // A result kept as a file is too large for the memory tier.
+                if let Payload::Bytes(bytes) = &hit.payload {
+                    self.keep(&value, hit.output, bytes, hit.expires_ms);
                 }
                 audit::Found {
                     value,
@@ -290,7 +304,7 @@ impl<'k> Call<'k> {
 
     /// As the new leader, looks again: another caller may have stored the result between
     /// the first lookup and taking the lead.
-    fn recheck<S: Stored>(&self, _: &Leader) -> Option<S::Value> {
+    fn recheck<S: Stored<Value = V>>(&self, _: &Leader) -> Option<S::Value> {
         if self.store.inner.flights.finished() == self.finished_before {
             return None;
         }
@@ -298,21 +312,21 @@ impl<'k> Call<'k> {
     }
 
     /// Stores the leader's result and hands it to the waiting callers.
-    fn finish<S: Stored>(&self, leader: Leader, value: Option<&S::Value>) {
+    fn finish<S: Stored<Value = V>>(&self, leader: Leader, value: Option<&S::Value>) {
         self.store.count_miss();
         let shared = value.and_then(|value| self.save::<S>(value));
         leader.finish(shared);
     }
 
     /// A follower's share of the leader's result; `None` if it must compute.
-    fn follow<S: Stored>(&self, shared: Option<Shared>) -> Option<S::Value> {
+    fn follow<S: Stored<Value = V>>(&self, shared: Option<Shared>) -> Option<S::Value> {
         let (output, payload) = shared?;
         let value = stored::decode_payload::<S>(&self.store, &payload, output)?;
         self.store.count_hit();
         Some(value)
     }
 
-    fn save<S: Stored>(&self, value: &S::Value) -> Option<Shared> {
+    fn save<S: Stored<Value = V>>(&self, value: &S::Value) -> Option<Shared> {
         let site = self.site;
         // A result too large for memory is encoded into a file of the store as it goes.
         let stage = || self.store.stage();
@@ -361,26 +375,23 @@ impl<'k> Call<'k> {
             self.store.forget_hot();
         }
         if let Payload::Bytes(bytes) = &payload {
-            self.keep(output, Arc::clone(bytes), entry.expires_ms, self.refresh);
+            self.keep(value, output, bytes, entry.expires_ms);
         }
         Some((output, payload))
     }
 
-    /// Keeps a result in the in-process tier — and, for one read from the store (likely
-    /// to be read again), this thread's. A fresh result reaches the thread's tier on its
-    /// first hit, so a run of misses does not churn it.
-    fn keep(&self, output: Digest, bytes: Arc<[u8]>, expires_ms: Option<u64>, thread: bool) {
-        if thread {
-            scope::with_thread(|state| {
-                state
-                    .local
-                    .put(self.site, &self.store, self.key, output, &bytes, expires_ms)
-            });
+    /// Keeps a result in the in-memory tier, by its key stream.
+    fn keep(&self, value: &V, output: Digest, bytes: &Arc<[u8]>, expires_ms: Option<u64>) {
+        if !self.share.is_on() || !self.store.keeps_hot() || tier::budget() == 0 {
+            return;
         }
-        self.site
-            .state
-            .hot
-            .put(&self.store, self.key, output, bytes, expires_ms);
+        let stream = tier::stream_of(self.key);
+        let Some((held, cost)) = self.share.hold(&stream, value, output, bytes) else {
+            return;
+        };
+        let began = (self.store.id(), self.store.epoch());
+        let hash = tier::stream_hash(&stream);
+        tier::put(self.site.state.slot(), began, hash, held, cost, expires_ms);
     }
 }
 

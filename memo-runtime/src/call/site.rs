@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::hot::HotMap;
 use crate::{Component, Digest, KeyHasher};
 
 /// A cached function, as its `#[cached]` expansion describes it in a `static`.
@@ -42,8 +41,6 @@ pub struct CallSite {
 pub struct SiteState {
     /// The id of the store this function was last recorded in.
     pub(crate) recorded_in: AtomicU64,
-    /// The function's in-process tier.
-    pub(crate) hot: HotMap,
     /// Where each thread keeps this function's results, once assigned (0 until then).
     slot: AtomicUsize,
     /// How its results are encoded.
@@ -62,13 +59,12 @@ impl SiteState {
     pub const fn new() -> SiteState {
         SiteState {
             recorded_in: AtomicU64::new(0),
-            hot: HotMap::new(),
             slot: AtomicUsize::new(0),
             codec: super::codec::Codec::new(),
         }
     }
 
-    /// A small number unique to this function, for the threads' tables.
+    /// A small number unique to this function, for the tables that hold its results.
     #[inline]
     pub(crate) fn slot(&self) -> usize {
         static NEXT: AtomicUsize = AtomicUsize::new(1);

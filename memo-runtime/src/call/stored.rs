@@ -76,39 +76,42 @@ pub(crate) fn digest<S: Stored>(value: &S::Value, site: &'static CallSite) -> Op
         .flatten()
 }
 
-/// Whether the value encodes to at most `max` bytes; it stops encoding past them.
-pub(crate) fn fits<S: Stored>(value: &S::Value, max: usize) -> bool {
-    fits_in(S::inner(value), max)
+/// The size of the value's postcard encoding, if it is at most `max` bytes; it stops
+/// encoding past them.
+pub(crate) fn size_within<S: Stored>(value: &S::Value, max: usize) -> Option<usize> {
+    // A `Serialize` that panics was said when the value failed to store.
+    crate::contain::quietly(|| {
+        postcard::serialize_with_flavor(S::inner(value), Room { left: max, max }).ok()
+    })
+    .ok()
+    .flatten()
 }
 
 /// A postcard output that keeps nothing and fails once more than its room is written, so
 /// measuring a large value stops early.
-struct Room(usize);
+struct Room {
+    left: usize,
+    max: usize,
+}
 
 impl postcard::ser_flavors::Flavor for Room {
-    type Output = ();
+    type Output = usize;
 
     fn try_push(&mut self, _: u8) -> postcard::Result<()> {
         self.try_extend(&[0])
     }
 
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0 = self
-            .0
+        self.left = self
+            .left
             .checked_sub(data.len())
             .ok_or(postcard::Error::SerializeBufferFull)?;
         Ok(())
     }
 
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.max - self.left)
     }
-}
-
-fn fits_in(value: &impl Serialize, max: usize) -> bool {
-    // A `Serialize` that panics was said when the value failed to store.
-    crate::contain::quietly(|| postcard::serialize_with_flavor(value, Room(max)).is_ok())
-        .unwrap_or(false)
 }
 
 /// A value the store can keep: `Serialize` to write it, `Deserialize` to read it back.
@@ -185,7 +188,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fits_measures_the_encoding_and_stops_past_the_room() {
+    fn size_within_measures_the_encoding_and_stops_past_the_room() {
         // postcard: a one-byte length, then the bytes.
         let value = vec![7u8; 100];
         let codec = codec::Codec::new();
@@ -193,8 +196,11 @@ mod tests {
             panic!("encodes in memory");
         };
         assert_eq!(bytes.len(), 101);
-        assert!(fits::<Plain<Vec<u8>>>(&value, 101));
-        assert!(!fits::<Plain<Vec<u8>>>(&value, 100));
-        assert!(!fits::<Plain<Vec<u8>>>(&vec![0u8; 64 << 20], 16 << 10));
+        assert_eq!(size_within::<Plain<Vec<u8>>>(&value, 101), Some(101));
+        assert_eq!(size_within::<Plain<Vec<u8>>>(&value, 100), None);
+        assert_eq!(
+            size_within::<Plain<Vec<u8>>>(&vec![0u8; 64 << 20], 16 << 10),
+            None
+        );
     }
 }

@@ -57,7 +57,7 @@ impl Runs {
 /// A cached `x * x` through `site`, in `store`.
 pub fn square(store: &Store, site: &'static CallSite, x: u64, runs: &Runs) -> u64 {
     with_store(store, || {
-        call::<Plain<u64>>(site, &key(site, x), || {
+        call::<Plain<u64>>(site, &key(site, x), memo_runtime::Share::typed(), || {
             runs.bump();
             x * x
         })
