@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use foldhash::fast::FixedState;
-use quick_cache::sync::{Cache, DefaultLifecycle};
-use quick_cache::{OptionsBuilder, Weighter};
+use quick_cache::sync::Cache;
+use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
 use crate::{Digest, KeyHasher, Store, clock};
 
@@ -67,7 +67,21 @@ impl Weighter<TierKey, Entry> for Cost {
     }
 }
 
-type Tier = Cache<TierKey, Entry, Cost, FixedState, DefaultLifecycle<TierKey, Entry>>;
+/// Gathers every entry the cache lets go of, to be dropped once its lock is released:
+/// dropping a result may run user code that calls cached functions, which would take the
+/// lock again. (The cache's default keeps two and drops the rest in place.)
+#[derive(Clone)]
+struct Release;
+
+impl Lifecycle<TierKey, Entry> for Release {
+    type RequestState = Vec<Entry>;
+
+    fn on_evict(&self, released: &mut Vec<Entry>, _key: TierKey, entry: Entry) {
+        released.push(entry);
+    }
+}
+
+type Tier = Cache<TierKey, Entry, Cost, FixedState, Release>;
 
 static BUDGET: AtomicUsize = AtomicUsize::new(64 << 20);
 static TIER: OnceLock<Tier> = OnceLock::new();
@@ -88,12 +102,7 @@ fn tier() -> &'static Tier {
             .weight_capacity(budget as u64)
             .build()
             .expect("a budget and an item count are all the options");
-        Cache::with_options(
-            options,
-            Cost,
-            FixedState::with_seed(0x6d656d6f),
-            DefaultLifecycle::default(),
-        )
+        Cache::with_options(options, Cost, FixedState::with_seed(0x6d656d6f), Release)
     })
 }
 
@@ -107,8 +116,7 @@ fn tier() -> &'static Tier {
 pub fn set_memory_budget(bytes: usize) {
     BUDGET.store(bytes, Ordering::Relaxed);
     if let Some(tier) = TIER.get() {
-        // What it lets go of is dropped here, outside its locks: dropping a result may
-        // run user code.
+        // What it lets go of is dropped outside its locks (see `Release`).
         if bytes == 0 {
             drop(tier.drain().collect::<Vec<_>>());
         }
@@ -158,10 +166,10 @@ pub(crate) fn put(
         cost: cost as u32,
         held,
     };
-    // What the cache evicts is dropped with `evicted`, after its locks: dropping a result
-    // may run user code that calls cached functions.
-    let mut evicted = Default::default();
-    tier().insert_with_lifecycle(TierKey { site, store, hash }, entry, &mut evicted);
+    // What the cache lets go of is dropped with `released`, after its lock.
+    let mut released = Vec::new();
+    tier().insert_with_lifecycle(TierKey { site, store, hash }, entry, &mut released);
+    drop(released);
 }
 
 /// The hash the tier keys a call by, of its argument stream.
