@@ -116,11 +116,14 @@ fn tier() -> &'static Tier {
 pub fn set_memory_budget(bytes: usize) {
     BUDGET.store(bytes, Ordering::Relaxed);
     if let Some(tier) = TIER.get() {
-        // What it lets go of is dropped outside its locks (see `Release`).
+        // What it lets go of is dropped outside its locks (see `Release`). Off, it is
+        // emptied but keeps its size: sized to nothing, the cache would forget how many
+        // evicted keys to remember, and with them what makes it resist a scan.
         if bytes == 0 {
             drop(tier.drain().collect::<Vec<_>>());
+        } else {
+            tier.set_capacity(bytes as u64);
         }
-        tier.set_capacity(bytes as u64);
     }
 }
 
