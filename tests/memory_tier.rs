@@ -117,10 +117,13 @@ fn a_working_set_inside_the_budget_is_all_held_and_hits_without_decoding() {
 
 #[test]
 fn frequent_keys_survive_a_scan_of_one_off_keys() {
-    let _budget = budget(0);
+    let _budget = budget(64 << 20);
+    // A tier in use, with entries other calls left behind.
+    in_store(|_| (0..20_000).for_each(|x| drop(counted(1_000_000 + x))));
     // Off and on again: the tier still remembers what it evicted (a cache sized to
     // nothing and back forgets how many evicted keys to keep, and with them its
     // resistance to a scan).
+    memo::set_memory_budget(0);
     memo::set_memory_budget(512 << 10);
     in_store(|_| {
         // A hot set, called again and again.
