@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::store::{Arbiter, Bytes, NewEntry, Payload};
+use crate::store::{Arbiter, Bytes, Payload};
 use crate::{Digest, KeyHasher, Store, scope, warn};
 use codec::{Encoded, Refused};
 use flight::{Joined, Leader, Shared};
@@ -255,7 +255,7 @@ impl<'k, V> Call<'k, V> {
             });
             return None;
         }
-        if let Err(error) = contained(|| store.record_function(site)) {
+        if let Err(error) = contained(|| site.record_in(&store)) {
             degraded(&store, &error);
         }
         Some(Call {
@@ -357,7 +357,7 @@ impl<'k, V> Call<'k, V> {
             Err(file) => Bytes::File(file.size),
         };
         let inputs = self.key.inputs();
-        let entry = NewEntry::from(site);
+        let entry = site.new_entry();
         let stored = contained(|| {
             self.store
                 .insert(&entry, &self.digest, output, held, inputs)

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::{Component, Digest, KeyHasher};
+use crate::error::Result;
+use crate::store::{FunctionInfo, NewEntry};
+use crate::{Component, Digest, KeyHasher, Store, clock};
 
 /// A cached function, as its `#[cached]` expansion describes it in a `static`.
 #[doc(hidden)]
@@ -99,6 +101,40 @@ pub struct StaticComponent {
 }
 
 impl CallSite {
+    /// Records this function in `store`'s function records, once per process and file:
+    /// its location, its current fingerprint and when each fingerprint was seen.
+    pub(crate) fn record_in(&'static self, store: &Store) -> Result<()> {
+        let token = store.record_token();
+        if self.state.recorded_in.load(Ordering::Acquire) == token {
+            return Ok(());
+        }
+        store.record_function(self.name, || FunctionInfo {
+            name: self.name.to_owned(),
+            module: self.module.to_owned(),
+            file: self.file.to_owned(),
+            line: self.line,
+            output_type: self.output_type.to_owned(),
+            fingerprint: Digest(self.fingerprint),
+            components: self.components(),
+        })?;
+        self.state.recorded_in.store(token, Ordering::Release);
+        Ok(())
+    }
+
+    /// What a result of this function computed now is stored with.
+    pub(crate) fn new_entry(&self) -> NewEntry<'_> {
+        let now = clock::now_ms();
+        NewEntry {
+            name: self.name,
+            fingerprint: self.fingerprint,
+            created_ms: now,
+            expires_ms: self
+                .ttl_secs
+                .map(|secs| now.saturating_add(secs.saturating_mul(1000))),
+            tags: self.tags.to_vec(),
+        }
+    }
+
     /// A hasher primed with what identifies this function's code, ready for the arguments.
     pub fn hasher(&'static self) -> KeyHasher {
         KeyHasher::for_function(&self.fingerprint, self.name)

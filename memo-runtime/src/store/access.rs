@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use super::files::{self, BlobFile};
 use super::record::{EntryRecord, FunctionVersion, encode};
 use super::{Inner, Store, decode_exact};
-use crate::call::CallSite;
 use crate::clock;
 use crate::error::Result;
 use crate::{Digest, FunctionRecord};
@@ -232,15 +231,21 @@ impl Store {
         self.inner.live.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records `site` in the function records, once per process: its location, its
-    /// current fingerprint and when each fingerprint was seen.
-    pub(crate) fn record_function(&self, site: &'static CallSite) -> Result<()> {
+    /// Names this store's current file: function records written under another token
+    /// are gone (the file was replaced for damage) and must be written again.
+    pub(crate) fn record_token(&self) -> u64 {
+        self.inner.record_token()
+    }
+
+    /// Writes a version of the function `name`, which `info` describes, to the function
+    /// records — once per process and file.
+    pub(crate) fn record_function(
+        &self,
+        name: &'static str,
+        info: impl FnOnce() -> FunctionInfo,
+    ) -> Result<()> {
         let inner = &*self.inner;
-        // A file replaced for damage has lost every record: they are written again.
         let token = inner.record_token();
-        if site.state.recorded_in.load(Ordering::Acquire) == token {
-            return Ok(());
-        }
         {
             let mut recorded = inner
                 .recorded
@@ -249,25 +254,14 @@ impl Store {
             if recorded.0 != token {
                 *recorded = (token, Default::default());
             }
-            if !recorded.1.insert(site.name) {
+            if !recorded.1.insert(name) {
                 return Ok(());
             }
         }
-        let info = FunctionInfo {
-            name: site.name.to_owned(),
-            module: site.module.to_owned(),
-            file: site.file.to_owned(),
-            line: site.line,
-            output_type: site.output_type.to_owned(),
-            fingerprint: Digest(site.fingerprint),
-            components: site.components(),
-        };
         match &inner.remote {
-            Some(remote) => remote.record(&info)?,
-            None => self.write_function(info)?,
+            Some(remote) => remote.record(&info()),
+            None => self.write_function(info()),
         }
-        site.state.recorded_in.store(token, Ordering::Release);
-        Ok(())
     }
 }
 
@@ -349,21 +343,6 @@ pub(crate) struct NewEntry<'a> {
     pub expires_ms: Option<u64>,
     #[serde(borrow)]
     pub tags: Vec<&'a str>,
-}
-
-impl<'a> From<&'a CallSite> for NewEntry<'a> {
-    fn from(site: &'a CallSite) -> NewEntry<'a> {
-        let now = clock::now_ms();
-        NewEntry {
-            name: site.name,
-            fingerprint: site.fingerprint,
-            created_ms: now,
-            expires_ms: site
-                .ttl_secs
-                .map(|secs| now.saturating_add(secs.saturating_mul(1000))),
-            tags: site.tags.to_vec(),
-        }
-    }
 }
 
 /// A version of a function, as the function records keep it.

@@ -28,7 +28,7 @@ pub use problem::Problem;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use verify::VerifyReport;
 
-pub(crate) use access::{Bytes, NewEntry, Payload, read_entry_head};
+pub(crate) use access::{Bytes, FunctionInfo, NewEntry, Payload, read_entry_head};
 pub(crate) use engine::FILE as ENGINE_FILE;
 pub(crate) use files::{BlobFile, DIR as FILES_DIR, FILE_MIN, Staged};
 pub(crate) use record::{EntryRecord, decode_exact};
