@@ -384,3 +384,86 @@ pub fn memory_usage() -> MemoryUsage {
         budget: budget(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::Plain;
+
+    fn bytes_of(value: u64) -> Arc<[u8]> {
+        Arc::from(postcard::to_allocvec(&value).unwrap())
+    }
+
+    #[test]
+    fn an_entry_answers_only_for_what_was_hashed() {
+        for share in [Share::<u64>::typed(), Share::BYTES] {
+            let value = 41u64;
+            let bytes = bytes_of(value);
+            let output = Digest::of_bytes(&bytes);
+            let (held, cost) = share.hold(b"stream a", &value, output, &bytes).unwrap();
+            assert!(cost >= b"stream a".len() + bytes.len());
+            assert!(share.matches(&held, b"stream a"));
+            // Another call's arguments whose hash collided: not its result.
+            assert!(!share.matches(&held, b"stream b"));
+            assert!(!share.matches(&held, b"stream a "));
+            assert_eq!(share.take::<Plain<u64>>(&held), Some(41));
+        }
+        // The typed and the byte forms never read each other's entries.
+        let bytes = bytes_of(1);
+        let (typed, _) = Share::<u64>::typed()
+            .hold(b"k", &1, Digest::of_bytes(&bytes), &bytes)
+            .unwrap();
+        assert!(!Share::<u64>::BYTES.matches(&typed, b"k"));
+        let (held, _) = Share::<u64>::BYTES
+            .hold(b"k", &1, Digest::of_bytes(&bytes), &bytes)
+            .unwrap();
+        assert!(!Share::<u64>::typed().matches(&held, b"k"));
+        assert!(
+            Share::<u64>::OFF
+                .hold(b"k", &1, Digest::of_bytes(&bytes), &bytes)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn an_entry_belongs_to_its_function_store_epoch_and_lifetime() {
+        let store = Store::temporary().unwrap();
+        let other = Store::temporary().unwrap();
+        let share = Share::<u64>::typed();
+        let bytes = bytes_of(7);
+        let output = Digest::of_bytes(&bytes);
+        let hold = || share.hold(b"s", &7, output, &bytes).unwrap();
+        let hash = stream_hash(b"s");
+        let (held, cost) = hold();
+        put(9_001, (store.id(), store.epoch()), hash, held, cost, None);
+        assert!(get(9_001, &store, hash).is_some());
+        assert!(get(9_002, &store, hash).is_none(), "another function");
+        assert!(get(9_001, &other, hash).is_none(), "another store");
+        assert!(get(9_001, &store, hash ^ 1).is_none(), "another hash");
+        store.forget_hot();
+        assert!(get(9_001, &store, hash).is_none(), "an earlier epoch");
+
+        let (held, cost) = hold();
+        let past = clock::now_ms() - 1;
+        put(
+            9_003,
+            (store.id(), store.epoch()),
+            hash,
+            held,
+            cost,
+            Some(past),
+        );
+        assert!(get(9_003, &store, hash).is_none(), "expired");
+        let (held, cost) = hold();
+        let later = clock::now_ms() + 60_000;
+        put(
+            9_004,
+            (store.id(), store.epoch()),
+            hash,
+            held,
+            cost,
+            Some(later),
+        );
+        assert!(get(9_004, &store, hash).is_some());
+    }
+}
