@@ -145,6 +145,76 @@ fn miss_64k(c: &mut Criterion) {
     group.finish();
 }
 
+/// The first hit on each key in a fresh handle on a filled store, at 1,000 and 100,000
+/// entries: read from the database, checked, decoded and put in the in-memory tier, as a
+/// new process's first calls are. `cached`'s redb store, opened afresh as often, reads
+/// from disk on every get.
+fn cold_hit(c: &mut Criterion) {
+    for n in [1_000u64, 100_000] {
+        let memo_dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(memo_dir.path()).unwrap();
+            memo::with_store(&store, || {
+                (0..n).for_each(|x| {
+                    black_box(square(x));
+                })
+            });
+        }
+        let redb_dir = tempfile::tempdir().unwrap();
+        let disk = redb(redb_dir.path(), false);
+        for x in 0..n {
+            let _ = disk.cache_set(x, x.wrapping_mul(x)).unwrap();
+        }
+        let order: Vec<u64> = (0..n).map(|i| (i * 2_654_435_761) % n).collect();
+
+        let mut group = c.benchmark_group(format!("cold_hit_u64_{n}"));
+        group.bench_function("memo", |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    // A fresh handle: nothing of the store in memory but the engine's
+                    // cache, which a new process warms as it goes too.
+                    let store = Store::open(memo_dir.path()).unwrap();
+                    let take = (iters - done).min(n);
+                    let start = std::time::Instant::now();
+                    memo::with_store(&store, || {
+                        for &x in &order[..take as usize] {
+                            black_box(square(black_box(x)));
+                        }
+                    });
+                    spent += start.elapsed();
+                    done += take;
+                    drop(store);
+                    memo::set_memory_budget(0);
+                    memo::set_memory_budget(64 << 20);
+                }
+                spent
+            })
+        });
+        drop(disk);
+        group.bench_function("cached_redb", |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    // A fresh handle too, its cache as cold as memo's.
+                    let disk = redb(redb_dir.path(), false);
+                    let take = (iters - done).min(n);
+                    let start = std::time::Instant::now();
+                    for &x in &order[..take as usize] {
+                        black_box(disk.cache_get(&black_box(x)).unwrap());
+                    }
+                    spent += start.elapsed();
+                    done += take;
+                }
+                spent
+            })
+        });
+        group.finish();
+    }
+}
+
 #[cached::macros::cached]
 fn cached_square(x: u64) -> u64 {
     x.wrapping_mul(x)
@@ -155,6 +225,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = persistent_hit, miss, miss_64k
+    targets = persistent_hit, miss, miss_64k, cold_hit
 }
 criterion_main!(benches);
