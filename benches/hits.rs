@@ -1,5 +1,5 @@
 //! Warm hits: a cached function called again with the same arguments, in one process.
-//! memo (persistent, with its in-process tier) against `cached` (in memory) and `memoize`
+//! memo (persistent, with its in-memory tier) against `cached` (in memory) and `memoize`
 //! (in memory), side by side in one run: one hot key, then working sets of 1 to 1M keys
 //! (`MEMO_BENCH_SETS=1,1000` picks them) called in a scattered order, against `cached`
 //! unbounded and bounded to about what memo's 64 MiB budget holds.

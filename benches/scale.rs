@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo bench --bench scale                          # 10k entries
 //! MEMO_BENCH_ENTRIES=1000000 cargo bench --bench scale
-//! MEMO_BENCH_BUDGET=0 cargo bench --bench scale      # in-process tier off
+//! MEMO_BENCH_BUDGET=0 cargo bench --bench scale      # in-memory tier off
 //! ```
 
 use std::process::Command;
@@ -77,7 +77,7 @@ fn main() {
             let _ = std::io::stdin().read_line(&mut line);
         }
         Ok("served") => {
-            // Every call goes to the holder: the in-process tiers are off.
+            // Every call goes to the holder: the in-memory tier is off.
             memo::set_memory_budget(0);
             let calls = 20_000u64;
             let start = Instant::now();

@@ -1,5 +1,5 @@
 //! Hits served by the persistent layer, and the cost of a miss, side by side with the
-//! peers: memo's store (its in-process tier switched off), `cached`'s redb disk store, and
+//! peers: memo's store (its in-memory tier switched off), `cached`'s redb disk store, and
 //! for misses one raw sled insert of the same bytes, the yardstick the targets name.
 
 use std::hint::black_box;

@@ -1,6 +1,7 @@
-//! The exact tier: functions whose arguments are plain values find warm hits in a typed
-//! per-thread table. It must answer exactly as the other tiers do: per store, forgetting
-//! what is invalidated, counting its hits, and never for arguments it cannot compare.
+//! The exact path: functions whose arguments are plain values find warm hits in the
+//! in-memory tier by the arguments themselves. It must answer exactly as the key stream
+//! does: per store, forgetting what is invalidated, counting its hits, and never for
+//! arguments it cannot compare.
 
 #![deny(warnings)]
 
@@ -139,7 +140,7 @@ fn arguments_it_cannot_compare_keep_to_their_keys() {
 }
 
 #[test]
-fn large_results_are_left_to_the_other_tiers_and_still_hit() {
+fn large_results_are_counted_by_their_bytes_and_still_hit() {
     #[cached]
     fn block(n: usize) -> Vec<u8> {
         ran();
@@ -148,8 +149,8 @@ fn large_results_are_left_to_the_other_tiers_and_still_hit() {
     in_store(|store| {
         assert_eq!(miss(|| block(1 << 20)).len(), 1 << 20);
         assert_eq!(hit(|| block(1 << 20)).len(), 1 << 20);
-        // Not kept in the thread's typed table: an invalidation still reaches it, and the
-        // process's memory for it is the in-process tier's, which counts bytes.
+        // Counted against the budget by its encoded size; an invalidation still reaches
+        // it.
         store.clear().unwrap();
         miss(|| block(1 << 20));
     });

@@ -1,4 +1,4 @@
-//! The `ExactKey` impl that lets a derived struct key memo's exact tier: a comparison,
+//! The `ExactKey` impl that lets a derived struct key memo's exact path: a comparison,
 //! hash and copy of exactly the keyed fields, generated here so that no `Eq` of the user's
 //! is trusted to agree with the key.
 

@@ -14,7 +14,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// `#[cache_key(skip)]` and `#[cache_key(with = path)]`.
 ///
 /// For a struct without generic parameters, `skip` or `with`, it also compares, hashes and
-/// copies the fields for memo's exact tier (warm hits without a key stream); that part
+/// copies the fields for memo's exact path (warm hits without a key stream); that part
 /// applies only when every field's type is one the tier knows, and never uses the
 /// struct's own `PartialEq`, which need not agree with its key.
 #[proc_macro_derive(CacheKey, attributes(cache_key))]

@@ -258,7 +258,7 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
         },
     };
 
-    // The exact tier is asked first, before the key stream is built: a hit there needs
+    // The exact path is asked first, before the key stream is built: a hit there needs
     // nothing else.
     let (exact, call) = match exact_tier {
         Some(args) => (
@@ -318,7 +318,7 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
     }
 }
 
-/// The keyed arguments, when the exact tier can serve the function: a plain synchronous
+/// The keyed arguments, when the exact path can serve the function: a plain synchronous
 /// function, neither fallible nor expiring, with no receiver, `Self` or generic parameter
 /// in its key. Whether its argument types allow it is decided by the types (autoref
 /// specialisation in the runtime), so this only rules out what the key would not match.

@@ -338,7 +338,7 @@ pub(crate) struct NewEntry<'a> {
     /// When the result was computed (ms since the Unix epoch): read once, so the expiry
     /// is exactly `ttl` after it.
     pub created_ms: u64,
-    /// When the entry expires, from the function's `ttl`; the in-process tiers keep the
+    /// When the entry expires, from the function's `ttl`; the in-memory tier keeps the
     /// same instant.
     pub expires_ms: Option<u64>,
     #[serde(borrow)]

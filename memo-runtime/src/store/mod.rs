@@ -89,9 +89,9 @@ pub(crate) struct Inner {
     /// The functions recorded in this store by this process, so each is written once,
     /// and the [`Inner::record_token`] they were recorded under.
     recorded: Mutex<(u64, HashSet<&'static str>)>,
-    /// Bumped whenever entries are removed, so the in-process tier drops what it held.
+    /// Bumped whenever entries are removed, so the in-memory tier drops what it held.
     epoch: AtomicU64,
-    /// Whether results of this store are kept in the in-process tier.
+    /// Whether results of this store are kept in the in-memory tier.
     hot: bool,
     /// Whether the directory is removed when the store closes ([`Store::temporary`]).
     temporary: bool,
@@ -179,13 +179,13 @@ pub struct StoreBuilder {
 
 impl StoreBuilder {
     /// The bytes of the storage engine's page cache: 32 MiB by default. This bounds the
-    /// memory a store uses beyond the in-process tier, however many entries it holds.
+    /// memory a store uses beyond the in-memory tier, however many entries it holds.
     pub fn cache_capacity(mut self, bytes: u64) -> StoreBuilder {
         self.cache_capacity = bytes;
         self
     }
 
-    /// Whether this store's results are also kept in the in-process tier (the default),
+    /// Whether this store's results are also kept in the in-memory tier (the default),
     /// which makes warm hits a map lookup. Off, every hit reads the store.
     pub fn in_memory_tier(mut self, keep: bool) -> StoreBuilder {
         self.hot = keep;
@@ -358,7 +358,7 @@ impl Store {
         self.inner.hot
     }
 
-    /// Starts a new epoch: whatever the in-process tier holds for this store is dropped —
+    /// Starts a new epoch: whatever the in-memory tier holds for this store is dropped —
     /// here, and in the process that holds the store if another one does.
     pub(crate) fn forget_hot(&self) {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);

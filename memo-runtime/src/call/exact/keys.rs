@@ -1,4 +1,4 @@
-//! What may key the exact tier: values compared, hashed and cloned field by field, so that
+//! What may key the exact path: values compared, hashed and cloned field by field, so that
 //! two values compare equal exactly when their cache keys are equal.
 
 use std::hash::{Hash, Hasher};
