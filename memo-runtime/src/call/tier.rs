@@ -47,7 +47,7 @@ struct Entry {
     epoch: u64,
     expires_ms: Option<u64>,
     /// What the entry counts against the budget.
-    cost: u32,
+    cost: u64,
     held: Held,
 }
 
@@ -63,7 +63,7 @@ struct Cost;
 
 impl Weighter<TierKey, Entry> for Cost {
     fn weight(&self, _key: &TierKey, entry: &Entry) -> u64 {
-        u64::from(entry.cost)
+        entry.cost
     }
 }
 
@@ -166,7 +166,7 @@ pub(crate) fn put(
     let entry = Entry {
         epoch,
         expires_ms,
-        cost: cost as u32,
+        cost: cost as u64,
         held,
     };
     // What the cache lets go of is dropped with `released`, after its lock.
