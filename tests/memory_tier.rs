@@ -362,3 +362,32 @@ fn threads_hit_one_function_while_others_fill_it() {
     assert!(usage.bytes <= usage.budget, "{usage:?}");
     memo::set_memory_budget(64 << 20);
 }
+
+/// Postcard cannot write a flattened struct: it is stored as CBOR, and measured so for the
+/// budget, so it is held in memory like any other.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Flat {
+    id: u64,
+    #[serde(flatten)]
+    rest: std::collections::BTreeMap<String, u64>,
+}
+
+#[cached]
+fn flat(x: u64) -> Flat {
+    ran();
+    Flat {
+        id: x,
+        rest: [("a".to_owned(), x + 1)].into_iter().collect(),
+    }
+}
+
+#[test]
+fn a_result_stored_as_cbor_is_held_too() {
+    let _budget = budget(64 << 20);
+    in_store(|_| {
+        let before = memo::memory_usage().entries;
+        let value = miss(|| flat(5));
+        assert_eq!(memo::memory_usage().entries, before + 1, "held in memory");
+        assert_eq!(hit(|| flat(5)), value);
+    });
+}

@@ -76,12 +76,22 @@ pub(crate) fn digest<S: Stored>(value: &S::Value, site: &'static CallSite) -> Op
         .flatten()
 }
 
-/// The size of the value's postcard encoding, if it is at most `max` bytes; it stops
-/// encoding past them.
+/// The size of the value's encoding, if it is at most `max` bytes: postcard's, which stops
+/// encoding past them, or for a value postcard cannot write (`#[serde(flatten)]`, stored
+/// as CBOR) CBOR's.
 pub(crate) fn size_within<S: Stored>(value: &S::Value, max: usize) -> Option<usize> {
+    let inner = S::inner(value);
     // A `Serialize` that panics was said when the value failed to store.
     crate::contain::quietly(|| {
-        postcard::serialize_with_flavor(S::inner(value), Room { left: max, max }).ok()
+        match postcard::serialize_with_flavor(inner, Room { left: max, max }) {
+            Ok(size) => Some(size),
+            Err(postcard::Error::SerializeBufferFull) => None,
+            Err(_) => {
+                let mut count = super::sink::Counting(0);
+                ciborium::into_writer(inner, &mut count).ok()?;
+                usize::try_from(count.0).ok().filter(|size| *size <= max)
+            }
+        }
     })
     .ok()
     .flatten()
