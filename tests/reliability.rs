@@ -536,6 +536,56 @@ fn a_full_or_read_only_filesystem_gives_right_values_and_one_warning() {
     );
 }
 
+/// 12 MiB: a result past the size at which it becomes a file beside the database.
+static HUGE_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cached]
+fn huge(x: u64) -> String {
+    HUGE_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("line {x:>8}\n").repeat(12 << 20 >> 4)
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_stores_a_file_on_a_full_disk() {
+    if in_child() {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+        for _ in 0..2 {
+            assert_eq!(huge(10), format!("line {:>8}\n", 10).repeat(12 << 20 >> 4));
+        }
+        let runs = HUGE_RUNS.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(runs, 2, "nothing was stored");
+        println!("done");
+    }
+}
+
+#[test]
+fn a_disk_too_full_for_a_result_file_gives_the_value_one_warning_and_no_leftover() {
+    let Some(small) = Tmpfs::mount(8) else {
+        return;
+    };
+    let store = small.path().join("store");
+    let out = child("child_stores_a_file_on_a_full_disk", &store)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
+    // One warning, said by the call or by the store's writer, whichever met the full
+    // disk first; about the disk, not the value.
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "one warning: {warnings:?}");
+    assert!(warnings[0].contains("No space"), "{warnings:?}");
+    assert!(!warnings[0].contains("cannot be stored"), "{warnings:?}");
+    let left: Vec<_> = std::fs::read_dir(store.join("blobs"))
+        .map(|listing| listing.flatten().map(|item| item.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "no half-written file stays: {left:?}");
+}
+
 static BULKY_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[cached]

@@ -1,6 +1,7 @@
 //! Results too large for the database are files beside it, `blobs/<hash>`: they read back
 //! whole and right, a damaged, cut or missing file is a miss (recomputed, one warning),
-//! and gc, verify, clear, export and import treat them as the results they are.
+//! and gc, verify, clear, export and import treat them as the results they are. (A disk
+//! too full for the file: `tests/reliability.rs`.)
 
 mod support;
 
@@ -289,93 +290,6 @@ fn export_and_import_carry_a_large_result_as_a_file() {
     assert_eq!(big(&to, 9, &runs), big_value(9));
     assert_eq!(runs.get(), 0, "a hit from the imported file");
     assert!(to.verify(&mut |_, _| {}).unwrap().is_clean());
-}
-
-// ---------------------------------------------------------------- a full filesystem
-
-/// A tmpfs of `mib` MiB, unmounted when dropped; `None` where this test cannot mount one.
-struct Tmpfs {
-    _dir: tempfile::TempDir,
-    mount: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(mib: u32) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let mount = dir.path().join("small");
-        fs::create_dir(&mount).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(&mount)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !mounted {
-            eprintln!("skipped: cannot mount a {mib} MiB tmpfs here (needs root)");
-            return None;
-        }
-        Some(Tmpfs { _dir: dir, mount })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(&self.mount)
-            .status();
-    }
-}
-
-/// In a child: two calls of a result too large for the disk, every warning of every
-/// thread on stderr.
-#[test]
-#[ignore = "run by the test below in a child process"]
-fn child_on_a_full_disk() {
-    let Some(dir) = std::env::var_os("FILE_RESULTS_STORE") else {
-        return;
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    let store = Store::open(dir).unwrap();
-    let runs = Runs::default();
-    assert_eq!(big(&store, 10, &runs), big_value(10));
-    assert_eq!(big(&store, 10, &runs), big_value(10));
-    assert_eq!(runs.get(), 2, "nothing was stored");
-    // Listed without a flush, which the full disk may refuse.
-    let left: Vec<_> = fs::read_dir(store.dir().join("blobs"))
-        .map(|listing| listing.flatten().map(|item| item.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "no half-written file stays: {left:?}");
-    println!("values right");
-}
-
-#[test]
-fn a_disk_too_full_for_the_file_gives_the_value_one_warning_and_no_leftover() {
-    let Some(small) = Tmpfs::mount(8) else {
-        return;
-    };
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_on_a_full_disk",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("FILE_RESULTS_STORE", small.mount.join("store"))
-        .env_remove("MEMO_LOG")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("values right"));
-    // One warning, said by the call or by the store's writer, whichever met the full
-    // disk first; about the disk, not the value.
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
-    assert_eq!(warnings.len(), 1, "one warning: {warnings:?}");
-    assert!(warnings[0].contains("No space"), "{warnings:?}");
-    assert!(!warnings[0].contains("cannot be stored"), "{warnings:?}");
 }
 
 /// Postcard cannot read an untagged enum back: it is stored as CBOR, into the file too.
