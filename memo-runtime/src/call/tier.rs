@@ -88,7 +88,7 @@ static TIER: OnceLock<Tier> = OnceLock::new();
 
 /// What an entry costs besides its result and key bytes, for the budget: its slots in the
 /// cache's table and list, and the value's allocation, measured on x86-64.
-pub(crate) const ENTRY_COST: usize = 128;
+const ENTRY_COST: usize = 128;
 
 /// What an average entry is assumed to cost when the tier is sized: it sets how many
 /// evicted keys the policy remembers, not how many entries fit.
