@@ -363,6 +363,39 @@ fn threads_hit_one_function_while_others_fill_it() {
     memo::set_memory_budget(64 << 20);
 }
 
+/// Hits are the store's to count, exactly and at once: `stats` sees every hit a thread
+/// has made while that thread is still running, in any number (no batch left pending in
+/// the thread), without a flush.
+#[test]
+fn a_running_threads_hits_are_all_counted_the_moment_they_are_made() {
+    let _budget = budget(1 << 20);
+    let store = Store::temporary().unwrap();
+    memo::with_store(&store, || {
+        (0..10).for_each(|x| assert_eq!(spread(x), spread(x)))
+    }); // 10 misses, 10 hits
+    for hits in [1u64, 37, 255, 256, 1_000] {
+        let before = store.stats().unwrap().hits;
+        let (made, finish) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                memo::with_store(&store, || {
+                    (0..hits).for_each(|x| {
+                        std::hint::black_box(spread(x % 10));
+                    })
+                });
+                made.wait();
+                // Still running while the test reads the counters.
+                finish.wait();
+            });
+            made.wait();
+            let counted = store.stats().unwrap().hits - before;
+            finish.wait();
+            assert_eq!(counted, hits, "hits of a running thread, counted");
+        });
+    }
+    memo::set_memory_budget(64 << 20);
+}
+
 /// Postcard cannot write a flattened struct: it is stored as CBOR, and measured so for the
 /// budget, so it is held in memory like any other.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -7,49 +7,17 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use memo::cached;
-use support::child::in_child;
-
-/// A child whose output the test reads.
-fn child(name: &str, dir: &Path) -> Command {
-    let mut command = support::child::child(name, dir);
-    command.stdout(Stdio::piped());
-    command
-}
+use support::child::{in_child, piped as child, printed, wait_for};
 
 fn env_u64(name: &str) -> u64 {
     std::env::var(name).unwrap().parse().unwrap()
-}
-
-/// Waits for `process` to print `line`.
-fn wait_for(process: &mut Child, line: &str) -> BufReader<std::process::ChildStdout> {
-    let mut out = BufReader::new(process.stdout.take().unwrap());
-    let mut text = String::new();
-    loop {
-        text.clear();
-        assert!(
-            out.read_line(&mut text).unwrap() > 0,
-            "the child ended before {line:?}"
-        );
-        if text.contains(line) {
-            return out;
-        }
-    }
-}
-
-/// The number a child printed after `label` (`computed 12`), reading all it prints.
-fn printed(out: BufReader<std::process::ChildStdout>, label: &str) -> u64 {
-    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
-    lines
-        .iter()
-        .find_map(|l| l.split_once(label).map(|(_, n)| n.trim().parse().unwrap()))
-        .unwrap_or_else(|| panic!("the child printed no {label:?}: {lines:?}"))
 }
 
 fn computed(out: BufReader<std::process::ChildStdout>) -> u64 {

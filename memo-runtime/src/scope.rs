@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::call::Local;
 use crate::{Store, warn};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,27 +45,13 @@ pub(crate) struct ThreadState {
     /// This thread's copy of the default store and the generation it was taken at, so
     /// the hot path does not touch the shared lock.
     default: (u64, Option<Store>),
-    /// The thread's tier of results and its uncounted hits.
-    pub(crate) local: Local,
 }
 
 impl ThreadState {
     /// The store a cached call would use now, or `None` when caching is off.
     #[inline]
     pub(crate) fn store(&mut self) -> Option<&Store> {
-        self.split().0
-    }
-
-    /// The current store and the thread's tier, borrowed apart.
-    #[inline]
-    pub(crate) fn split(&mut self) -> (Option<&Store>, &mut Local) {
-        let ThreadState {
-            mode,
-            stores,
-            default,
-            local,
-        } = self;
-        (current(*mode, stores, default), local)
+        current(self.mode, &self.stores, &mut self.default)
     }
 }
 
@@ -95,7 +80,6 @@ thread_local! {
             mode: Mode::Normal,
             stores: Vec::new(),
             default: (0, None),
-            local: Local::new(),
         })
     };
 }
@@ -104,26 +88,6 @@ thread_local! {
 #[inline]
 pub(crate) fn with_thread<T>(f: impl FnOnce(&mut ThreadState) -> T) -> T {
     THREAD.with_borrow_mut(f)
-}
-
-/// Adds this thread's uncounted hits to their store's counters.
-pub(crate) fn flush_hits() {
-    let _ = THREAD.try_with(|thread| {
-        if let Ok(mut thread) = thread.try_borrow_mut() {
-            thread.local.flush();
-        }
-    });
-}
-
-/// Takes this thread's uncounted hits of the store with `id`, which is closing.
-pub(crate) fn take_hits(id: u64) -> u64 {
-    THREAD
-        .try_with(|thread| {
-            thread
-                .try_borrow_mut()
-                .map_or(0, |mut thread| thread.local.take_hits(id))
-        })
-        .unwrap_or(0)
 }
 
 /// Whether `MEMO_DISABLE` turns caching off for this process (`1`, `true` or `yes`).

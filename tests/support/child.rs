@@ -1,8 +1,9 @@
 //! Child processes: this test binary, re-run on one ignored test, so that a crash, a kill
 //! or a damaged store never takes the test process down.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 const CHILD: &str = "MEMO_TEST_CHILD";
 
@@ -30,4 +31,37 @@ pub fn child(name: &str, dir: &Path) -> Command {
 /// Whether this process is such a child.
 pub fn in_child() -> bool {
     std::env::var_os(CHILD).is_some()
+}
+
+/// [`child`], with its output piped for the test to read.
+pub fn piped(name: &str, dir: &Path) -> Command {
+    let mut command = child(name, dir);
+    command.stdout(Stdio::piped());
+    command
+}
+
+/// Waits for a [`piped`] child to print `line`; the rest of its output.
+pub fn wait_for(process: &mut Child, line: &str) -> BufReader<ChildStdout> {
+    let mut out = BufReader::new(process.stdout.take().unwrap());
+    let mut text = String::new();
+    loop {
+        text.clear();
+        assert!(
+            out.read_line(&mut text).unwrap() > 0,
+            "the child ended before {line:?}"
+        );
+        // The test harness may have begun the line.
+        if text.contains(line) {
+            return out;
+        }
+    }
+}
+
+/// The number a child printed after `label` (`computed 12`), reading all it prints.
+pub fn printed(out: BufReader<ChildStdout>, label: &str) -> u64 {
+    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
+    lines
+        .iter()
+        .find_map(|l| l.split_once(label).map(|(_, n)| n.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("the child printed no {label:?}: {lines:?}"))
 }

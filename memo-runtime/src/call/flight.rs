@@ -1,12 +1,13 @@
-//! Single-flight: concurrent misses on one key run the function once; the others wait
-//! and share its encoded result.
+//! Single-flight: concurrent misses on one key of one store, in this process, run the
+//! function once; the others wait and share its encoded result. (Across processes, the
+//! store's holder says who computes: see `Store::try_lead`.)
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::Digest;
@@ -15,19 +16,19 @@ use crate::Digest;
 /// content hash and its bytes, or the file that holds them.
 pub(crate) type Shared = (Digest, crate::store::Payload);
 
-/// The flights in progress on one store, by key.
-#[derive(Default)]
-pub(crate) struct Flights {
-    table: Arc<Table>,
-}
+/// A key of one store: the store's id and the call's key.
+type Key = (u64, Digest);
 
+/// The flights in progress in this process, by store and key.
 #[derive(Default)]
 struct Table {
-    running: Mutex<HashMap<Digest, Arc<Flight>>>,
+    running: Mutex<HashMap<Key, Arc<Flight>>>,
     /// How many flights have finished: a caller that saw no change since its lookup knows
     /// no result was stored in between, and need not look again.
     finished: AtomicU64,
 }
+
+static TABLE: LazyLock<Table> = LazyLock::new(Table::default);
 
 pub(crate) struct Flight {
     state: Mutex<State>,
@@ -36,47 +37,45 @@ pub(crate) struct Flight {
 
 thread_local! {
     /// The flights whose leader is running its computation on this thread right now —
-    /// a body, or one poll of an async body — by flight table and key: a call the body
-    /// makes on the same key (through a `skip`ped argument, say) would wait for itself.
-    static LEADING: RefCell<Vec<(usize, Digest)>> = const { RefCell::new(Vec::new()) };
+    /// a body, or one poll of an async body — by store and key: a call the body makes on
+    /// the same key (through a `skip`ped argument, say) would wait for itself.
+    static LEADING: RefCell<Vec<Key>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `compute` as the leader of `key`'s flight on `flights`.
-pub(crate) fn leading<T>(flights: &Flights, key: Digest, compute: impl FnOnce() -> T) -> T {
+/// Runs `compute` as the leader of `key`'s flight.
+pub(crate) fn leading<T>(key: Key, compute: impl FnOnce() -> T) -> T {
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
             let _ = LEADING.try_with(|leading| leading.borrow_mut().pop());
         }
     }
-    LEADING.with(|leading| leading.borrow_mut().push((flights.id(), key)));
+    LEADING.with(|leading| leading.borrow_mut().push(key));
     let _pop = Pop;
     compute()
 }
 
 /// An async body, run as the leader of its flight: each poll is [`leading`].
-pub(crate) struct Leading<'a, F> {
-    flights: &'a Flights,
-    key: Digest,
+pub(crate) struct Leading<F> {
+    key: Key,
     body: Pin<Box<F>>,
 }
 
-impl<'a, F: Future> Leading<'a, F> {
-    pub(crate) fn new(flights: &'a Flights, key: Digest, body: F) -> Self {
+impl<F: Future> Leading<F> {
+    pub(crate) fn new(key: Key, body: F) -> Self {
         Leading {
-            flights,
             key,
             body: Box::pin(body),
         }
     }
 }
 
-impl<F: Future> Future for Leading<'_, F> {
+impl<F: Future> Future for Leading<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        leading(this.flights, this.key, || this.body.as_mut().poll(cx))
+        leading(this.key, || this.body.as_mut().poll(cx))
     }
 }
 
@@ -103,8 +102,7 @@ pub(crate) enum Joined {
 /// panicked, or the process that computed for the holder went away — it finishes with
 /// nothing, and a waiting caller takes over.
 pub(crate) struct Leader {
-    table: Arc<Table>,
-    key: Digest,
+    key: Key,
     flight: Arc<Flight>,
     finished: bool,
 }
@@ -113,45 +111,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
-impl Flights {
-    /// How many flights have finished so far.
-    pub(crate) fn finished(&self) -> u64 {
-        self.table.finished.load(Ordering::Acquire)
-    }
+/// How many flights have finished so far.
+pub(crate) fn finished() -> u64 {
+    TABLE.finished.load(Ordering::Acquire)
+}
 
-    /// Which flight table this is, for [`LEADING`].
-    fn id(&self) -> usize {
-        Arc::as_ptr(&self.table) as usize
+/// Joins the flight on `key`, leading it if there is none; a caller inside its own
+/// flight's computation is told so rather than made to wait for itself.
+pub(crate) fn join(key: Key) -> Joined {
+    if LEADING.with(|leading| leading.borrow().contains(&key)) {
+        return Joined::Reentrant;
     }
-
-    /// The flight on `key` in progress, if any.
-    pub(crate) fn running(&self, key: &Digest) -> Option<Arc<Flight>> {
-        lock(&self.table.running).get(key).cloned()
+    let mut running = lock(&TABLE.running);
+    if let Some(flight) = running.get(&key) {
+        return Joined::Follower(Arc::clone(flight));
     }
-
-    /// Joins the flight on `key`, leading it if there is none; a caller inside its own
-    /// flight's computation is told so rather than made to wait for itself.
-    pub(crate) fn join(&self, key: Digest) -> Joined {
-        let own = (self.id(), key);
-        if LEADING.with(|leading| leading.borrow().contains(&own)) {
-            return Joined::Reentrant;
-        }
-        let mut running = lock(&self.table.running);
-        if let Some(flight) = running.get(&key) {
-            return Joined::Follower(Arc::clone(flight));
-        }
-        let flight = Arc::new(Flight {
-            state: Mutex::new(State::default()),
-            finished: Condvar::new(),
-        });
-        running.insert(key, Arc::clone(&flight));
-        Joined::Leader(Leader {
-            table: Arc::clone(&self.table),
-            key,
-            flight,
-            finished: false,
-        })
-    }
+    let flight = Arc::new(Flight {
+        state: Mutex::new(State::default()),
+        finished: Condvar::new(),
+    });
+    running.insert(key, Arc::clone(&flight));
+    Joined::Leader(Leader {
+        key,
+        flight,
+        finished: false,
+    })
 }
 
 impl Leader {
@@ -164,8 +148,8 @@ impl Leader {
     fn complete(&mut self, result: Option<Shared>) {
         self.finished = true;
         // Counted before the flight leaves the table: whoever leads next sees the count.
-        self.table.finished.fetch_add(1, Ordering::Release);
-        lock(&self.table.running).remove(&self.key);
+        TABLE.finished.fetch_add(1, Ordering::Release);
+        lock(&TABLE.running).remove(&self.key);
         let wakers = {
             let mut state = lock(&self.flight.state);
             state.result = Some(result);
@@ -197,16 +181,6 @@ impl Flight {
                 .wait(state)
                 .unwrap_or_else(|poison| poison.into_inner());
         }
-    }
-
-    /// Waits up to `timeout` for the leader; whether it finished.
-    pub(crate) fn wait_for(&self, timeout: std::time::Duration) -> bool {
-        let state = lock(&self.state);
-        let (state, _) = self
-            .finished
-            .wait_timeout_while(state, timeout, |state| state.result.is_none())
-            .unwrap_or_else(|poison| poison.into_inner());
-        state.result.is_some()
     }
 
     /// Waits for the leader without blocking the thread.

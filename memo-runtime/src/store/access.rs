@@ -1,7 +1,5 @@
 //! Reading and writing results: the store's half of the call path.
 
-use std::sync::atomic::Ordering;
-
 use super::files::{self, BlobFile};
 use super::record::{EntryRecord, FunctionVersion, encode};
 use super::{Inner, Store, decode_exact};
@@ -98,7 +96,7 @@ impl Store {
         let now = clock::now_ms();
         if head.expires_ms.is_some_and(|at| at <= now) {
             inner.remove_key(key, &raw)?;
-            inner.live.evictions.fetch_add(1, Ordering::Relaxed);
+            inner.live.evicted(1);
             return Ok(None);
         }
         let payload = match head.inline {
@@ -217,18 +215,14 @@ impl Store {
         Ok(())
     }
 
+    /// Counts a hit: on any thread, as often as it likes, without contention.
+    #[inline]
     pub(crate) fn count_hit(&self) {
-        self.inner.live.hits.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn add_hits(&self, n: u64) {
-        if n > 0 {
-            self.inner.live.hits.fetch_add(n, Ordering::Relaxed);
-        }
+        self.inner.live.hit();
     }
 
     pub(crate) fn count_miss(&self) {
-        self.inner.live.misses.fetch_add(1, Ordering::Relaxed);
+        self.inner.live.miss();
     }
 
     /// Names this store's current file: function records written under another token

@@ -1,7 +1,6 @@
 //! Inspecting and invalidating a store: stats, listings, invalidation by tag or function.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
 use super::access::tag_prefix;
 use super::record::EntryRecord;
@@ -58,9 +57,7 @@ fn key_after(line: &[u8], at: usize) -> Option<Digest> {
 impl Store {
     /// The store's counters and sizes.
     ///
-    /// Warm hits are counted per thread and added in batches: this thread's and those of
-    /// threads that have finished are all in; another running thread's last few (fewer
-    /// than 256) may not be yet.
+    /// Every hit and miss counted so far, on any thread, is in.
     ///
     /// ```
     /// let store = memo::Store::temporary().unwrap();
@@ -69,15 +66,8 @@ impl Store {
     /// ```
     pub fn stats(&self) -> Result<Stats> {
         self.inner.local()?;
-        crate::call::flush_hits();
         let inner = &*self.inner;
-        let stored = inner.stored_counters()?;
-        let live = inner.live.snapshot();
-        let persisted = *inner
-            .live
-            .persisted
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let counted = inner.live.with_stored(inner.stored_counters()?);
         // One pass, holding only the hashes of results stored apart: a store of millions
         // of small results is counted in constant memory.
         let mut shared: HashMap<Digest, u64> = HashMap::new();
@@ -92,9 +82,9 @@ impl Store {
             }
         })?;
         Ok(Stats {
-            hits: stored.hits + live.hits - persisted.hits,
-            misses: stored.misses + live.misses - persisted.misses,
-            evictions: stored.evictions + live.evictions - persisted.evictions,
+            hits: counted.hits,
+            misses: counted.misses,
+            evictions: counted.evictions,
             entries,
             blobs: inner.trees().blobs.len().map_err(|e| inner.storage(e))?,
             bytes: inline_bytes + shared.values().sum::<u64>(),
@@ -285,6 +275,6 @@ impl Store {
     }
 
     pub(super) fn count_evictions(&self, n: u64) {
-        self.inner.live.evictions.fetch_add(n, Ordering::Relaxed);
+        self.inner.live.evicted(n);
     }
 }

@@ -2,6 +2,7 @@
 
 mod access;
 mod archive;
+mod counters;
 mod doctor;
 mod engine;
 mod files;
@@ -32,10 +33,10 @@ pub(crate) use access::{Bytes, FunctionInfo, NewEntry, Payload, read_entry_head}
 pub(crate) use engine::FILE as ENGINE_FILE;
 pub(crate) use files::{BlobFile, DIR as FILES_DIR, FILE_MIN, Staged};
 pub(crate) use record::{EntryRecord, decode_exact};
-pub(crate) use serve::Arbiter;
+pub(crate) use serve::{Lead, Lease};
 
-use crate::call::flight::Flights;
 use crate::error::{Error, Result};
+use counters::LiveCounters;
 use record::Counters;
 
 /// The on-disk format of a store: its engine, trees and records. A store stamped with
@@ -58,7 +59,7 @@ pub const STORE_FORMAT_VERSION: u32 = 2;
 /// ```
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Store {
@@ -95,7 +96,9 @@ pub(crate) struct Inner {
     hot: bool,
     /// Whether the directory is removed when the store closes ([`Store::temporary`]).
     temporary: bool,
-    pub(crate) flights: Flights,
+    /// Who computes each key among the processes sharing this store, when this process
+    /// holds it.
+    leases: Arc<serve::Leases>,
     /// The store as this process opened it again (see [`Store::in_this_process`]).
     again: Mutex<Again>,
     /// The process that opened it. A child forked from that process inherits the handle
@@ -137,25 +140,6 @@ struct Trees {
     lineage: engine::Tree,
     /// "format" → version, "counters" → `Counters`
     meta: engine::Tree,
-}
-
-/// Hits, misses and evictions since open, and how much of them is already persisted.
-#[derive(Default)]
-struct LiveCounters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    evictions: AtomicU64,
-    persisted: Mutex<Counters>,
-}
-
-impl LiveCounters {
-    fn snapshot(&self) -> Counters {
-        Counters {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            evictions: self.evictions.load(Ordering::Relaxed),
-        }
-    }
 }
 
 /// Options for opening a store: [`Store::builder`].
@@ -289,8 +273,16 @@ impl Store {
         self.inner.epoch.load(Ordering::Acquire)
     }
 
-    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
-        Arc::downgrade(&self.inner)
+    /// Whether this handle is one a forked child inherited from the process that opened
+    /// it (see [`Inner::forked`]): its memory tiers are the parent's.
+    #[inline]
+    pub(crate) fn forked(&self) -> bool {
+        self.inner.forked()
+    }
+
+    /// Says a problem with this store once, and keeps it for `memo doctor`.
+    pub(crate) fn report_problem(&self, message: impl FnOnce() -> String) {
+        self.inner.report_problem(message);
     }
 
     /// This store as this process may use it: itself; or the same directory opened
@@ -400,8 +392,6 @@ impl Drop for Inner {
             serve::stop(&self.dir);
             open::let_go(&self.dir);
         }
-        let pending = crate::scope::take_hits(self.id);
-        self.live.hits.fetch_add(pending, Ordering::Relaxed);
         // A temporary store is about to be deleted: flushed (its writer must finish), never
         // compacted.
         let closed = if self.temporary {
@@ -564,7 +554,6 @@ impl Inner {
         if self.forked() {
             return Ok(()); // the parent's writes are the parent's
         }
-        crate::call::flush_hits();
         if self.remote.is_some() {
             return Ok(()); // the holder writes
         }
@@ -574,25 +563,13 @@ impl Inner {
 
     /// Adds the counts since the last persist to the stored totals.
     fn persist_counters(&self) -> Result<()> {
-        let mut persisted = self
-            .live
-            .persisted
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let live = self.live.snapshot();
-        if live == *persisted {
-            return Ok(());
-        }
-        let mut stored = self.stored_counters()?;
-        stored.hits += live.hits - persisted.hits;
-        stored.misses += live.misses - persisted.misses;
-        stored.evictions += live.evictions - persisted.evictions;
-        self.trees()
-            .meta
-            .insert("counters", record::encode(&stored))
-            .map_err(|e| self.storage(e))?;
-        *persisted = live;
-        Ok(())
+        self.live.persist(|add| {
+            let stored = add(self.stored_counters()?);
+            self.trees()
+                .meta
+                .insert("counters", record::encode(&stored))
+                .map_err(|e| self.storage(e))
+        })
     }
 
     fn stored_counters(&self) -> Result<Counters> {

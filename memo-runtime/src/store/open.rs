@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use super::engine::{self, EngineError, Table};
 use super::{Engine, Inner, STORE_FORMAT_VERSION, Trees, problem, registry};
-use crate::call::flight::Flights;
 use crate::error::{Error, Result};
 
 /// The engine's page cache: redb's default is 1 GiB, far more than a cache's metadata
@@ -124,7 +123,7 @@ fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
         // its own tiers hear of it. Every hit asks the holder.
         hot: false,
         temporary: false,
-        flights: Flights::default(),
+        leases: Arc::default(),
         again: Mutex::default(),
         pid: std::process::id(),
         forks: super::fork::generation(),
@@ -216,7 +215,7 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         epoch: AtomicU64::new(0),
         hot: options.hot,
         temporary: false,
-        flights: Flights::default(),
+        leases: Arc::default(),
         again: Mutex::default(),
         pid: std::process::id(),
         forks: super::fork::generation(),

@@ -133,10 +133,9 @@ where
         let slot = site.state.slot();
         let looked = scope::with_thread(|thread| {
             let refresh = thread.mode == scope::Mode::Refresh;
-            let (store, local) = thread.split();
-            let store = store?;
+            let store = thread.store()?;
             // A forked child's inherited tier is its parent's (see `warm`).
-            if store.inner.forked() || !store.keeps_hot() {
+            if store.forked() || !store.keeps_hot() {
                 return None;
             }
             if !refresh && let Some(held) = tier::get(slot, store, hash) {
@@ -144,7 +143,7 @@ where
                     .downcast_ref::<Slot<A::Owned, R>>()
                     .is_some_and(|found| self.0.matches(&found.key));
                 if ours {
-                    local.count_hit(store);
+                    store.count_hit();
                     return Some(Ok(held));
                 }
                 // Another call's arguments with the same hash: dropped outside.

@@ -5,6 +5,7 @@
 //! tell a holder that stopped answering (a few ms) from one that is busy reading a large
 //! result (as long as it takes).
 
+mod leases;
 mod remote;
 mod socket;
 
@@ -19,9 +20,10 @@ use serde::{Deserialize, Serialize};
 use super::access::{Bytes, FunctionInfo, NewEntry, Payload};
 use super::{Inner, Store};
 use crate::Digest;
-use crate::call::flight::{Joined, Leader};
 
-pub(crate) use remote::{Arbiter, Remote};
+use leases::Held;
+pub(crate) use leases::Leases;
+pub(crate) use remote::{Lead, Lease, Remote};
 pub(crate) use socket::Address;
 
 /// No message is larger: a larger length means a broken peer.
@@ -133,9 +135,9 @@ fn accept(listener: UnixListener, store: Weak<Inner>) {
 }
 
 fn serve(mut stream: UnixStream, store: Weak<Inner>) {
-    // The computations this client leads: if it goes away, they end with nothing, and a
-    // waiting caller takes over.
-    let mut leading: HashMap<Digest, Leader> = HashMap::new();
+    // The computations this client leads: if it goes away, their leases are let go of,
+    // and a waiting caller takes over.
+    let mut leading: HashMap<Digest, Held> = HashMap::new();
     while let Ok(bytes) = read_message(&mut stream) {
         if stream.write_all(&[RECEIPT]).is_err() {
             return;
@@ -156,15 +158,15 @@ fn serve(mut stream: UnixStream, store: Weak<Inner>) {
 /// How long the holder waits for a computation before it says it has not finished: a
 /// client asks again, so a long computation never looks like a holder that stopped, and
 /// the client's other threads, which share its connection, wait at most this long.
-const AWAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+pub(super) const AWAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
 
-fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Leader>) -> Response {
+fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Held>) -> Response {
     let result = match request {
         // The holder counts the others' hits and misses with its own, so the store's
         // counters, persisted by the holder, cover every process.
         Request::Get(key) => store.lookup(&key).map(|hit| {
             if hit.is_some() {
-                store.add_hits(1);
+                store.count_hit();
             }
             match hit {
                 None => Response::Found(None),
@@ -213,20 +215,15 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Lea
             store.forget_hot();
             Ok(Response::Done)
         }
-        Request::Lead(key) => Ok(Response::Lead(match store.inner.flights.join(key) {
-            Joined::Leader(leader) => {
-                leading.insert(key, leader);
+        Request::Lead(key) => Ok(Response::Lead(match store.inner.leases.take(key) {
+            Some(lease) => {
+                leading.insert(key, lease);
                 true
             }
-            Joined::Follower(_) => false,
-            Joined::Reentrant => true,
+            None => false,
         })),
         Request::Await(key) => Ok(Response::Awaited(
-            store
-                .inner
-                .flights
-                .running(&key)
-                .is_none_or(|flight| flight.wait_for(AWAIT_SLICE)),
+            store.inner.leases.wait_for(&key, AWAIT_SLICE),
         )),
         Request::Release(key) => {
             leading.remove(&key);
@@ -236,28 +233,21 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Lea
     result.unwrap_or_else(|error| Response::Failed(error.to_string()))
 }
 
-/// Stores a result for a client, and hands it to those waiting on it here.
+/// Stores a result for a client, and lets go of its lease: those waiting for it find the
+/// result.
 fn put(
     store: &Store,
-    leading: &mut HashMap<Digest, Leader>,
+    leading: &mut HashMap<Digest, Held>,
     entry: &NewEntry<'_>,
     key: Digest,
     output: Digest,
     bytes: Bytes<'_>,
     inputs: &[Digest],
 ) -> crate::error::Result<Response> {
-    store.insert(entry, &key, output, bytes, inputs)?;
+    let stored = store.insert(entry, &key, output, bytes, inputs);
     store.count_miss();
-    if let Some(leader) = leading.remove(&key) {
-        let payload = match bytes {
-            Bytes::Held(bytes) => Payload::Bytes(Arc::from(bytes)),
-            Bytes::File(size) => {
-                Payload::File(super::BlobFile::of(&store.inner.dir, &output, size))
-            }
-        };
-        leader.finish(Some((output, payload)));
-    }
-    Ok(Response::Done)
+    drop(leading.remove(&key));
+    stored.map(|()| Response::Done)
 }
 
 /// Stops serving: the accepting thread is woken to see the store gone, and the socket

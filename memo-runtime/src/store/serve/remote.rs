@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Address, Numbered, RECEIPT, Request, Response, read_message, write_message};
-use crate::Digest;
 use crate::error::{Error, Result};
 use crate::store::BlobFile;
 use crate::store::access::{Bytes, FunctionInfo, Hit, NewEntry, Payload};
+use crate::{Digest, Store};
 
 /// How long a holder has to say it received a request.
 const RECEIPT_TIMEOUT: Duration = Duration::from_millis(50);
@@ -258,52 +258,65 @@ fn exchange(stream: &mut UnixStream, number: u64, request: Request<'_>) -> io::R
     }
 }
 
-/// How the holder arbitrates a served process's computation of a key.
-pub(crate) enum Arbiter {
-    /// Nobody arbitrates (the store is not served, or its holder does not answer): the
-    /// process computes.
+/// Who computes a key that every process sharing the store missed.
+pub(crate) enum Lead {
+    /// Nobody can say (the holder does not answer): this process computes.
     Alone,
-    /// This process computes; the others wait for it until the lease is dropped.
+    /// This process computes; the others wait until the lease is dropped.
     Leads(Lease),
-    /// Another process computed the key meanwhile (or gave up): look it up.
-    Waited,
+    /// Another process is computing it: wait for it ([`Store::await_lead`]), then look
+    /// the key up.
+    Busy,
 }
 
-/// A served process's lead of one computation; dropped, it tells the holder it is over
-/// (a no-op once the result was stored, which ends it too).
-pub(crate) struct Lease {
-    store: crate::Store,
-    key: Digest,
+/// The lead of one computation among the processes sharing a store; dropped, it is let
+/// go of (a no-op for a served process once its result was stored, which ends it too).
+pub(crate) enum Lease {
+    /// Taken in the holder's own table.
+    Here { _held: super::Held },
+    /// Taken from the holder, by a process it serves.
+    Served { store: Store, key: Digest },
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(remote) = &self.store.inner.remote {
-            let _ = remote.release(&self.key);
+        if let Lease::Served { store, key } = self
+            && let Some(remote) = &store.inner.remote
+        {
+            let _ = remote.release(key);
         }
     }
 }
 
-impl crate::Store {
-    /// Asks the holder of this store, if another process holds it, whether this process
-    /// computes `key` or waits for the one that does.
-    pub(crate) fn arbitrate(&self, key: &Digest) -> Arbiter {
+impl Store {
+    /// Whether this process computes `key`, which it missed, or another process sharing
+    /// the store already does. Asks the holder when another process holds the store;
+    /// never waits for a computation.
+    pub(crate) fn try_lead(&self, key: &Digest) -> Lead {
         let Some(remote) = &self.inner.remote else {
-            return Arbiter::Alone;
+            return match self.inner.leases.take(*key) {
+                Some(held) => Lead::Leads(Lease::Here { _held: held }),
+                None => Lead::Busy,
+            };
         };
         match remote.lead(key) {
-            Ok(true) => Arbiter::Leads(Lease {
+            Ok(true) => Lead::Leads(Lease::Served {
                 store: self.clone(),
                 key: *key,
             }),
-            Ok(false) => loop {
-                match remote.wait(key) {
-                    Ok(true) => return Arbiter::Waited,
-                    Ok(false) => {}
-                    Err(_) => return Arbiter::Alone,
-                }
-            },
-            Err(_) => Arbiter::Alone,
+            Ok(false) => Lead::Busy,
+            Err(_) => Lead::Alone,
         }
+    }
+
+    /// Blocks until the computation of `key` another process leads has ended — or the
+    /// holder can no longer say: the caller looks the key up, then asks to lead again.
+    pub(crate) fn await_lead(&self, key: &Digest) {
+        // In slices, so that a holder that stopped answering is noticed.
+        let wait = || match &self.inner.remote {
+            None => Ok(self.inner.leases.wait_for(key, super::AWAIT_SLICE)),
+            Some(remote) => remote.wait(key),
+        };
+        while let Ok(false) = wait() {}
     }
 }

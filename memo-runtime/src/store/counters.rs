@@ -1,0 +1,189 @@
+//! A store's counters of hits, misses and evictions since it was opened, and how much of
+//! them is already persisted.
+//!
+//! Hits are counted on every warm hit by every thread, so they are striped: each thread
+//! adds to a cache line of its own, and a reader sums the stripes. A count is therefore
+//! exact the moment it is made — there is nothing pending in some thread for `stats` or
+//! `close` to collect.
+
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::record::Counters;
+
+/// How many cache lines the hits are spread over: past the cores a machine usually has,
+/// threads share them, which costs only contention.
+const STRIPES: usize = 16;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Line(AtomicU64);
+
+/// A count that many threads add to at once without sharing a cache line.
+#[derive(Default)]
+struct Striped([Line; STRIPES]);
+
+impl Striped {
+    #[inline]
+    fn add(&self, n: u64) {
+        self.0[stripe()].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|line| line.0.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// This thread's stripe: threads take them in turn as they first count.
+#[inline]
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE
+        .try_with(|stripe| {
+            let mut index = stripe.get();
+            if index == usize::MAX {
+                index = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+                stripe.set(index);
+            }
+            index
+        })
+        // A thread being torn down counts on the first line.
+        .unwrap_or(0)
+}
+
+/// The counts since the store was opened.
+#[derive(Default)]
+pub(super) struct LiveCounters {
+    hits: Striped,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    /// What of them is already added to the stored totals.
+    persisted: Mutex<Counters>,
+}
+
+impl LiveCounters {
+    #[inline]
+    pub(super) fn hit(&self) {
+        self.hits.add(1);
+    }
+
+    pub(super) fn miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn evicted(&self, n: u64) {
+        self.evictions.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(super) fn snapshot(&self) -> Counters {
+        Counters {
+            hits: self.hits.sum(),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The stored totals `stored` with what has been counted since they were persisted.
+    pub(super) fn with_stored(&self, stored: Counters) -> Counters {
+        let live = self.snapshot();
+        let persisted = *self.persisted();
+        Counters {
+            hits: stored.hits + live.hits - persisted.hits,
+            misses: stored.misses + live.misses - persisted.misses,
+            evictions: stored.evictions + live.evictions - persisted.evictions,
+        }
+    }
+
+    /// Persists the counts: `write` stores the new totals, given what was counted since
+    /// the last time; nothing is written when nothing was counted.
+    pub(super) fn persist<E>(
+        &self,
+        write: impl FnOnce(&dyn Fn(Counters) -> Counters) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut persisted = self.persisted();
+        let live = self.snapshot();
+        if live == *persisted {
+            return Ok(());
+        }
+        let since = *persisted;
+        write(&|stored: Counters| Counters {
+            hits: stored.hits + live.hits - since.hits,
+            misses: stored.misses + live.misses - since.misses,
+            evictions: stored.evictions + live.evictions - since.evictions,
+        })?;
+        *persisted = live;
+        Ok(())
+    }
+
+    fn persisted(&self) -> std::sync::MutexGuard<'_, Counters> {
+        self.persisted
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_counted_on_many_threads_are_all_in_the_count_at_once() {
+        let counters = LiveCounters::default();
+        std::thread::scope(|scope| {
+            for _ in 0..24 {
+                scope.spawn(|| (0..1000).for_each(|_| counters.hit()));
+            }
+        });
+        assert_eq!(counters.snapshot().hits, 24_000);
+    }
+
+    #[test]
+    fn persisting_adds_only_what_was_counted_since_the_last_time() {
+        let counters = LiveCounters::default();
+        let mut stored = Counters {
+            hits: 10,
+            misses: 5,
+            evictions: 1,
+        };
+        counters.hit();
+        counters.miss();
+        let write = |stored: &mut Counters| {
+            counters.persist(|add| {
+                *stored = add(*stored);
+                Ok::<_, ()>(())
+            })
+        };
+        write(&mut stored).unwrap();
+        write(&mut stored).unwrap();
+        assert_eq!((stored.hits, stored.misses, stored.evictions), (11, 6, 1));
+        counters.hit();
+        assert_eq!(counters.with_stored(stored).hits, 12);
+        write(&mut stored).unwrap();
+        assert_eq!(stored.hits, 12);
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_counts_to_be_persisted_again() {
+        let counters = LiveCounters::default();
+        counters.evicted(3);
+        assert_eq!(
+            counters.persist(|_| Err::<(), _>("disk full")),
+            Err("disk full")
+        );
+        let mut total = Counters::default();
+        counters
+            .persist(|add| {
+                total = add(total);
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        assert_eq!(total.evictions, 3);
+    }
+}
