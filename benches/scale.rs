@@ -64,9 +64,11 @@ fn main() {
             for x in 0..n {
                 std::hint::black_box(square(x));
             }
-            // Peak RSS of the calls; the store is flushed (and compacted, if writes left
-            // its file mostly free) at exit, after this.
-            println!("{}", peak_rss_kib());
+            // Peak RSS of the calls, and what the in-memory tier holds; the store is
+            // flushed (and compacted, if writes left its file mostly free) at exit, after
+            // this.
+            let usage = memo::memory_usage();
+            println!("{} {} {}", peak_rss_kib(), usage.entries, usage.bytes);
         }
         Ok("hold") => {
             for x in 0..1000 {
@@ -104,10 +106,22 @@ fn main() {
             let dir = tempfile::tempdir().unwrap();
             let store = dir.path().join("store");
             let budget = std::env::var("MEMO_BENCH_BUDGET").unwrap_or_default();
-            let filled = child("fill", &store, &[("MEMO_BENCH_BUDGET", &budget)]);
-            let baseline = child("fill", &dir.path().join("off"), &[("MEMO_DISABLE", "1")]);
-            let rss: u64 = filled.parse().unwrap();
-            let base_rss: u64 = baseline.parse().unwrap();
+            let numbers =
+                |out: String| -> Vec<u64> { out.split(' ').map(|n| n.parse().unwrap()).collect() };
+            let filled = numbers(child("fill", &store, &[("MEMO_BENCH_BUDGET", &budget)]));
+            let baseline = numbers(child(
+                "fill",
+                &dir.path().join("off"),
+                &[("MEMO_DISABLE", "1")],
+            ));
+            // The same calls with the in-memory tier off: what the tier itself costs.
+            let untiered = numbers(child(
+                "fill",
+                &dir.path().join("untiered"),
+                &[("MEMO_BENCH_BUDGET", "0")],
+            ));
+            let (rss, held, accounted) = (filled[0], filled[1], filled[2]);
+            let base_rss = baseline[0];
             // What the store takes on disk once the process that filled it has exited.
             let disk = memo::Store::open(&store)
                 .unwrap()
@@ -121,6 +135,14 @@ fn main() {
                 base_rss / 1024,
                 rss.saturating_sub(base_rss) / 1024
             );
+            if held > 0 {
+                println!(
+                    "  in memory: {held} results held, {} bytes each by the budget's count, {} bytes each of RSS (against the tier off: {} MiB)",
+                    accounted / held,
+                    rss.saturating_sub(untiered[0]) * 1024 / held,
+                    untiered[0] / 1024
+                );
+            }
             // A result here is 1 byte of postcard; an entry's metadata is about 100 bytes.
             println!(
                 "  disk {} MiB, {} bytes per entry",

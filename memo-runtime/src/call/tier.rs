@@ -87,8 +87,11 @@ static BUDGET: AtomicUsize = AtomicUsize::new(64 << 20);
 static TIER: OnceLock<Tier> = OnceLock::new();
 
 /// What an entry costs besides its result and key bytes, for the budget: its slots in the
-/// cache's table and list, and the value's allocation, measured on x86-64.
-const ENTRY_COST: usize = 128;
+/// cache's table and list, the value's allocation, its share of the ghost list of evicted
+/// keys and the allocator's rounding. Set from the resident memory of a full 64 MiB tier
+/// of `u64` results on x86-64 (`benches/scale.rs`: 197 bytes of RSS an entry, 24 of them
+/// key and value), so that the budget bounds memory, not just a count.
+const ENTRY_COST: usize = 176;
 
 /// What an average entry is assumed to cost when the tier is sized: it sets how many
 /// evicted keys the policy remembers, not how many entries fit.
