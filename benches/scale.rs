@@ -135,11 +135,12 @@ fn main() {
                 base_rss / 1024,
                 rss.saturating_sub(base_rss) / 1024
             );
-            if held > 0 {
+            if let (Some(counted), Some(resident)) = (
+                accounted.checked_div(held),
+                (rss.saturating_sub(untiered[0]) * 1024).checked_div(held),
+            ) {
                 println!(
-                    "  in memory: {held} results held, {} bytes each by the budget's count, {} bytes each of RSS (against the tier off: {} MiB)",
-                    accounted / held,
-                    rss.saturating_sub(untiered[0]) * 1024 / held,
+                    "  in memory: {held} results held, {counted} bytes each by the budget's count, {resident} bytes each of RSS (against the tier off: {} MiB)",
                     untiered[0] / 1024
                 );
             }
