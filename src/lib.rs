@@ -31,8 +31,8 @@
 pub use memo_derive::CacheKey;
 pub use memo_macros::cached;
 pub use memo_runtime::{
-    ArchiveReport, CacheKey, Change, ChangeKind, Component, Diagnosis, Digest, Entry, Error,
-    Explanation, FileContent, FunctionRecord, FunctionVersion, Gc, GcReport, Holder,
+    ArchiveReport, CacheKey, Change, ChangeKind, Component, Diagnosis, Digest, Engine, Entry,
+    Error, Explanation, FileContent, FunctionRecord, FunctionVersion, Gc, GcReport, Holder,
     KEY_FORMAT_VERSION, KeyHasher, Memo, MemoryUsage, ParseDigestError, Problem,
     STORE_FORMAT_VERSION, Scoped, Serde, Stats, Store, StoreBuilder, VerifyReport, bypass,
     bypass_async, current_store, default_dir, default_store, diff_components, explain, key_of,

@@ -46,6 +46,26 @@ pub enum Error {
         /// The version this memo reads and writes.
         expected: u32,
     },
+    /// The store was written by another storage engine than the one asked for, or by one
+    /// this build does not have. It is refused rather than opened empty beside it.
+    #[error(
+        "the store at {} was written by the {found} engine{}; {}",
+        dir.display(),
+        asked.map(|asked| format!(", not {asked}")).unwrap_or_default(),
+        if found.is_available() {
+            format!("open it with the {found} engine (`MEMO_ENGINE={found}`, `StoreBuilder::engine`), or move it to another engine with `memo export` and `memo import`")
+        } else {
+            format!("this build has no {found} engine: enable memo's `{found}` feature to open it, or point MEMO_DIR at another store")
+        }
+    )]
+    Engine {
+        /// The store directory.
+        dir: PathBuf,
+        /// The engine whose database the directory holds.
+        found: crate::Engine,
+        /// The engine asked for, when it was another.
+        asked: Option<crate::Engine>,
+    },
     /// The store's files are damaged.
     #[error(
         "the store at {} is corrupt ({detail}); `memo verify --repair` moves the damaged file aside and starts a fresh store, as a program using the store does by itself",

@@ -40,8 +40,8 @@ pub use scope::{
     refresh_async, set_default_store, with_store, with_store_async,
 };
 pub use store::{
-    ArchiveReport, Component, Diagnosis, Entry, FunctionRecord, FunctionVersion, Gc, GcReport,
-    Holder, Problem, STORE_FORMAT_VERSION, Stats, Store, StoreBuilder, VerifyReport,
+    ArchiveReport, Component, Diagnosis, Engine, Entry, FunctionRecord, FunctionVersion, Gc,
+    GcReport, Holder, Problem, STORE_FORMAT_VERSION, Stats, Store, StoreBuilder, VerifyReport,
 };
 
 #[doc(hidden)]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use redb::{ReadableDatabase, TableDefinition};
+use crate::store::Raw;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -13,45 +13,32 @@ pub fn cbor_payload(bytes: &[u8]) -> Option<&[u8]> {
     crate::call::codec::cbor_payload(bytes)
 }
 
-/// A closed store's database, opened without memo's checks or buffering.
+/// A closed store's database, opened with the engine that wrote it, without memo's checks
+/// or buffering.
 pub struct RawStore {
-    db: redb::Database,
-}
-
-fn table(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
-    TableDefinition::new(name)
+    db: Raw,
 }
 
 impl RawStore {
     /// Opens the database of the store in `dir`, which no `Store` may have open.
     pub fn open(dir: &Path) -> Result<RawStore, Failure> {
-        let db = redb::Database::create(dir.join(crate::store::ENGINE_FILE))?;
-        Ok(RawStore { db })
+        Ok(RawStore {
+            db: Raw::open(dir)?,
+        })
     }
 
     /// Every key of tree `name`, in order.
     pub fn keys(&self, name: &str) -> Result<Vec<Vec<u8>>, Failure> {
-        let txn = self.db.begin_read()?;
-        let tree = txn.open_table(table(name))?;
-        let mut keys = Vec::new();
-        for item in tree.range::<&[u8]>(..)? {
-            keys.push(item?.0.value().to_vec());
-        }
-        Ok(keys)
+        Ok(self.db.keys(name)?.iter().map(|key| key.to_vec()).collect())
     }
 
     /// The value under `key` in tree `name`.
     pub fn get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
-        let txn = self.db.begin_read()?;
-        let tree = txn.open_table(table(name))?;
-        Ok(tree.get(key)?.map(|value| value.value().to_vec()))
+        Ok(self.db.get(name, key)?.map(|value| value.to_vec()))
     }
 
     /// Sets the value under `key` in tree `name`, durably.
     pub fn insert(&self, name: &str, key: &[u8], value: &[u8]) -> Result<(), Failure> {
-        let txn = self.db.begin_write()?;
-        txn.open_table(table(name))?.insert(key, value)?;
-        txn.commit()?;
-        Ok(())
+        Ok(self.db.insert(name, key, value)?)
     }
 }

@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::engine::DAMAGED_FILE;
 use super::problem::{self, Problem};
-use super::{ENGINE_FILE, STORE_FORMAT_VERSION, Store, VerifyReport, open};
+use super::{Engine, STORE_FORMAT_VERSION, Store, VerifyReport, open};
 use crate::error::Error;
 
 /// What [`Store::diagnose`] found in a store directory.
@@ -13,11 +12,12 @@ use crate::error::Error;
 pub struct Diagnosis {
     /// The store's directory.
     pub dir: PathBuf,
-    /// The storage engine and its file (`redb`, `store.redb`).
+    /// The storage engine whose database the directory holds (`redb` when it holds
+    /// none).
     pub engine: &'static str,
-    /// The database file.
+    /// The database: a file (`store.redb`) or a directory (`store.sled`).
     pub file: PathBuf,
-    /// The bytes the database file takes, if it exists.
+    /// The bytes the database takes on disk, if it exists.
     pub file_bytes: Option<u64>,
     /// The store's format version, or why it could not be read (the store is held by
     /// another process that does not serve it, damaged, or of another version).
@@ -64,12 +64,13 @@ impl Store {
     pub fn diagnose(dir: impl AsRef<Path>) -> Diagnosis {
         let dir = dir.as_ref();
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
-        let file = dir.join(ENGINE_FILE);
+        let engine = Engine::found_in(&dir).unwrap_or(Engine::Redb);
+        let file = engine.path_in(&dir);
         let holder = open::holder(&dir).map(|pid| Holder {
             pid,
             running: open::is_running(pid),
         });
-        let (format, entries) = if file.is_file() {
+        let (format, entries) = if file.exists() {
             match Store::builder(&dir)
                 .heal(false)
                 .in_memory_tier(false)
@@ -90,14 +91,15 @@ impl Store {
         } else {
             (Err("there is no database file".into()), None)
         };
-        let damaged = dir.join(DAMAGED_FILE);
+        let damaged = dir.join(engine.damaged_name());
         let damaged_copy = std::fs::metadata(&damaged).ok().map(|meta| {
             let when = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            (damaged, meta.len(), when)
+            let bytes = engine.size_on_disk(&damaged).unwrap_or(meta.len());
+            (damaged, bytes, when)
         });
         Diagnosis {
-            engine: "redb",
-            file_bytes: std::fs::metadata(&file).ok().map(|meta| meta.len()),
+            engine: engine.name(),
+            file_bytes: engine.size_on_disk(&file).ok(),
             file,
             format,
             holder,
@@ -124,7 +126,8 @@ impl Store {
     /// ```
     pub fn repair(dir: impl AsRef<Path>) -> crate::Result<Option<VerifyReport>> {
         let dir = dir.as_ref();
-        let damaged = dir.join(DAMAGED_FILE);
+        let engine = Engine::found_in(dir).unwrap_or(Engine::Redb);
+        let damaged = dir.join(engine.damaged_name());
         let moved = || std::fs::metadata(&damaged).and_then(|m| m.modified()).ok();
         let before = moved();
         let store = Store::builder(dir).in_memory_tier(false).open()?;

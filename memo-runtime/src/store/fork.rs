@@ -108,13 +108,15 @@ fn release(fd: i32) {
 
 #[cfg(target_os = "linux")]
 fn database_fds(dir: &Path) -> Vec<i32> {
-    let file = dir.join(super::ENGINE_FILE);
+    // The database is a file (redb) or a directory of files (sled).
+    let databases = super::Engine::ALL.map(|engine| engine.path_in(dir));
+    let ours = |target: &Path| databases.iter().any(|db| target.starts_with(db));
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return Vec::new();
     };
     entries
         .flatten()
-        .filter(|entry| std::fs::read_link(entry.path()).is_ok_and(|target| target == file))
+        .filter(|entry| std::fs::read_link(entry.path()).is_ok_and(|target| ours(&target)))
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
         .collect()
 }

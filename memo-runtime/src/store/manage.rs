@@ -88,10 +88,7 @@ impl Store {
             entries,
             blobs: inner.trees().blobs.len().map_err(|e| inner.storage(e))?,
             bytes: inline_bytes + shared.values().sum::<u64>(),
-            disk_bytes: inner
-                .db()
-                .size_on_disk(&inner.dir.join(super::engine::FILE))
-                .map_err(|e| inner.storage(e))?
+            disk_bytes: inner.db().size_on_disk().map_err(|e| inner.storage(e))?
                 + super::files::disk_bytes(&inner.dir),
         })
     }

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 pub use archive::ArchiveReport;
 pub use doctor::{Diagnosis, Holder};
+pub use engine::Engine;
 pub use gc::{Gc, GcReport};
 pub use manage::Stats;
 pub use problem::Problem;
@@ -30,7 +31,7 @@ pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use verify::VerifyReport;
 
 pub(crate) use access::{Bytes, FunctionInfo, NewEntry, Payload, read_entry_head};
-pub(crate) use engine::FILE as ENGINE_FILE;
+pub(crate) use engine::Raw;
 pub(crate) use files::{BlobFile, DIR as FILES_DIR, FILE_MIN, Staged};
 pub(crate) use record::{EntryRecord, decode_exact};
 pub(crate) use serve::{Lead, Lease};
@@ -39,9 +40,10 @@ use crate::error::{Error, Result};
 use counters::LiveCounters;
 use record::Counters;
 
-/// The on-disk format of a store: its engine, trees and records. A store stamped with
-/// another version is refused, never misread. Version 1 was a sled database; version 2 is
-/// one redb file, `store.redb`.
+/// The on-disk format of a store: its trees and records. A store stamped with another
+/// version is refused, never misread. Version 1 was a sled database in the store
+/// directory itself; version 2 is one database of the store's engine: a redb file,
+/// `store.redb`, or a sled directory, `store.sled`.
 pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.
@@ -83,7 +85,9 @@ pub(crate) struct Inner {
     id: u64,
     dir: PathBuf,
     /// The open database; `None` for a store another process holds and serves.
-    engine: Option<Engine>,
+    engine: Option<Opened>,
+    /// The storage engine: this process's, or the holder's for a served store.
+    kind: Engine,
     /// The connection to the process that holds this store, when this one does not.
     remote: Option<serve::Remote>,
     live: LiveCounters,
@@ -120,8 +124,8 @@ enum Again {
     Failed(u32, std::time::Instant),
 }
 
-struct Engine {
-    db: engine::Engine,
+struct Opened {
+    db: engine::Database,
     /// Stopped first when the store closes, so that what it buffered is committed.
     writer: engine::Writer,
     trees: Trees,
@@ -159,9 +163,26 @@ pub struct StoreBuilder {
     cache_capacity: u64,
     hot: bool,
     heal: bool,
+    engine: Option<Engine>,
 }
 
 impl StoreBuilder {
+    /// The storage engine to keep the store in. Unset, a store directory is opened with
+    /// the engine that wrote it, and a new one gets `MEMO_ENGINE` (`redb` or `sled`), else
+    /// redb. Set (here or by `MEMO_ENGINE`), a directory another engine wrote is refused
+    /// ([`Error::Engine`]): it is never opened empty beside the other's files.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// drop(memo::Store::builder(dir.path()).engine(memo::Engine::Redb).open().unwrap());
+    /// let again = memo::Store::open(dir.path()).unwrap();
+    /// assert_eq!(again.engine(), memo::Engine::Redb);
+    /// ```
+    pub fn engine(mut self, engine: Engine) -> StoreBuilder {
+        self.engine = Some(engine);
+        self
+    }
+
     /// The bytes of the storage engine's page cache: 32 MiB by default. This bounds the
     /// memory a store uses beyond the in-memory tier, however many entries it holds.
     pub fn cache_capacity(mut self, bytes: u64) -> StoreBuilder {
@@ -176,8 +197,8 @@ impl StoreBuilder {
         self
     }
 
-    /// Whether a damaged database file is moved aside (to `store.redb.damaged`, keeping
-    /// the last one) and replaced by a fresh store, with one warning — the default, found
+    /// Whether a damaged database is moved aside (to `store.redb.damaged` or
+    /// `store.sled.damaged`, keeping the last one) and replaced by a fresh store, with one warning — the default, found
     /// at open or on any later read. Off, the damage is an error ([`Error::Corrupt`]) and
     /// the file is left as it is: what `memo` commands that only look use.
     ///
@@ -202,6 +223,7 @@ impl StoreBuilder {
             cache_capacity: self.cache_capacity,
             hot: self.hot,
             heal: self.heal,
+            engine: self.engine,
         };
         match &self.dir {
             Some(dir) => open::open(dir, &options),
@@ -227,6 +249,7 @@ impl Store {
             cache_capacity: open::CACHE_CAPACITY,
             hot: true,
             heal: true,
+            engine: None,
         }
     }
 
@@ -261,6 +284,16 @@ impl Store {
     /// The directory the store lives in.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The storage engine the store is kept in.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary().unwrap();
+    /// assert!(store.engine().is_available());
+    /// ```
+    pub fn engine(&self) -> Engine {
+        self.inner.kind
     }
 
     #[inline]
@@ -496,18 +529,18 @@ impl Inner {
         self.id ^ (self.heals() << 44)
     }
 
-    fn engine(&self) -> &Engine {
+    fn opened(&self) -> &Opened {
         self.engine
             .as_ref()
             .expect("the engine is there until the store is dropped")
     }
 
     fn trees(&self) -> &Trees {
-        &self.engine().trees
+        &self.opened().trees
     }
 
-    fn db(&self) -> &engine::Engine {
-        &self.engine().db
+    fn db(&self) -> &engine::Database {
+        &self.opened().db
     }
 
     /// The record under `key` in `tree`, decoded; `None` if absent or unreadable.
@@ -530,10 +563,9 @@ impl Inner {
         if self.remote.is_some() {
             return Ok(0);
         }
-        let path = self.dir.join(engine::FILE);
-        let size = |db: &engine::Engine| db.size_on_disk(&path).map_err(|e| self.storage(e));
+        let size = |db: &engine::Database| db.size_on_disk().map_err(|e| self.storage(e));
         let before = size(self.db())?;
-        if before > max_file || !self.db().compact(&path).map_err(|e| self.storage(e))? {
+        if before > max_file || !self.db().compact().map_err(|e| self.storage(e))? {
             return Ok(0);
         }
         Ok(before.saturating_sub(size(self.db())?))

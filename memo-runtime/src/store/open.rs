@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::engine::{self, EngineError, Table};
-use super::{Engine, Inner, STORE_FORMAT_VERSION, Trees, problem, registry};
+use super::engine::{self, Engine, EngineError, Table};
+use super::{Inner, STORE_FORMAT_VERSION, Trees, problem, registry};
 use crate::error::{Error, Result};
 
 /// The engine's page cache: redb's default is 1 GiB, far more than a cache's metadata
@@ -18,6 +18,8 @@ pub(super) struct Options {
     pub cache_capacity: u64,
     pub hot: bool,
     pub heal: bool,
+    /// The engine asked for by the builder, if one was.
+    pub engine: Option<Engine>,
 }
 /// The file in which the process that holds a store writes its pid.
 const HOLDER_FILE: &str = "holder.pid";
@@ -33,24 +35,33 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     };
     fs::create_dir_all(dir).map_err(io_error)?;
     let dir = fs::canonicalize(dir).map_err(io_error)?;
+    let asked = asked_engine(options);
     let mut open = registry::lock();
     if let Some(inner) = registry::find(&mut open, &dir) {
-        return Ok(inner);
+        return match asked {
+            Some(asked) if asked != inner.kind => Err(Error::Engine {
+                dir,
+                found: inner.kind,
+                asked: Some(asked),
+            }),
+            _ => Ok(inner),
+        };
     }
+    let engine = choose_engine(&dir, asked)?;
     write_gitignore(&dir)?;
     // Held by another process: use it through that process. One that has just taken the
     // store may not listen yet, and one that is exiting lets go of it in a moment: both
     // are waited for, briefly.
     let deadline = std::time::Instant::now() + TAKEOVER_WAIT;
     let inner = loop {
-        let error = match start_own(&dir, options) {
+        let error = match start_own(&dir, engine, options) {
             Ok(inner) => break Arc::new(inner),
             Err(error) => error,
         };
         let Error::Locked { holder, .. } = &error else {
             return Err(error);
         };
-        if let Some(inner) = served(&dir, *holder) {
+        if let Some(inner) = served(&dir, engine, *holder) {
             crate::warn::debug(|| {
                 format!(
                     "the store at {} is held by process {}: using it through that process",
@@ -72,7 +83,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     let unclean = holder(&dir).is_some();
     // Best effort: the pid helps say who holds the store.
     let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
-    crate::warn::debug(|| format!("holding the store at {} (redb)", dir.display()));
+    crate::warn::debug(|| format!("holding the store at {} ({engine})", dir.display()));
     super::fork::track_database(&dir);
     super::serve::start(&inner);
     if unclean {
@@ -96,7 +107,8 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
         path: dir.clone(),
         source,
     })?;
-    let mut inner = start(&dir, options).inspect_err(|_| {
+    let engine = asked_engine(options).unwrap_or(Engine::Redb);
+    let mut inner = start(&dir, engine, options).inspect_err(|_| {
         let _ = fs::remove_dir_all(&dir);
     })?;
     inner.temporary = true;
@@ -107,7 +119,7 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
 }
 
 /// A store held by another process that serves it, if it does.
-fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
+fn served(dir: &Path, engine: Engine, holder: Option<u32>) -> Option<Inner> {
     super::fork::install();
     let remote = super::serve::Remote::connect(dir, holder)?;
     static IDS: AtomicU64 = AtomicU64::new(1 << 40);
@@ -115,6 +127,7 @@ fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
         id: IDS.fetch_add(1, Ordering::Relaxed),
         dir: dir.to_owned(),
         engine: None,
+        kind: engine,
         remote: Some(remote),
         live: Default::default(),
         recorded: Default::default(),
@@ -132,10 +145,10 @@ fn served(dir: &Path, holder: Option<u32>) -> Option<Inner> {
 
 /// Opens `dir`, waiting out this process's own earlier handle, which another thread may
 /// be closing at this moment.
-fn start_own(dir: &Path, options: &Options) -> Result<Inner> {
+fn start_own(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        match start(dir, options) {
+        match start(dir, engine, options) {
             Err(Error::Locked {
                 holder: Some(pid), ..
             }) if pid == std::process::id() && std::time::Instant::now() < deadline => {
@@ -146,7 +159,7 @@ fn start_own(dir: &Path, options: &Options) -> Result<Inner> {
     }
 }
 
-fn start(dir: &Path, options: &Options) -> Result<Inner> {
+fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
     super::fork::install();
     refuse_sled(dir)?;
     // A commit that fails in the background is said as a failed call would say it, under
@@ -179,13 +192,13 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
         on_swap,
     };
     // The engine could panic on some damaged files rather than return an error.
-    let path = dir.join(engine::FILE);
-    let (db, writer) = crate::contain::quietly(|| engine::Engine::open(&path, engine_options))
-        .map_err(|panic| Error::Corrupt {
-            dir: dir.to_owned(),
-            detail: format!("the storage engine panicked: {panic}"),
-        })?
-        .map_err(|source| open_error(dir, source))?;
+    let (db, writer) =
+        crate::contain::quietly(|| engine::Database::open(engine, dir, engine_options))
+            .map_err(|panic| Error::Corrupt {
+                dir: dir.to_owned(),
+                detail: format!("the storage engine panicked: {panic}"),
+            })?
+            .map_err(|source| open_error(dir, source))?;
     let trees = Trees {
         entries: db.tree(Table::Entries),
         blobs: db.tree(Table::Blobs),
@@ -208,7 +221,8 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
     Ok(Inner {
         id: IDS.fetch_add(1, Ordering::Relaxed),
         dir: dir.to_owned(),
-        engine: Some(Engine { db, writer, trees }),
+        engine: Some(super::Opened { db, writer, trees }),
+        kind: engine,
         remote: None,
         live: Default::default(),
         recorded: Default::default(),
@@ -222,10 +236,59 @@ fn start(dir: &Path, options: &Options) -> Result<Inner> {
     })
 }
 
+/// The engine asked for: by the builder, else by `MEMO_ENGINE`.
+fn asked_engine(options: &Options) -> Option<Engine> {
+    options.engine.or_else(engine_from_env)
+}
+
+/// `MEMO_ENGINE`, read once; a value that names no engine is said once and ignored.
+fn engine_from_env() -> Option<Engine> {
+    static FROM_ENV: std::sync::OnceLock<Option<Engine>> = std::sync::OnceLock::new();
+    *FROM_ENV.get_or_init(|| {
+        let raw = std::env::var("MEMO_ENGINE").ok()?;
+        if raw.trim().is_empty() {
+            return None;
+        }
+        let engine = Engine::from_name(&raw);
+        if engine.is_none() {
+            crate::warn::once("MEMO_ENGINE", || {
+                format!("MEMO_ENGINE={raw:?} names no storage engine (`redb` or `sled`); new stores use redb")
+            });
+        }
+        engine
+    })
+}
+
+/// The engine to open `dir` with: the one whose database it holds — refused if another
+/// was `asked` for, or this build lacks it — else the one asked for, else redb.
+fn choose_engine(dir: &Path, asked: Option<Engine>) -> Result<Engine> {
+    let found = Engine::found_in(dir);
+    let engine = match (found, asked) {
+        (Some(found), Some(asked)) if found != asked => {
+            return Err(Error::Engine {
+                dir: dir.to_owned(),
+                found,
+                asked: Some(asked),
+            });
+        }
+        (Some(found), _) => found,
+        (None, asked) => asked.unwrap_or(Engine::Redb),
+    };
+    if !engine.is_available() {
+        return Err(Error::Engine {
+            dir: dir.to_owned(),
+            found: engine,
+            asked: None,
+        });
+    }
+    Ok(engine)
+}
+
 /// A store of format version 1 was a sled database: its `conf` and `db` files, and no
-/// `store.redb`. It is refused as another version rather than opened empty beside them.
+/// other engine's database. It is refused as another version rather than opened empty
+/// beside them.
 fn refuse_sled(dir: &Path) -> Result<()> {
-    if dir.join("conf").is_file() && dir.join("db").is_file() && !dir.join(engine::FILE).exists() {
+    if dir.join("conf").is_file() && dir.join("db").is_file() && Engine::found_in(dir).is_none() {
         return Err(Error::FormatVersion {
             dir: dir.to_owned(),
             found: 1,

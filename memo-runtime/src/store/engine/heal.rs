@@ -1,16 +1,14 @@
-//! A damaged file heals: found at open or on any read or commit, it is moved aside (the
-//! last one is kept, as `store.redb.damaged`) and a fresh file takes its place in the same
-//! run, so one bad sector costs the cache's contents, never every later run.
+//! A damaged database heals: found at open or on any read or commit, it is moved aside
+//! (the last one is kept, as `store.redb.damaged` or `store.sled.damaged`) and a fresh one
+//! takes its place in the same run, so one bad sector costs the cache's contents, never
+//! every later run.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use redb::ReadableDatabase;
-
-use super::{Engine, EngineError, EngineResult, Options, Shared, Table, contained};
-
-/// The name a damaged database file is moved to, beside the store's.
-pub(crate) const DAMAGED_FILE: &str = "store.redb.damaged";
+use super::backend::{Backend, Engine};
+use super::redb_file::RedbFile;
+use super::{Database, EngineError, EngineResult, Options, Shared, contained};
 
 /// How often, at most, a file redb refuses since an I/O error is opened again.
 const REOPEN_EVERY_MS: u64 = 1_000;
@@ -27,12 +25,17 @@ pub(crate) struct Healed<'a> {
     pub kept: Option<&'a Path>,
 }
 
-/// Opens the file at `path` with its tables; a damaged one is replaced if `options` say so.
-pub(super) fn open_healing(path: &Path, options: &Options) -> EngineResult<redb::Database> {
-    match contained(|| open_file(path, options)) {
+/// Opens the database of `engine` at `path` with its tables; a damaged one is replaced if
+/// `options` say so.
+pub(super) fn open_healing(
+    engine: Engine,
+    path: &Path,
+    options: &Options,
+) -> EngineResult<Box<dyn Backend>> {
+    match contained(|| open_file(engine, path, options)) {
         Err(error) if options.heal && error.is_damage() => {
-            let kept = move_aside(path).map_err(|e| EngineError::Failed(Box::new(e)))?;
-            let db = contained(|| open_file(path, options))?;
+            let kept = move_aside(engine, path).map_err(|e| EngineError::Failed(Box::new(e)))?;
+            let db = contained(|| open_file(engine, path, options))?;
             (options.on_heal)(&Healed {
                 detail: &error.to_string(),
                 kept: kept.as_deref(),
@@ -43,45 +46,23 @@ pub(super) fn open_healing(path: &Path, options: &Options) -> EngineResult<redb:
     }
 }
 
-/// Opens (creating if needed) the file at `path`. Every table exists from the start, so
-/// reads never meet a missing one; only a new file needs the (durable, so slower)
-/// transaction that creates them, which also writes its seed.
-fn open_file(path: &Path, options: &Options) -> EngineResult<redb::Database> {
-    let db = redb::Database::builder()
-        .set_cache_size(usize::try_from(options.cache_bytes).unwrap_or(usize::MAX))
-        .create(path)?;
-    let read = db.begin_read()?;
-    let missing: Vec<Table> = Table::ALL
-        .into_iter()
-        .filter(|table| read.open_table(table.definition()).is_err())
-        .collect();
-    drop(read);
-    if !missing.is_empty() {
-        let mut txn = db.begin_write()?;
-        txn.set_quick_repair(true);
-        for table in Table::ALL {
-            txn.open_table(table.definition())?;
-        }
-        // Only a file that had none of the tables is new: one that lost some is not
-        // stamped as sound.
-        if missing.len() == Table::ALL.len() {
-            for (table, key, value) in &options.seed {
-                txn.open_table(table.definition())?
-                    .insert(&key[..], &value[..])?;
-            }
-        }
-        txn.commit()?;
-    }
-    Ok(db)
+fn open_file(engine: Engine, path: &Path, options: &Options) -> EngineResult<Box<dyn Backend>> {
+    engine.open(path, options.cache_bytes, &options.seed)
 }
 
-/// Moves the file at `path` to [`DAMAGED_FILE`] beside it, replacing an older one; where
-/// it cannot be moved it is deleted. `None` when it was deleted or not there.
-fn move_aside(path: &Path) -> std::io::Result<Option<PathBuf>> {
-    let kept = path.with_file_name(DAMAGED_FILE);
+/// Moves the database at `path` to its engine's damaged name beside it, replacing an
+/// older one; where it cannot be moved it is deleted. `None` when it was deleted or not
+/// there.
+fn move_aside(engine: Engine, path: &Path) -> std::io::Result<Option<PathBuf>> {
+    let kept = path.with_file_name(engine.damaged_name());
+    if kept.is_dir() {
+        // A directory is not replaced by a rename.
+        let _ = std::fs::remove_dir_all(&kept);
+    }
     match std::fs::rename(path, &kept) {
         Ok(()) => Ok(Some(kept)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(_) if path.is_dir() => std::fs::remove_dir_all(path).map(|()| None),
         Err(_) => std::fs::remove_file(path).map(|()| None),
     }
 }
@@ -114,7 +95,7 @@ impl Shared {
     /// Moves the damaged file aside and opens a fresh one in its place; `false` if that
     /// failed, and the damaged file is still in use.
     fn replace(&self, seen: u64, detail: &str) -> bool {
-        let mut db = self.db.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut db = self.db_mut();
         if self.generation.load(Ordering::Acquire) != seen {
             return true; // another thread replaced it meanwhile
         }
@@ -123,12 +104,16 @@ impl Shared {
         }
         // No read transaction may outlive the file it reads.
         self.buffer.file_changed();
-        let Ok(kept) = move_aside(&self.path) else {
+        let Ok(kept) = move_aside(self.engine, &self.path) else {
             return false;
         };
-        let Ok(fresh) = contained(|| open_file(&self.path, &self.options)) else {
+        let Ok(fresh) = contained(|| open_file(self.engine, &self.path, &self.options)) else {
             // The handle in use still reads and writes the moved file: it goes back.
-            let _ = std::fs::remove_file(&self.path);
+            if self.path.is_dir() {
+                let _ = std::fs::remove_dir_all(&self.path);
+            } else {
+                let _ = std::fs::remove_file(&self.path);
+            }
             if let Some(kept) = &kept {
                 let _ = std::fs::rename(kept, &self.path);
             }
@@ -172,7 +157,7 @@ impl Shared {
         if !self.reopen_due() {
             return false;
         }
-        let mut db = self.db.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut db = self.db_mut();
         if self.generation.load(Ordering::Acquire) != seen {
             return true;
         }
@@ -186,7 +171,7 @@ impl Shared {
         self.generation.fetch_add(1, Ordering::AcqRel);
         // The old descriptor is closed: it must not be closed again in a child.
         (self.options.on_swap)();
-        match contained(|| open_file(&self.path, &self.options)) {
+        match contained(|| open_file(self.engine, &self.path, &self.options)) {
             Ok(again) => {
                 *db = again;
                 self.detached.store(false, Ordering::Release);
@@ -208,11 +193,11 @@ impl Shared {
         if !self.reopen_due() {
             return;
         }
-        let mut db = self.db.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut db = self.db_mut();
         if !self.detached.load(Ordering::Acquire) {
             return;
         }
-        if let Ok(again) = contained(|| open_file(&self.path, &self.options)) {
+        if let Ok(again) = contained(|| open_file(self.engine, &self.path, &self.options)) {
             self.buffer.file_changed();
             *db = again;
             self.generation.fetch_add(1, Ordering::AcqRel);
@@ -222,19 +207,13 @@ impl Shared {
     }
 }
 
-/// An empty database in memory.
-fn stand_in() -> EngineResult<redb::Database> {
-    let db =
-        redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
-    let txn = db.begin_write()?;
-    for table in Table::ALL {
-        txn.open_table(table.definition())?;
-    }
-    txn.commit()?;
-    Ok(db)
+/// An empty database in memory, whatever the engine: it only has to answer until the
+/// real one is back.
+fn stand_in() -> EngineResult<Box<dyn Backend>> {
+    Ok(Box::new(RedbFile::in_memory()?))
 }
 
-impl Engine {
+impl Database {
     /// Replaces the file, which the store found damaged (`detail`) in a way the engine
     /// cannot see; `false` if it could not.
     pub(crate) fn replace_damaged(&self, detail: &str) -> bool {

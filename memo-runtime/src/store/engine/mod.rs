@@ -1,30 +1,31 @@
-//! The storage engine under the store: named trees of bytes in one redb file, with writes
-//! buffered in memory and committed by a background writer.
+//! The storage engine under the store: named trees of bytes in one database — a redb
+//! file or a sled directory, behind one seam (`backend`) — with writes buffered in memory
+//! and committed by a background writer.
 //!
 //! A write returns once it is in the buffer, and every read sees it from then on; the
 //! writer commits whatever has gathered in one durable transaction, so a burst of misses
 //! costs one commit, not one each. Scans first wait for the buffer to be committed, then
-//! read the file. redb opens in constant time and keeps at most its configured cache in
-//! memory, whatever the number of entries.
+//! read the database.
 
+mod backend;
 mod heal;
+mod redb_file;
+#[cfg(feature = "sled")]
+mod sled_dir;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
-
-pub(crate) use heal::{DAMAGED_FILE, Healed};
+pub use backend::Engine;
+use backend::{Backend, View};
+pub(crate) use heal::Healed;
 use writer::Found;
 pub(crate) use writer::{Buffered, Writer};
 
 /// The bytes of a key or a value.
 pub(crate) type Bytes = Arc<[u8]>;
-
-/// The name of the database file inside a store directory.
-pub(crate) const FILE: &str = "store.redb";
 
 /// How many items a scan reads in one read transaction.
 const SCAN_CHUNK: usize = 1024;
@@ -54,15 +55,63 @@ impl Table {
         self as usize
     }
 
-    fn definition(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
-        TableDefinition::new(match self {
+    /// The tree's name in the database.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
             Table::Entries => "entries",
             Table::Blobs => "blobs",
             Table::Tags => "tags",
             Table::Functions => "functions",
             Table::Lineage => "lineage",
             Table::Meta => "meta",
-        })
+        }
+    }
+}
+
+/// The database of a closed store, opened with its engine and nothing else: no buffer, no
+/// healing, no checks (for tests that damage a store on purpose).
+pub(crate) struct Raw(Box<dyn Backend>);
+
+impl Raw {
+    /// Opens the database in the store directory `dir`, with the engine that wrote it.
+    pub(crate) fn open(dir: &Path) -> EngineResult<Raw> {
+        let engine = Engine::found_in(dir).unwrap_or(Engine::Redb);
+        Ok(Raw(engine.open(&engine.path_in(dir), 1 << 20, &[])?))
+    }
+
+    fn table(name: &str) -> EngineResult<Table> {
+        Table::ALL
+            .into_iter()
+            .find(|table| table.name() == name)
+            .ok_or_else(|| EngineError::Failed(format!("no tree {name:?}").into()))
+    }
+
+    /// Every key of tree `name`, in order.
+    pub(crate) fn keys(&self, name: &str) -> EngineResult<Vec<Bytes>> {
+        let table = Raw::table(name)?;
+        let mut keys = Vec::new();
+        loop {
+            let chunk = self
+                .0
+                .scan(table, &[], keys.last().map(|k: &Bytes| &k[..]), SCAN_CHUNK)?;
+            let done = chunk.len() < SCAN_CHUNK;
+            keys.extend(chunk.into_iter().map(|(key, _)| key));
+            if done {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// The value under `key` in tree `name`.
+    pub(crate) fn get(&self, name: &str, key: &[u8]) -> EngineResult<Option<Bytes>> {
+        self.0.snapshot()?.get(Raw::table(name)?, key)
+    }
+
+    /// Sets the value under `key` in tree `name`, durably.
+    pub(crate) fn insert(&self, name: &str, key: &[u8], value: &[u8]) -> EngineResult<()> {
+        let mut batch = writer::Batch::default();
+        batch.put(Raw::table(name)?, key, Some(Bytes::from(value)));
+        self.0.commit(&batch)
     }
 }
 
@@ -73,6 +122,9 @@ pub(crate) enum EngineError {
     Locked,
     /// The file is damaged.
     Corrupt(String),
+    /// The engine refuses all work since an earlier I/O error (a disk that was full)
+    /// until its database is opened again.
+    Refusing(Box<dyn std::error::Error + Send + Sync>),
     /// Anything else, with what the engine said.
     Failed(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -82,30 +134,12 @@ impl std::fmt::Display for EngineError {
         match self {
             EngineError::Locked => f.write_str("the database is open elsewhere"),
             EngineError::Corrupt(detail) => write!(f, "the database is damaged: {detail}"),
-            EngineError::Failed(error) => error.fmt(f),
+            EngineError::Refusing(error) | EngineError::Failed(error) => error.fmt(f),
         }
     }
 }
 
 impl std::error::Error for EngineError {}
-
-impl<E: Into<redb::Error>> From<E> for EngineError {
-    fn from(error: E) -> EngineError {
-        match error.into() {
-            redb::Error::DatabaseAlreadyOpen => EngineError::Locked,
-            redb::Error::Corrupted(detail) => EngineError::Corrupt(detail),
-            // A page the file's own pointers place past its end: the file was cut short.
-            redb::Error::Io(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-                EngineError::Corrupt(format!("the file is shorter than its contents ({error})"))
-            }
-            // What redb says of a header it cannot read ("Not a redb database").
-            redb::Error::Io(error) if error.kind() == std::io::ErrorKind::InvalidData => {
-                EngineError::Corrupt(error.to_string())
-            }
-            other => EngineError::Failed(Box::new(other)),
-        }
-    }
-}
 
 impl EngineError {
     /// Whether the file is damaged, rather than unreachable or its disk full.
@@ -113,11 +147,10 @@ impl EngineError {
         matches!(self, EngineError::Corrupt(_))
     }
 
-    /// Whether redb refuses all work since an earlier I/O error (a disk that was full)
-    /// until the file is opened again.
+    /// Whether the engine refuses all work since an earlier I/O error until its database
+    /// is opened again.
     fn is_poisoned(&self) -> bool {
-        matches!(self, EngineError::Failed(error)
-            if matches!(error.downcast_ref::<redb::Error>(), Some(redb::Error::PreviousIo)))
+        matches!(self, EngineError::Refusing(_))
     }
 }
 
@@ -135,15 +168,16 @@ pub(crate) fn contained<T>(work: impl FnOnce() -> EngineResult<T>) -> EngineResu
 
 /// An open database: cheap to clone, shared with its writer thread.
 #[derive(Clone)]
-pub(crate) struct Engine {
+pub(crate) struct Database {
     shared: Arc<Shared>,
 }
 
 pub(crate) struct Shared {
     /// Read-locked by every use of the database, write-locked to compact it or to replace
     /// it: either needs the file to itself.
-    db: RwLock<redb::Database>,
+    db: RwLock<Box<dyn Backend>>,
     buffer: Buffered,
+    engine: Engine,
     path: PathBuf,
     options: Options,
     /// Bumped each time the file is replaced for damage.
@@ -180,16 +214,23 @@ pub(crate) struct Options {
 /// Below this size a file is not worth compacting.
 const COMPACT_MIN_BYTES: u64 = 8 << 20;
 
-impl Engine {
-    /// Opens (creating if needed) the database file at `path` and starts its writer. A
-    /// file found damaged is moved aside and replaced, if `options` say so.
-    pub(crate) fn open(path: &Path, mut options: Options) -> EngineResult<(Engine, Writer)> {
-        let db = heal::open_healing(path, &options)?;
+impl Database {
+    /// Opens (creating if needed) the database of `engine` in the store directory `dir`
+    /// and starts its writer. A database found damaged is moved aside and replaced, if
+    /// `options` say so.
+    pub(crate) fn open(
+        engine: Engine,
+        dir: &Path,
+        mut options: Options,
+    ) -> EngineResult<(Database, Writer)> {
+        let path = engine.path_in(dir);
+        let db = heal::open_healing(engine, &path, &options)?;
         let on_error = std::mem::replace(&mut options.on_error, Box::new(|_| {}));
         let shared = Arc::new(Shared {
             db: RwLock::new(db),
             buffer: Buffered::new(on_error),
-            path: path.to_owned(),
+            engine,
+            path,
             options,
             heals: AtomicU64::new(0),
             generation: AtomicU64::new(0),
@@ -199,7 +240,7 @@ impl Engine {
         });
         let writer = Writer::start(Arc::clone(&shared))
             .map_err(|error| EngineError::Failed(Box::new(error)))?;
-        Ok((Engine { shared }, writer))
+        Ok((Database { shared }, writer))
     }
 
     /// Whether the file could not be opened again after an I/O error, and an empty
@@ -222,124 +263,58 @@ impl Engine {
         self.shared.buffer.sync()
     }
 
-    /// The bytes the database file takes on disk: its allocated blocks, which can be fewer
-    /// than its length, since redb grows the file ahead of use.
-    pub(crate) fn size_on_disk(&self, path: &Path) -> EngineResult<u64> {
-        let meta = std::fs::metadata(path).map_err(|error| EngineError::Failed(Box::new(error)))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            Ok((meta.blocks() * 512).min(meta.len()))
-        }
-        #[cfg(not(unix))]
-        Ok(meta.len())
+    /// The bytes the database takes on disk: its files' allocated blocks, which can be
+    /// fewer than their length, since engines grow files ahead of use.
+    pub(crate) fn size_on_disk(&self) -> EngineResult<u64> {
+        self.shared
+            .engine
+            .size_on_disk(&self.shared.path)
+            .map_err(|error| EngineError::Failed(Box::new(error)))
     }
 
-    /// Rewrites the database file `path` without its free pages, if it is over 8 MiB and
-    /// more than half of it is free: each commit copies the pages it changes, so a burst
-    /// of writes leaves room behind that only compaction gives back. Reads wait while it
-    /// runs (about a second per 500 MB of file); returns whether it compacted.
-    pub(crate) fn compact(&self, path: &Path) -> EngineResult<bool> {
+    /// Rewrites the database without its free room, if it takes over 8 MiB and more than
+    /// half of it is free: each commit copies the pages it changes, so a burst of writes
+    /// leaves room behind that only compaction gives back. Reads wait while it runs (about
+    /// a second per 500 MB of file); returns whether it compacted.
+    pub(crate) fn compact(&self) -> EngineResult<bool> {
         self.sync()?;
-        let file = self.size_on_disk(path)?;
-        if file < COMPACT_MIN_BYTES {
+        let on_disk = self.size_on_disk()?;
+        if on_disk < COMPACT_MIN_BYTES {
             return Ok(false);
         }
         let shared = &self.shared;
         contained(|| {
-            let mut db = shared
-                .db
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner());
-            let live = {
-                let txn = db.begin_write()?;
-                let stats = txn.stats()?;
-                txn.abort()?;
-                (stats.leaf_pages() + stats.branch_pages()) * stats.page_size() as u64
-            };
-            if file <= 2 * live {
-                return Ok(false);
-            }
-            // No read transaction may be open: drop the shared snapshot.
+            let mut db = shared.db_mut();
+            // No snapshot may be open: the shared one goes.
             shared.buffer.file_changed();
-            db.compact()
-                .map_err(|error| EngineError::Failed(Box::new(error)))?;
-            // Compaction's own commits do not save the allocator state; one that does keeps
-            // the next open quick even if this process never closes the file (a store in a
-            // static is never dropped).
-            let mut txn = db.begin_write()?;
-            txn.set_quick_repair(true);
-            txn.commit()?;
-            Ok(true)
+            db.compact(on_disk)
         })
     }
 }
 
 impl Shared {
-    fn db(&self) -> RwLockReadGuard<'_, redb::Database> {
+    fn db(&self) -> RwLockReadGuard<'_, Box<dyn Backend>> {
         self.db.read().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn db_mut(&self) -> RwLockWriteGuard<'_, Box<dyn Backend>> {
+        self.db.write().unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Writes `batch` in one durable transaction.
     fn commit(&self, batch: &writer::Batch) -> EngineResult<()> {
-        let db = self.db();
-        let mut txn = db.begin_write()?;
-        txn.set_durability(redb::Durability::Immediate)?;
-        // Saving the allocator state with each commit makes opening after a crash quick
-        // rather than a walk over the whole file.
-        txn.set_quick_repair(true);
-        for table in Table::ALL {
-            let ops = batch.ops(table);
-            if ops.is_empty() {
-                continue;
-            }
-            let mut open = txn.open_table(table.definition())?;
-            for (key, value) in ops {
-                match value {
-                    Some(value) => drop(open.insert(&**key, &**value)?),
-                    None => drop(open.remove(&**key)?),
-                }
-            }
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// `table` in a new read transaction of `db`, which must stay locked while it lives.
-    fn read_table(db: &redb::Database, table: Table) -> EngineResult<ReadTable> {
-        Ok(db.begin_read()?.open_table(table.definition())?)
+        self.db().commit(batch)
     }
 }
 
-type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
-
-/// Every table, open in one read transaction, which lives as long as this does.
-pub(crate) struct Snapshot {
-    tables: Vec<ReadTable>,
-}
-
-impl Snapshot {
-    fn take(db: &redb::Database) -> EngineResult<Snapshot> {
-        let txn = db.begin_read()?;
-        let tables = Table::ALL
-            .iter()
-            .map(|table| txn.open_table(table.definition()))
-            .collect::<Result<_, _>>()?;
-        Ok(Snapshot { tables })
-    }
-
-    fn get(&self, table: Table, key: &[u8]) -> EngineResult<Option<Bytes>> {
-        Ok(self.tables[table.index()]
-            .get(key)?
-            .map(|guard| Bytes::from(guard.value())))
-    }
-}
+/// The view reads go through until the next commit.
+pub(crate) type Snapshot = dyn View;
 
 /// One tree of the database, with sled's shape of API: each write is atomic and seen at
 /// once by every read.
 #[derive(Clone)]
 pub(crate) struct Tree {
-    engine: Engine,
+    engine: Database,
     table: Table,
 }
 
@@ -370,7 +345,7 @@ impl Tree {
             let snapshot = match snapshot {
                 Some(snapshot) => snapshot,
                 None => {
-                    let snapshot = Arc::new(Snapshot::take(&db)?);
+                    let snapshot = db.snapshot()?;
                     shared.buffer.keep_snapshot(generation, &snapshot);
                     snapshot
                 }
@@ -405,12 +380,8 @@ impl Tree {
     /// How many keys the tree holds.
     pub(crate) fn len(&self) -> EngineResult<u64> {
         self.engine.sync()?;
-        self.shared().healing(|| {
-            contained(|| {
-                let db = self.shared().db();
-                Ok(Shared::read_table(&db, self.table)?.len()?)
-            })
-        })
+        self.shared()
+            .healing(|| contained(|| self.shared().db().len(self.table)))
     }
 
     /// Removes every key, at once and durably.
@@ -418,21 +389,26 @@ impl Tree {
         self.engine.sync()?;
         self.shared().healing(|| {
             contained(|| {
-                let db = self.shared().db();
-                let mut txn = db.begin_write()?;
-                txn.set_quick_repair(true);
-                txn.delete_table(self.table.definition())?;
-                txn.open_table(self.table.definition())?;
-                txn.commit()?;
+                self.shared().db().clear(self.table)?;
                 self.shared().buffer.file_changed();
                 Ok(())
             })
         })
     }
 
-    /// Whether the tree is empty.
+    /// Whether the tree is empty: one key read, not a count (which is a walk over every
+    /// key in some engines).
     pub(crate) fn is_empty(&self) -> EngineResult<bool> {
-        self.len().map(|len| len == 0)
+        self.engine.sync()?;
+        self.shared().healing(|| {
+            contained(|| {
+                Ok(self
+                    .shared()
+                    .db()
+                    .scan(self.table, &[], None, 1)?
+                    .is_empty())
+            })
+        })
     }
 
     /// Every key and value, in key order.
@@ -481,20 +457,12 @@ impl Scan {
             self.synced = true;
         }
         let db = self.tree.shared().db();
-        let table = Shared::read_table(&db, self.tree.table)?;
-        let start: &[u8] = self.after.as_deref().unwrap_or(&self.prefix);
-        let mut items = Vec::with_capacity(SCAN_CHUNK);
-        for item in table.range(start..)? {
-            let (key, value) = item?;
-            let key = key.value();
-            if self.after.as_deref() == Some(key) {
-                continue;
-            }
-            if !key.starts_with(&self.prefix) || items.len() == SCAN_CHUNK {
-                break;
-            }
-            items.push((Bytes::from(key), Bytes::from(value.value())));
-        }
+        let items = db.scan(
+            self.tree.table,
+            &self.prefix,
+            self.after.as_deref(),
+            SCAN_CHUNK,
+        )?;
         self.done = items.len() < SCAN_CHUNK;
         self.after = items.last().map(|(key, _)| Bytes::clone(key));
         self.chunk = items.into_iter();

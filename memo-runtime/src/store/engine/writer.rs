@@ -58,6 +58,12 @@ impl Batch {
         self.tables.iter().all(Map::is_empty)
     }
 
+    /// Adds a write of `key` in `table` (`None` removes).
+    pub(super) fn put(&mut self, table: Table, key: &[u8], value: Option<Bytes>) {
+        self.bytes += key.len() + value.as_ref().map_or(0, |v| v.len()) + OP_OVERHEAD;
+        self.tables[table.index()].insert(key.into(), value);
+    }
+
     fn get(&self, table: Table, key: &[u8]) -> Option<Option<Bytes>> {
         let map = &self.tables[table.index()];
         if map.is_empty() {
@@ -166,9 +172,7 @@ impl Buffered {
     pub(super) fn put(&self, table: Table, key: &[u8], value: Option<Bytes>) {
         let mut state = self.lock();
         let was_empty = state.pending.is_empty();
-        let size = key.len() + value.as_ref().map_or(0, |v| v.len()) + OP_OVERHEAD;
-        state.pending.bytes += size;
-        state.pending.tables[table.index()].insert(key.into(), value);
+        state.pending.put(table, key, value);
         if state.pending.bytes > MAX_PENDING_BYTES {
             // Wait for the writer to take the buffer, unless it stopped.
             let target = state.started + 1;
