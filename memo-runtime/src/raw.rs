@@ -1,8 +1,9 @@
 //! Direct access to the trees of a closed store, for tests that damage a store on purpose
 //! to show that memo survives it. Not a public API.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::Engine;
 use crate::store::Raw;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -11,6 +12,60 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 /// says so; `None` for a result stored as postcard. `memo get` renders it.
 pub fn cbor_payload(bytes: &[u8]) -> Option<&[u8]> {
     crate::call::codec::cbor_payload(bytes)
+}
+
+/// The database of the store in `dir`: `store.redb`, or the directory `store.sled`.
+pub fn database(dir: &Path) -> PathBuf {
+    engine_of(dir).path_in(dir)
+}
+
+/// Where a damaged database of the store in `dir` is moved aside to.
+pub fn damaged_copy(dir: &Path) -> PathBuf {
+    dir.join(engine_of(dir).damaged_name())
+}
+
+/// The file of the store in `dir` that a damaged database is told by at open: redb's one
+/// file, or sled's config (its log, damaged, reads as a crash's torn tail). Inside
+/// [`damaged_copy`] once moved aside, at [`vital_file_in_copy`].
+pub fn vital_file(dir: &Path) -> PathBuf {
+    match engine_of(dir) {
+        Engine::Sled => database(dir).join("conf"),
+        _ => database(dir),
+    }
+}
+
+/// [`vital_file`] inside the damaged copy.
+pub fn vital_file_in_copy(dir: &Path) -> PathBuf {
+    match engine_of(dir) {
+        Engine::Sled => damaged_copy(dir).join("conf"),
+        _ => damaged_copy(dir),
+    }
+}
+
+/// The file of the store in `dir` that holds its data: redb's one file, or sled's log.
+pub fn data_file(dir: &Path) -> PathBuf {
+    match engine_of(dir) {
+        Engine::Sled => database(dir).join("db"),
+        _ => database(dir),
+    }
+}
+
+/// The bytes the database of the store in `dir` takes on disk.
+pub fn database_bytes(dir: &Path) -> u64 {
+    let engine = engine_of(dir);
+    engine.size_on_disk(&engine.path_in(dir)).unwrap_or(0)
+}
+
+/// The engine of the store in `dir`: the one whose database it holds, else the one a new
+/// store there would get.
+pub fn engine_of(dir: &Path) -> Engine {
+    Engine::found_in(dir)
+        .or_else(|| {
+            std::env::var("MEMO_ENGINE")
+                .ok()
+                .and_then(|name| Engine::from_name(&name))
+        })
+        .unwrap_or(Engine::Redb)
 }
 
 /// A closed store's database, opened with the engine that wrote it, without memo's checks

@@ -336,10 +336,11 @@ fn a_corrupt_store_heals_with_one_warning_or_is_an_error_when_asked() {
         let store = Store::open(dir.path()).unwrap();
         square(&store, site!("failure::square"), 12, &Runs::default());
     }
-    // The database file's header: damaged, the database cannot be opened.
-    let file = dir.path().join("store.redb");
+    // The database file's header (sled's config): damaged, the database cannot be opened.
+    let file = memo_runtime::raw::vital_file(dir.path());
     let mut bytes = std::fs::read(&file).unwrap();
-    bytes[..64].copy_from_slice(&[0xde; 64]);
+    let header = bytes.len().min(64);
+    bytes[..header].fill(0xde);
     std::fs::write(&file, &bytes).unwrap();
     let error = Store::builder(dir.path()).heal(false).open().unwrap_err();
     assert!(matches!(error, Error::Corrupt { .. }), "{error}");
@@ -361,7 +362,7 @@ fn a_corrupt_store_heals_with_one_warning_or_is_an_error_when_asked() {
         String::from_utf8_lossy(&output.stdout)
     );
     assert_eq!(
-        std::fs::read(dir.path().join("store.redb.damaged")).unwrap(),
+        std::fs::read(memo_runtime::raw::vital_file_in_copy(dir.path())).unwrap(),
         bytes,
         "the damaged file is kept for inspection"
     );
@@ -395,7 +396,11 @@ fn child_heals_the_store() {
         assert_eq!(logged.len(), expected("EXPECTED_WARNINGS"), "{logged:?}");
         if let Some(warning) = logged.first() {
             assert!(warning.contains("was damaged"), "{warning}");
-            assert!(warning.contains("store.redb.damaged"), "{warning}");
+            let copy = memo_runtime::raw::damaged_copy(std::path::Path::new(
+                &std::env::var_os("MEMO_DIR").unwrap(),
+            ));
+            let copy = copy.file_name().unwrap().to_str().unwrap();
+            assert!(warning.contains(copy), "{warning}");
         }
     }
 }
@@ -528,7 +533,7 @@ fn damage_found_on_a_read_heals_the_store_in_place() {
         square(&store, site, x, &runs);
     }
     store.flush().unwrap();
-    let file = dir.path().join("store.redb");
+    let file = memo_runtime::raw::data_file(dir.path());
     std::fs::OpenOptions::new()
         .write(true)
         .open(&file)
@@ -542,13 +547,17 @@ fn damage_found_on_a_read_heals_the_store_in_place() {
         }
         runs.get()
     });
-    assert!(recomputed > 0, "the cut lost results");
-    assert!(
-        dir.path().join("store.redb.damaged").is_file(),
-        "{logged:?}"
-    );
-    assert_eq!(logged.len(), 1, "{logged:?}");
-    assert!(logged[0].contains("was damaged"), "{logged:?}");
+    // sled keeps the pages it read in memory and does not read the cut file again while
+    // it runs: its values stay right, with nothing to heal.
+    if memo_runtime::raw::engine_of(dir.path()) == memo_runtime::Engine::Redb {
+        assert!(recomputed > 0, "the cut lost results");
+        assert!(
+            memo_runtime::raw::damaged_copy(dir.path()).exists(),
+            "{logged:?}"
+        );
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert!(logged[0].contains("was damaged"), "{logged:?}");
+    }
     store.flush().unwrap();
     let again = Runs::default();
     for x in 0..2000 {

@@ -71,7 +71,7 @@ fn a_large_result_is_one_file_named_by_its_hash_and_reads_back_after_reopening()
         let stats = store.stats().unwrap();
         assert!(stats.disk_bytes >= size, "{stats:?}");
         assert_eq!(stats.blobs, 1);
-        let database = fs::metadata(store.dir().join("store.redb")).unwrap().len();
+        let database = memo_runtime::raw::database_bytes(store.dir());
         assert!(database < 4 << 20, "the database holds no copy: {database}");
         // The bytes a user reads through the store are the file's.
         let bytes = store.blob(&output).unwrap().unwrap();
@@ -284,7 +284,7 @@ fn export_and_import_carry_a_large_result_as_a_file() {
     to.import(Cursor::new(&archive), &mut |_, _| {}).unwrap();
     let output = only_output(&to);
     assert_eq!(files(&to), vec![file_of(&to, &output)], "a file, not a row");
-    let database = fs::metadata(to.dir().join("store.redb")).unwrap().len();
+    let database = memo_runtime::raw::database_bytes(to.dir());
     assert!(database < 4 << 20, "{database}");
     let runs = Runs::default();
     assert_eq!(big(&to, 9, &runs), big_value(9));

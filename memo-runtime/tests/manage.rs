@@ -401,5 +401,7 @@ fn a_store_of_format_one_is_refused_not_opened_empty() {
         ),
         "{error}"
     );
-    assert!(!dir.path().join("store.redb").exists());
+    for database in ["store.redb", "store.sled"] {
+        assert!(!dir.path().join(database).exists(), "{database}");
+    }
 }

@@ -91,6 +91,8 @@ impl Store {
     pub fn gc(&self, policy: &Gc) -> Result<GcReport> {
         self.inner.local()?;
         let inner = &*self.inner;
+        // What the database took before: removals grow it until it is compacted.
+        let database_before = inner.database_bytes()?;
         let now = clock::now_ms();
         let current: HashMap<String, Digest> = if policy.stale {
             self.functions()?
@@ -188,7 +190,9 @@ impl Store {
         if report.entries_removed > 0 {
             self.forget_hot();
         }
-        report.disk_bytes_freed = inner.compact(u64::MAX)? + files_freed;
+        inner.compact(u64::MAX)?;
+        report.disk_bytes_freed =
+            database_before.saturating_sub(inner.database_bytes()?) + files_freed;
         Ok(report)
     }
 }

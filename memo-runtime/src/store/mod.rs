@@ -557,6 +557,11 @@ impl Inner {
         open::storage_error(&self.dir, source)
     }
 
+    /// The bytes the database takes on disk (not counting result files).
+    pub(super) fn database_bytes(&self) -> Result<u64> {
+        self.db().size_on_disk().map_err(|e| self.storage(e))
+    }
+
     /// Compacts the database file if more than half of it is free room and it is at most
     /// `max_file` bytes; returns the bytes it shrank by.
     pub(super) fn compact(&self, max_file: u64) -> Result<u64> {
