@@ -281,8 +281,7 @@ fn the_room_a_killed_process_left_is_given_back_at_the_next_open() {
     }
     process.kill().unwrap();
     process.wait().unwrap();
-    let file = store_dir.join("store.redb");
-    let size = || std::fs::metadata(&file).unwrap().len();
+    let size = || memo_runtime::raw::database_bytes(&store_dir);
     let left = size();
     assert!(left > 8 << 20, "the child left {left} bytes");
     let store = Store::open(&store_dir).unwrap();
@@ -779,3 +778,6 @@ fn damaged_results_are_reported_by_verify_and_recomputed() {
         );
     }
 }
+
+// Every test above again, on the sled engine.
+memo_runtime::suite_again_on_sled!();

@@ -146,7 +146,7 @@ pub enum Command {
     /// Re-hash every blob and check every entry; remove what is damaged.
     #[command(after_help = "Examples:\n  memo verify\n  memo verify --repair")]
     Verify {
-        /// If the database file itself is damaged, move it aside (to store.redb.damaged)
+        /// If the database file itself is damaged, move it aside (to store.redb.damaged or store.sled.damaged)
         /// and start a fresh store, as a program using the store does by itself.
         #[arg(long)]
         repair: bool,
@@ -169,13 +169,25 @@ pub enum Command {
     },
 
     /// Add an archive's entries and results to the store; what exists is skipped.
-    #[command(after_help = "Example:\n  memo import results.memo")]
+    /// With `memo export`, it moves a store to another engine.
+    #[command(
+        after_help = "Examples:\n  memo import results.memo\n  memo --dir .memo-sled import results.memo --engine sled"
+    )]
     Import {
         /// The archive to read.
         file: PathBuf,
+        /// The engine of a store the import creates (`redb` or `sled`; an existing store
+        /// must be of this engine). Default: the store's own, else `MEMO_ENGINE`, else redb.
+        #[arg(long, value_parser = parse_engine)]
+        engine: Option<memo_runtime::Engine>,
         #[command(flatten)]
         json: Json,
     },
+}
+
+fn parse_engine(text: &str) -> Result<memo_runtime::Engine, String> {
+    memo_runtime::Engine::from_name(text)
+        .ok_or_else(|| format!("`{text}` is not a storage engine: `redb` or `sled`"))
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {

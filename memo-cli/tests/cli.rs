@@ -463,6 +463,60 @@ fn export_and_import_keep_entries_and_dedup() {
     );
 }
 
+/// `memo export` then `memo import --engine` moves a store to the other engine: the
+/// same entries, every result a hit for the program, and the other engine refused on it.
+#[test]
+fn export_and_import_move_a_store_between_engines() {
+    let dir = filled();
+    assert_eq!(json(dir.path(), &["doctor"])["engine"], "redb");
+    let archive = tempfile::tempdir().unwrap();
+    let file = archive.path().join("store.memo");
+    let file = file.to_str().unwrap();
+    assert_eq!(json(dir.path(), &["export", file])["entries"], 7);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let sled = fresh.path().join("sled");
+    assert_eq!(
+        json(&sled, &["import", file, "--engine", "sled"])["entries"],
+        7
+    );
+    assert!(sled.join("store.sled").is_dir() && !sled.join("store.redb").exists());
+    assert_eq!(json(&sled, &["doctor"])["engine"], "sled");
+    assert_eq!(json(&sled, &["ls"]), json(dir.path(), &["ls"]));
+    assert_eq!(json(&sled, &["verify"])["clean"], true);
+    // Importing again, asking for the other engine, is refused and changes nothing.
+    let error = fails(&sled, &["import", file, "--engine", "redb"], 1);
+    assert!(error.contains("written by the sled engine"), "{error}");
+    assert!(!sled.join("store.redb").exists());
+
+    // The program finds every result there: hits, nothing computed.
+    let store = Store::open(&sled).unwrap();
+    assert_eq!(store.engine(), memo::Engine::Sled);
+    let before = store.stats().unwrap();
+    memo::with_store(&store, || {
+        assert_eq!(greet("ada"), "hello, ada");
+        assert_eq!(report(7).lines, 7);
+        assert_eq!(total(&load(3)), 3);
+    });
+    let after = store.stats().unwrap();
+    assert_eq!(after.misses, before.misses, "{after:?}");
+    drop(store);
+
+    // And back to redb.
+    let back = fresh.path().join("redb");
+    let second = archive.path().join("again.memo");
+    let second = second.to_str().unwrap();
+    assert_eq!(json(&sled, &["export", second])["entries"], 7);
+    assert_eq!(
+        json(&back, &["import", second, "--engine", "redb"])["entries"],
+        7
+    );
+    assert_eq!(json(&back, &["doctor"])["engine"], "redb");
+    assert_eq!(json(&back, &["ls"]), json(dir.path(), &["ls"]));
+    let error = fails(&back, &["import", second, "--engine", "lmdb"], 2);
+    assert!(error.contains("not a storage engine"), "{error}");
+}
+
 #[test]
 fn a_missing_store_and_bad_usage_are_errors() {
     let nowhere = tempfile::tempdir().unwrap();

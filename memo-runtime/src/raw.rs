@@ -97,3 +97,39 @@ impl RawStore {
         Ok(self.db.insert(name, key, value)?)
     }
 }
+
+/// Runs this test binary's whole suite again, in a child process on `engine`, and fails
+/// with the child's output if any of its tests fail: how one suite is run on every
+/// engine. The child and the processes its tests start inherit `MEMO_ENGINE`; a suite
+/// already running on a chosen engine (`MEMO_ENGINE` set) does nothing here.
+///
+/// `name` is the test that calls this, left out of the child's run.
+pub fn run_suite_again_on(engine: Engine, name: &str) {
+    if std::env::var_os("MEMO_ENGINE").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let output = std::process::Command::new(exe)
+        .args(["--skip", name])
+        .env("MEMO_ENGINE", engine.name())
+        .output()
+        .expect("the test binary runs again");
+    assert!(
+        output.status.success(),
+        "the suite failed on {engine}:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Defines the test `the_suite_again_on_sled`, which runs every other test of its binary
+/// again on the sled engine ([`run_suite_again_on`]).
+#[macro_export]
+macro_rules! suite_again_on_sled {
+    () => {
+        #[test]
+        fn the_suite_again_on_sled() {
+            $crate::raw::run_suite_again_on($crate::Engine::Sled, "the_suite_again_on_sled");
+        }
+    };
+}

@@ -369,3 +369,6 @@ fn an_uncacheable_key_is_never_answered_from_memory() {
     assert_eq!(value, 16);
     assert_eq!(runs.get(), 2, "the same stream, but no key: the body runs");
 }
+
+// Every test above again, on the sled engine.
+memo_runtime::suite_again_on_sled!();

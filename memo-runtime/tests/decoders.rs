@@ -104,3 +104,6 @@ fn a_frame_longer_than_the_archive_is_refused_without_allocating() {
     assert!(!import_archive(&store, bytes));
     assert_eq!(store.stats().unwrap().entries, 0);
 }
+
+// Every test above again, on the sled engine.
+memo_runtime::suite_again_on_sled!();

@@ -569,3 +569,6 @@ fn damage_found_on_a_read_heals_the_store_in_place() {
         "the fresh file holds what was computed after the heal"
     );
 }
+
+// Every test above again, on the sled engine.
+memo_runtime::suite_again_on_sled!();

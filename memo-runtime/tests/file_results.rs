@@ -323,3 +323,6 @@ fn a_large_result_stored_as_cbor_is_a_file_and_reads_back() {
     assert!(bytes.len() > 8 << 20, "{}", bytes.len());
     assert_eq!(Digest(*blake3::hash(&bytes).as_bytes()), output);
 }
+
+// Every test above again, on the sled engine.
+memo_runtime::suite_again_on_sled!();

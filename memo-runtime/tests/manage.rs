@@ -405,3 +405,6 @@ fn a_store_of_format_one_is_refused_not_opened_empty() {
         assert!(!dir.path().join(database).exists(), "{database}");
     }
 }
+
+// Every test above again, on the sled engine.
+memo_runtime::suite_again_on_sled!();

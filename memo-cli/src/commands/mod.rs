@@ -39,7 +39,15 @@ pub fn run(cli: Cli) -> Result {
         Command::Verify { repair: true, json } => return doctor::repair(&dir, json.json),
         _ => {}
     }
-    let store = Store::builder(&dir).heal(false).open().map_err(fail)?;
+    let mut builder = Store::builder(&dir).heal(false);
+    if let Command::Import {
+        engine: Some(engine),
+        ..
+    } = &cli.command
+    {
+        builder = builder.engine(*engine);
+    }
+    let store = builder.open().map_err(fail)?;
     match cli.command {
         Command::Stats(json) => inspect::stats(&store, json.json),
         Command::Ls {
@@ -91,14 +99,16 @@ pub fn run(cli: Cli) -> Result {
         Command::Verify { json, .. } => manage::verify(&store, json.json),
         Command::Doctor(json) => doctor::doctor(&dir, json.json),
         Command::Export { file, json } => archive::export(&store, &file, json.json),
-        Command::Import { file, json } => archive::import(&store, &file, json.json),
+        Command::Import { file, json, .. } => archive::import(&store, &file, json.json),
     }
 }
 
-/// Whether `dir` holds a store's database: its redb file, or the sled files of a store of
-/// format version 1 (which opening then refuses, saying so).
+/// Whether `dir` holds a store's database: its redb file, its sled directory, or the sled
+/// files of a store of format version 1 (which opening then refuses, saying so).
 fn is_store(dir: &std::path::Path) -> bool {
-    dir.join("store.redb").is_file() || dir.join("conf").is_file()
+    dir.join("store.redb").is_file()
+        || dir.join("store.sled").is_dir()
+        || dir.join("conf").is_file()
 }
 
 /// The entry whose key starts with `prefix` (hex, any case); an error if none or several do.
