@@ -101,82 +101,95 @@ fn main() {
             println!("{}", took.as_micros());
         }
         _ => {
-            // cargo bench passes `--bench`; the measurements take no arguments.
-            let n = entries();
-            let dir = tempfile::tempdir().unwrap();
-            let store = dir.path().join("store");
-            let budget = std::env::var("MEMO_BENCH_BUDGET").unwrap_or_default();
-            let numbers =
-                |out: String| -> Vec<u64> { out.split(' ').map(|n| n.parse().unwrap()).collect() };
-            let filled = numbers(child("fill", &store, &[("MEMO_BENCH_BUDGET", &budget)]));
-            let baseline = numbers(child(
-                "fill",
-                &dir.path().join("off"),
-                &[("MEMO_DISABLE", "1")],
-            ));
-            // The same calls with the in-memory tier off: what the tier itself costs.
-            let untiered = numbers(child(
-                "fill",
-                &dir.path().join("untiered"),
-                &[("MEMO_BENCH_BUDGET", "0")],
-            ));
-            let (rss, held, accounted) = (filled[0], filled[1], filled[2]);
-            let base_rss = baseline[0];
-            // What the store takes on disk once the process that filled it has exited.
-            let disk = memo::Store::open(&store)
-                .unwrap()
-                .stats()
-                .unwrap()
-                .disk_bytes;
-            println!("{n} distinct calls with 8-byte results:");
-            println!(
-                "  peak RSS {} MiB, {} MiB without caching: memo adds {} MiB",
-                rss / 1024,
-                base_rss / 1024,
-                rss.saturating_sub(base_rss) / 1024
-            );
-            if let (Some(counted), Some(resident)) = (
-                accounted.checked_div(held),
-                (rss.saturating_sub(untiered[0]) * 1024).checked_div(held),
-            ) {
-                println!(
-                    "  in memory: {held} results held, {counted} bytes each by the budget's count, {resident} bytes each of RSS (against the tier off: {} MiB)",
-                    untiered[0] / 1024
-                );
+            // cargo bench passes `--bench`; the measurements take no arguments. Each
+            // engine in turn, side by side in one run.
+            for engine in ["redb", "sled"] {
+                measure(("MEMO_ENGINE", engine));
             }
-            // A result here is 1 byte of postcard; an entry's metadata is about 100 bytes.
-            println!(
-                "  disk {} MiB, {} bytes per entry",
-                disk >> 20,
-                disk / n.max(1)
-            );
-            let mut firsts: Vec<u64> = (0..5)
-                .map(|_| child("first", &store, &[]).parse().unwrap())
-                .collect();
-            firsts.sort_unstable();
-            println!(
-                "  first hit in a new process: median {:.1} ms (of 5: {:?} µs)",
-                firsts[2] as f64 / 1000.0,
-                firsts
-            );
-            served(&dir.path().join("served"));
         }
     }
 }
 
+/// Every measurement, on the engine `MEMO_ENGINE` names in `engine`.
+fn measure(engine: (&str, &str)) {
+    let n = entries();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let budget = std::env::var("MEMO_BENCH_BUDGET").unwrap_or_default();
+    let numbers =
+        |out: String| -> Vec<u64> { out.split(' ').map(|n| n.parse().unwrap()).collect() };
+    let filled = numbers(child(
+        "fill",
+        &store,
+        &[("MEMO_BENCH_BUDGET", &budget), engine],
+    ));
+    let baseline = numbers(child(
+        "fill",
+        &dir.path().join("off"),
+        &[("MEMO_DISABLE", "1"), engine],
+    ));
+    // The same calls with the in-memory tier off: what the tier itself costs.
+    let untiered = numbers(child(
+        "fill",
+        &dir.path().join("untiered"),
+        &[("MEMO_BENCH_BUDGET", "0"), engine],
+    ));
+    let (rss, held, accounted) = (filled[0], filled[1], filled[2]);
+    let base_rss = baseline[0];
+    // What the store takes on disk once the process that filled it has exited.
+    let disk = memo::Store::open(&store)
+        .unwrap()
+        .stats()
+        .unwrap()
+        .disk_bytes;
+    println!("{n} distinct calls with 8-byte results, on {}:", engine.1);
+    println!(
+        "  peak RSS {} MiB, {} MiB without caching: memo adds {} MiB",
+        rss / 1024,
+        base_rss / 1024,
+        rss.saturating_sub(base_rss) / 1024
+    );
+    if let (Some(counted), Some(resident)) = (
+        accounted.checked_div(held),
+        (rss.saturating_sub(untiered[0]) * 1024).checked_div(held),
+    ) {
+        println!(
+            "  in memory: {held} results held, {counted} bytes each by the budget's count, {resident} bytes each of RSS (against the tier off: {} MiB)",
+            untiered[0] / 1024
+        );
+    }
+    // A result here is 1 byte of postcard; an entry's metadata is about 100 bytes.
+    println!(
+        "  disk {} MiB, {} bytes per entry",
+        disk >> 20,
+        disk / n.max(1)
+    );
+    let mut firsts: Vec<u64> = (0..5)
+        .map(|_| child("first", &store, &[engine]).parse().unwrap())
+        .collect();
+    firsts.sort_unstable();
+    println!(
+        "  first hit in a new process: median {:.1} ms (of 5: {:?} µs)",
+        firsts[2] as f64 / 1000.0,
+        firsts
+    );
+    served(&dir.path().join("served"), engine);
+}
+
 /// A hit served by another process that holds the store, through its socket.
-fn served(dir: &std::path::Path) {
+fn served(dir: &std::path::Path, engine: (&str, &str)) {
     use std::io::BufRead;
     let mut holder = Command::new(std::env::current_exe().unwrap())
         .env("MEMO_BENCH_ROLE", "hold")
         .env("MEMO_DIR", dir)
+        .env(engine.0, engine.1)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
     assert!(lines.any(|l| l.unwrap() == "ready"));
-    let per_call = child("served", dir, &[]);
+    let per_call = child("served", dir, &[engine]);
     println!("  a hit served by the holder process over its socket: {per_call} µs");
     drop(holder.stdin.take());
     holder.wait().unwrap();

@@ -1,6 +1,7 @@
 //! Hits served by the persistent layer, and the cost of a miss, side by side with the
-//! peers: memo's store (its in-memory tier switched off), `cached`'s redb disk store, and
-//! for misses one raw sled insert of the same bytes, the yardstick the targets name.
+//! peers: memo's store (its in-memory tier switched off) on each engine, `cached`'s redb
+//! disk store, and for misses one raw sled insert of the same bytes, the yardstick the
+//! targets name.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use cached::{ConcurrentCached, RedbCache};
 use criterion::{Criterion, criterion_group, criterion_main};
-use memo::{Store, cached};
+use memo::{Engine, Store, cached};
 
 #[cached]
 fn square(x: u64) -> u64 {
@@ -23,21 +24,25 @@ fn redb(dir: &std::path::Path, durable: bool) -> RedbCache<u64, u64> {
         .unwrap()
 }
 
-fn persistent_hit(c: &mut Criterion) {
-    let memo_dir = tempfile::tempdir().unwrap();
+/// A store of `engine` holding `square` of 0..1000, opened afresh with every hit going to
+/// the database.
+fn filled_store(engine: Engine, dir: &std::path::Path) -> Store {
     {
-        let store = Store::open(memo_dir.path()).unwrap();
+        let store = Store::builder(dir).engine(engine).open().unwrap();
         memo::with_store(&store, || {
             (0..1000).for_each(|x| {
                 square(x);
             })
         });
     }
-    // A fresh handle on the filled store, with every hit going to the database.
-    let store = Store::builder(memo_dir.path())
-        .in_memory_tier(false)
-        .open()
-        .unwrap();
+    Store::builder(dir).in_memory_tier(false).open().unwrap()
+}
+
+fn persistent_hit(c: &mut Criterion) {
+    let memo_dir = tempfile::tempdir().unwrap();
+    let store = filled_store(Engine::Redb, memo_dir.path());
+    let sled_dir = tempfile::tempdir().unwrap();
+    let sled_store = filled_store(Engine::Sled, sled_dir.path());
     let redb_dir = tempfile::tempdir().unwrap();
     let disk = redb(redb_dir.path(), true);
     for x in 0..1000 {
@@ -45,13 +50,15 @@ fn persistent_hit(c: &mut Criterion) {
     }
 
     let mut group = c.benchmark_group("persistent_hit_u64");
-    let mut i = 0u64;
-    group.bench_function("memo_store", |b| {
-        b.iter(|| {
-            i = (i + 1) % 1000;
-            memo::with_store(&store, || square(black_box(i)))
-        })
-    });
+    for (name, store) in [("memo_store", &store), ("memo_store_sled", &sled_store)] {
+        let mut i = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) % 1000;
+                memo::with_store(store, || square(black_box(i)))
+            })
+        });
+    }
     let mut i = 0u64;
     group.bench_function("cached_redb", |b| {
         b.iter(|| {
@@ -64,6 +71,10 @@ fn persistent_hit(c: &mut Criterion) {
 
 fn miss(c: &mut Criterion) {
     let store = Store::temporary().unwrap();
+    let sled_store = Store::temporary_builder()
+        .engine(Engine::Sled)
+        .open()
+        .unwrap();
     let redb_dir = tempfile::tempdir().unwrap();
     let fast_disk = redb(redb_dir.path(), false);
     let durable_dir = tempfile::tempdir().unwrap();
@@ -76,6 +87,9 @@ fn miss(c: &mut Criterion) {
     let mut group = c.benchmark_group("miss_u64");
     group.bench_function("memo", |b| {
         b.iter(|| memo::with_store(&store, || square(black_box(fresh()))))
+    });
+    group.bench_function("memo_sled", |b| {
+        b.iter(|| memo::with_store(&sled_store, || square(black_box(fresh()))))
     });
     group.bench_function("cached_memory", |b| {
         b.iter(|| cached_square(black_box(fresh())))

@@ -315,8 +315,7 @@ fn child_forks_with_writes_in_flight() {
                 }
                 std::process::exit(0); // atexit handlers run: nothing of the parent's closes
             }
-            let file = store.dir().join("store.redb");
-            let hash = || blake3::hash(&std::fs::read(&file).unwrap());
+            let hash = || blake3::hash(&memo_runtime::raw::database_contents(store.dir()));
             let mut status = 0;
             if round % 2 == 0 {
                 // The parent is still while the child exits: the file must not change.
@@ -489,3 +488,6 @@ fn a_forked_child_never_serves_what_its_memory_inherited() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// Every test above again, on the sled engine.
+memo_runtime::suite_again_on_sled!();

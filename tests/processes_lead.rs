@@ -210,3 +210,6 @@ fn async_callers_in_several_processes_compute_each_key_once_without_blocking_the
         "{total} computations of {KEYS} keys across the processes"
     );
 }
+
+// Every test above again, on the sled engine.
+memo_runtime::suite_again_on_sled!();

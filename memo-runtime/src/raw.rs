@@ -50,6 +50,27 @@ pub fn data_file(dir: &Path) -> PathBuf {
     }
 }
 
+/// The contents of the database of the store in `dir`: its file's bytes, or those of
+/// every file of its directory, in order of their names.
+pub fn database_contents(dir: &Path) -> Vec<u8> {
+    let database = database(dir);
+    if !database.is_dir() {
+        return std::fs::read(&database).unwrap_or_default();
+    }
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&database)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|path| std::fs::read(path).unwrap_or_default())
+        .collect()
+}
+
 /// The bytes the database of the store in `dir` takes on disk.
 pub fn database_bytes(dir: &Path) -> u64 {
     let engine = engine_of(dir);

@@ -118,6 +118,9 @@ fn open_trees(path: &Path, cache_bytes: u64) -> EngineResult<(sled::Db, Arc<[sle
         .path(path)
         // sled refuses a cache smaller than this.
         .cache_capacity(cache_bytes.max(256))
+        // Every commit flushes; sled's own flusher thread would only hold the database
+        // (and its lock) open for a while after it is closed.
+        .flush_every_ms(None)
         .open()
         .map_err(failed)?;
     let trees = Table::ALL
