@@ -160,3 +160,42 @@ fn engines_are_named_as_memo_engine_takes_them() {
     assert_eq!(Engine::from_name(" Redb "), Some(Engine::Redb));
     assert_eq!(Engine::from_name("rocksdb"), None);
 }
+
+/// In a child with `MEMO_ENGINE=lmdb`: a new store is redb, and one warning says why.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_opens_stores_with_an_unknown_memo_engine() {
+    if std::env::var_os("MEMO_TEST_CHILD").is_none() {
+        return;
+    }
+    let (engines, logged) = support::warnings(|| {
+        (0..3)
+            .map(|_| Store::temporary().unwrap().engine())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(engines, [Engine::Redb; 3]);
+    assert_eq!(logged.len(), 1, "one warning: {logged:?}");
+    assert!(
+        logged[0].contains("MEMO_ENGINE=\"lmdb\" names no storage engine"),
+        "{logged:?}"
+    );
+}
+
+#[test]
+fn a_memo_engine_that_names_no_engine_is_said_once_and_redb_is_used() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_opens_stores_with_an_unknown_memo_engine",
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("MEMO_TEST_CHILD", "1")
+        .env("MEMO_ENGINE", "lmdb")
+        .env_remove("MEMO_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "the child ran: {stdout}");
+}
