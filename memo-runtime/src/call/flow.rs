@@ -137,6 +137,15 @@ impl<'k, V> Call<'k, V> {
         })
     }
 
+    /// The crate the function is in: the shared tier's namespace, unless one is set.
+    fn krate(&self) -> &'static str {
+        self.site
+            .module
+            .split("::")
+            .next()
+            .unwrap_or(self.site.module)
+    }
+
     /// The call's key among the flights of this process.
     fn flight_key(&self) -> (u64, Digest) {
         (self.store.id(), self.digest)
@@ -224,7 +233,24 @@ impl<'k, V> Call<'k, V> {
                     output: hit.output,
                 }
             }
-            Ok(None) => return None,
+            Ok(None) => {
+                // Another machine may have computed it: the shared tier, if there is one.
+                let entry = self.site.new_entry();
+                let hit = self.store.fetch_shared(
+                    &entry,
+                    self.krate(),
+                    &self.digest,
+                    self.key.inputs(),
+                )?;
+                let value = stored::decode_payload::<S>(&self.store, &hit.payload, hit.output)?;
+                if let Payload::Bytes(bytes) = &hit.payload {
+                    self.keep(&value, hit.output, bytes, hit.expires_ms);
+                }
+                audit::Found {
+                    value,
+                    output: hit.output,
+                }
+            }
             Err(error) => {
                 degraded(&self.store, &error);
                 return None;
@@ -298,6 +324,7 @@ impl<'k, V> Call<'k, V> {
             self.store.forget_hot();
         }
         if let Payload::Bytes(bytes) = &payload {
+            self.store.share(&entry, self.krate(), &self.digest, bytes);
             self.keep(value, output, bytes, entry.expires_ms);
         }
         Some((output, payload))

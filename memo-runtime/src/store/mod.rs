@@ -14,6 +14,7 @@ mod problem;
 mod record;
 mod registry;
 mod serve;
+mod shared;
 mod verify;
 
 use std::collections::HashSet;
@@ -28,6 +29,7 @@ pub use gc::{Gc, GcReport};
 pub use manage::Stats;
 pub use problem::Problem;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
+pub use shared::{RemoteConfig, RemoteStats};
 pub use verify::VerifyReport;
 
 pub(crate) use access::{Bytes, FunctionInfo, NewEntry, Payload, read_entry_head};
@@ -90,6 +92,8 @@ pub(crate) struct Inner {
     kind: Engine,
     /// The connection to the process that holds this store, when this one does not.
     remote: Option<serve::Remote>,
+    /// The shared tier behind this store, if one is configured and usable.
+    shared: Option<shared::SharedTier>,
     live: LiveCounters,
     /// The functions recorded in this store by this process, so each is written once,
     /// and the [`Inner::record_token`] they were recorded under.
@@ -164,9 +168,18 @@ pub struct StoreBuilder {
     hot: bool,
     heal: bool,
     engine: Option<Engine>,
+    remote: Option<RemoteConfig>,
 }
 
 impl StoreBuilder {
+    /// A shared tier on Redis behind the store (else `MEMO_REMOTE` says, for a store
+    /// opened at a directory): results other machines computed are hits here, and, when
+    /// it is read-write, what this one computes is shared. Needs the `remote` feature.
+    pub fn remote(mut self, remote: RemoteConfig) -> StoreBuilder {
+        self.remote = Some(remote);
+        self
+    }
+
     /// The storage engine to keep the store in. Unset, a store directory is opened with
     /// the engine that wrote it, and a new one gets `MEMO_ENGINE` (`redb` or `sled`), else
     /// redb. Set (here or by `MEMO_ENGINE`), a directory another engine wrote is refused
@@ -224,6 +237,7 @@ impl StoreBuilder {
             hot: self.hot,
             heal: self.heal,
             engine: self.engine,
+            remote: self.remote,
         };
         match &self.dir {
             Some(dir) => open::open(dir, &options),
@@ -250,6 +264,7 @@ impl Store {
             hot: true,
             heal: true,
             engine: None,
+            remote: None,
         }
     }
 
@@ -409,6 +424,12 @@ impl Store {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if !self.forked()
+            && let Some(shared) = &self.shared
+        {
+            // What this process computed last reaches the others, within a bound.
+            shared.drain(std::time::Duration::from_secs(1));
+        }
         if self.forked() {
             // The parent's database, writer and socket are the parent's to close.
             std::mem::forget(self.engine.take());

@@ -20,6 +20,8 @@ pub(super) struct Options {
     pub heal: bool,
     /// The engine asked for by the builder, if one was.
     pub engine: Option<Engine>,
+    /// The shared tier the builder names, if it does.
+    pub remote: Option<super::RemoteConfig>,
 }
 /// The file in which the process that holds a store writes its pid.
 const HOLDER_FILE: &str = "holder.pid";
@@ -55,7 +57,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     let deadline = std::time::Instant::now() + TAKEOVER_WAIT;
     let inner = loop {
         let error = match start_own(&dir, engine, options) {
-            Ok(inner) => break Arc::new(inner),
+            Ok(inner) => break Arc::new(with_shared(inner, options, true)),
             Err(error) => error,
         };
         let Error::Locked { holder, .. } = &error else {
@@ -69,7 +71,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
                     holder.map_or_else(|| "?".into(), |pid| pid.to_string())
                 )
             });
-            let inner = Arc::new(inner);
+            let inner = Arc::new(with_shared(inner, options, true));
             registry::add(&mut open, dir, &inner);
             return Ok(inner);
         }
@@ -113,7 +115,8 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
     })?;
     inner.temporary = true;
     super::fork::track_database(&dir);
-    let inner = Arc::new(inner);
+    // A temporary store has a shared tier only when its builder names one.
+    let inner = Arc::new(with_shared(inner, options, false));
     registry::add(&mut registry::lock(), dir, &inner);
     Ok(inner)
 }
@@ -129,6 +132,7 @@ fn served(dir: &Path, engine: Engine, holder: Option<u32>) -> Option<Inner> {
         engine: None,
         kind: engine,
         remote: Some(remote),
+        shared: None,
         live: Default::default(),
         recorded: Default::default(),
         epoch: AtomicU64::new(0),
@@ -224,6 +228,7 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         engine: Some(super::Opened { db, writer, trees }),
         kind: engine,
         remote: None,
+        shared: None,
         live: Default::default(),
         recorded: Default::default(),
         epoch: AtomicU64::new(0),
@@ -234,6 +239,17 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         pid: std::process::id(),
         forks: super::fork::generation(),
     })
+}
+
+/// `inner` with the shared tier the builder names — else, if `from_env`, the one
+/// `MEMO_REMOTE` does — when it can be used.
+fn with_shared(mut inner: Inner, options: &Options, from_env: bool) -> Inner {
+    let config = options
+        .remote
+        .clone()
+        .or_else(|| from_env.then(super::RemoteConfig::from_env).flatten());
+    inner.shared = config.and_then(super::shared::SharedTier::open);
+    inner
 }
 
 /// The engine asked for: by the builder, else by `MEMO_ENGINE`.

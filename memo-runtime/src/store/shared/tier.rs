@@ -1,0 +1,301 @@
+//! The tier itself: lookups on the caller's thread, writes on a thread of its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use super::client::{Client, Unreached};
+use super::value::{self, Secret};
+use super::{Found, RemoteConfig, RemoteStats, config};
+use crate::{Digest, clock};
+
+/// Remote writes queued at most: past it, a write is dropped (counted), never waited for.
+const QUEUE: usize = 1024;
+
+/// The shared tier of one store.
+pub(crate) struct SharedTier {
+    config: RemoteConfig,
+    secret: Secret,
+    client: Arc<Client>,
+    writes: Mutex<Option<SyncSender<Job>>>,
+    counters: Arc<Counters>,
+}
+
+/// Work for the writer thread.
+enum Job {
+    /// Store `value` under `key` unless a value is there, expiring in `expiry_ms`.
+    Put {
+        key: String,
+        value: Vec<u8>,
+        expiry_ms: u64,
+    },
+    /// Extend `key`'s life to `expiry_ms` from now.
+    Extend { key: String, expiry_ms: u64 },
+    /// Say when everything queued before is done.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// What the tier did since the store opened.
+#[derive(Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    writes: AtomicU64,
+    errors: AtomicU64,
+    mac_failures: AtomicU64,
+    oversize: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl SharedTier {
+    /// The tier `config` describes; `None`, with one warning, when it cannot be used.
+    pub(crate) fn open(config: RemoteConfig) -> Option<SharedTier> {
+        let refuse = |why: String| {
+            crate::warn::once(
+                &format!("shared tier config {}", config::redacted(&config.url)),
+                || {
+                    format!(
+                        "the shared tier at {} is off: {why}",
+                        config::redacted(&config.url)
+                    )
+                },
+            );
+        };
+        let secret = match config.secret_bytes() {
+            Ok(secret) => Secret::derive(&secret),
+            Err(why) => {
+                refuse(why);
+                return None;
+            }
+        };
+        let client = match Client::new(&config.url) {
+            Ok(client) => Arc::new(client),
+            Err(why) => {
+                refuse(why);
+                return None;
+            }
+        };
+        Some(SharedTier {
+            config,
+            secret,
+            client,
+            writes: Mutex::new(None),
+            counters: Arc::default(),
+        })
+    }
+
+    /// The namespace of a function of crate `krate`.
+    fn namespace<'a>(&'a self, krate: &'a str) -> &'a str {
+        self.config.namespace.as_deref().unwrap_or(krate)
+    }
+
+    /// The value of entry `key` of a function of crate `krate` whose code has
+    /// `fingerprint`, if the server has one that checks out and has not expired.
+    pub(crate) fn get(&self, krate: &str, fingerprint: &[u8; 32], key: &Digest) -> Option<Found> {
+        let name = value::entry_key(self.namespace(krate), fingerprint, key);
+        let raw = match self
+            .client
+            .run(|con| redis::cmd("GET").arg(&name).query::<Option<Vec<u8>>>(con))
+        {
+            Ok(raw) => raw,
+            Err(unreached) => {
+                self.unreached(&unreached);
+                return None;
+            }
+        };
+        let counters = &self.counters;
+        let Some(raw) = raw else {
+            counters.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let opened = match value::open(&self.secret, &name, &raw) {
+            Ok(opened) => opened,
+            Err(refused) => {
+                // Left where it is: it may be another team's, under another secret.
+                if refused == value::Refused::Mac {
+                    counters.mac_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                counters.misses.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        };
+        if opened.expires_ms.is_some_and(|at| at <= clock::now_ms()) {
+            counters.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        counters.hits.fetch_add(1, Ordering::Relaxed);
+        if opened.expires_ms.is_none() && self.config.read_write {
+            // Without a ttl a value lives while it is used: a read extends it.
+            self.queue(Job::Extend {
+                key: name.clone(),
+                expiry_ms: duration_ms(self.config.default_expiry),
+            });
+        }
+        Some(Found {
+            created_ms: opened.created_ms,
+            expires_ms: opened.expires_ms,
+            payload: opened.payload.to_vec(),
+        })
+    }
+
+    /// Queues the write of a result just stored locally, unless this process only reads,
+    /// the result is too large, or it has expired already.
+    pub(crate) fn put(
+        &self,
+        krate: &str,
+        fingerprint: &[u8; 32],
+        key: &Digest,
+        created_ms: u64,
+        expires_ms: Option<u64>,
+        payload: &[u8],
+    ) {
+        if !self.config.read_write {
+            return;
+        }
+        if payload.len() > self.config.max_value_bytes {
+            self.counters.oversize.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // A `ttl` is an absolute expiry on the server too; without one, a sliding one.
+        let expiry_ms = match expires_ms {
+            Some(at) => match at.checked_sub(clock::now_ms()) {
+                Some(left) if left > 0 => left,
+                _ => return,
+            },
+            None => duration_ms(self.config.default_expiry),
+        };
+        let name = value::entry_key(self.namespace(krate), fingerprint, key);
+        let value = value::seal(&self.secret, &name, created_ms, expires_ms, payload);
+        self.queue(Job::Put {
+            key: name,
+            value,
+            expiry_ms,
+        });
+    }
+
+    /// Hands `job` to the writer thread, started on the first write.
+    fn queue(&self, job: Job) {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        if writes.is_none() {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
+            let (client, counters) = (Arc::clone(&self.client), Arc::clone(&self.counters));
+            let started = std::thread::Builder::new()
+                .name("memo-shared".into())
+                .spawn(move || write_all(&client, &counters, &receiver));
+            if started.is_err() {
+                return;
+            }
+            *writes = Some(sender);
+        }
+        let sender = writes.as_ref().expect("started above");
+        match sender.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => *writes = None,
+        }
+    }
+
+    /// Waits, up to `timeout`, for the queued writes to reach the server.
+    pub(crate) fn drain(&self, timeout: std::time::Duration) {
+        let sender = self
+            .writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(sender) = sender else { return };
+        let (done, finished) = std::sync::mpsc::channel();
+        if sender.send(Job::Flush(done)).is_ok() {
+            let _ = finished.recv_timeout(timeout);
+        }
+    }
+
+    fn unreached(&self, unreached: &Unreached) {
+        refused(&self.client, &self.counters, unreached);
+    }
+
+    /// The tier's counts and state.
+    pub(crate) fn stats(&self) -> RemoteStats {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let c = &self.counters;
+        RemoteStats {
+            url: self.client.shown().to_owned(),
+            read_write: self.config.read_write,
+            hits: load(&c.hits),
+            misses: load(&c.misses),
+            writes: load(&c.writes),
+            errors: load(&c.errors),
+            mac_failures: load(&c.mac_failures),
+            oversize: load(&c.oversize),
+            dropped: load(&c.dropped),
+            breaker_open: self.client.is_open(),
+        }
+    }
+}
+
+fn duration_ms(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// The writer thread: each queued job in turn, until the queue is closed.
+fn write_all(client: &Client, counters: &Counters, jobs: &Receiver<Job>) {
+    for job in jobs.iter() {
+        let result = match &job {
+            Job::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            Job::Put {
+                key,
+                value,
+                expiry_ms,
+            } => client.run(|con| {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(*expiry_ms)
+                    .query::<Option<String>>(con)
+                    .map(drop)
+            }),
+            Job::Extend { key, expiry_ms } => client.run(|con| {
+                redis::cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(*expiry_ms)
+                    .query::<i64>(con)
+                    .map(drop)
+            }),
+        };
+        match result {
+            Ok(()) if matches!(job, Job::Put { .. }) => {
+                counters.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(()) => {}
+            Err(unreached) => refused(client, counters, &unreached),
+        }
+    }
+}
+
+/// Counts an operation that did not reach an answer; a server that refused one (out of
+/// memory under `noeviction`, say) is said once.
+fn refused(client: &Client, counters: &Counters, unreached: &Unreached) {
+    match unreached {
+        Unreached::Open => {}
+        Unreached::Failed => {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        Unreached::Refused(error) => {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            crate::warn::once(&format!("shared tier refused {}", client.shown()), || {
+                format!(
+                    "the shared tier at {} refused an operation ({error}); results stay in the local store",
+                    client.shown()
+                )
+            });
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! What the shared tier keeps in Redis: one self-contained value per key, and the names
+//! of the keys.
+//!
+//! A value is a header — magic `MEMO`, format, flags, when it was computed, when it
+//! expires — then the result's stored bytes, then a 32-byte MAC: keyed blake3, under a key
+//! derived from the shared secret, over the Redis key, the header and the payload. A value
+//! whose MAC fails (tampered with, another secret, or moved to another key) is refused.
+//!
+//! Keys are `memo:<namespace>:<fingerprint, 16 hex>:{<entry key, 64 hex>}`: the function's
+//! code version, then the entry in braces, a cluster hash tag, so that an entry and what
+//! goes with it land on one slot.
+
+use crate::Digest;
+
+/// The first bytes of every value.
+const MAGIC: &[u8; 4] = b"MEMO";
+/// The value format this code writes and reads.
+pub(crate) const VALUE_FORMAT: u8 = 1;
+/// Magic, format, flags, created, expires.
+const HEADER: usize = 4 + 1 + 1 + 8 + 8;
+const MAC: usize = 32;
+
+/// The MAC key, derived from the shared secret.
+#[derive(Clone)]
+pub(crate) struct Secret([u8; 32]);
+
+impl Secret {
+    /// The key for MACs made with `secret`.
+    pub(crate) fn derive(secret: &[u8]) -> Secret {
+        Secret(blake3::derive_key("memo shared tier v1 value MAC", secret))
+    }
+
+    fn mac(&self, key: &str, header: &[u8], payload: &[u8]) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(&(key.len() as u64).to_le_bytes());
+        hasher.update(key.as_bytes());
+        hasher.update(header);
+        hasher.update(payload);
+        *hasher.finalize().as_bytes()
+    }
+}
+
+/// A value read back and checked.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Value<'a> {
+    pub created_ms: u64,
+    pub expires_ms: Option<u64>,
+    pub payload: &'a [u8],
+}
+
+/// Why a value was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Not a value of this format: too short, another magic or format.
+    Unreadable,
+    /// Its MAC does not match: tampered with, another secret, or another key's value.
+    Mac,
+}
+
+/// The value stored under `key` for a result whose stored bytes are `payload`.
+pub(crate) fn seal(
+    secret: &Secret,
+    key: &str,
+    created_ms: u64,
+    expires_ms: Option<u64>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut value = Vec::with_capacity(HEADER + payload.len() + MAC);
+    value.extend_from_slice(MAGIC);
+    value.push(VALUE_FORMAT);
+    value.push(0); // flags: none yet
+    value.extend_from_slice(&created_ms.to_le_bytes());
+    value.extend_from_slice(&expires_ms.unwrap_or(0).to_le_bytes());
+    let mac = secret.mac(key, &value[..HEADER], payload);
+    value.extend_from_slice(payload);
+    value.extend_from_slice(&mac);
+    value
+}
+
+/// The value read from `key`, if its format is this one and its MAC holds.
+pub(crate) fn open<'a>(secret: &Secret, key: &str, value: &'a [u8]) -> Result<Value<'a>, Refused> {
+    if value.len() < HEADER + MAC || &value[..4] != MAGIC || value[4] != VALUE_FORMAT {
+        return Err(Refused::Unreadable);
+    }
+    let (header, rest) = value.split_at(HEADER);
+    let (payload, mac) = rest.split_at(rest.len() - MAC);
+    let expected = secret.mac(key, header, payload);
+    // Compared in constant time: blake3's hashes compare so.
+    if blake3::Hash::from(expected)
+        != blake3::Hash::from(<[u8; 32]>::try_from(mac).expect("32 bytes"))
+    {
+        return Err(Refused::Mac);
+    }
+    let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+    let expires = word(14);
+    Ok(Value {
+        created_ms: word(6),
+        expires_ms: (expires != 0).then_some(expires),
+        payload,
+    })
+}
+
+/// The Redis key of entry `key`, of a function whose code has `fingerprint`.
+pub(crate) fn entry_key(namespace: &str, fingerprint: &[u8; 32], key: &Digest) -> String {
+    format!("memo:{namespace}:{}:{{{key}}}", hex(&fingerprint[..8]))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `seal(derive("s"), <the golden key>, 1, Some(2), "xyz")`: header, payload, MAC.
+    const GOLDEN_VALUE: &str = concat!(
+        "4d454d4f",
+        "01",
+        "00",
+        "0100000000000000",
+        "0200000000000000",
+        "78797a",
+        "b90e74a432ebc00a243745ceb1fde12ddadd4459f6c9bf6a4f4e7bbee6009d47",
+    );
+
+    fn secret() -> Secret {
+        Secret::derive(b"team secret")
+    }
+
+    #[test]
+    fn a_sealed_value_opens_with_its_key_and_secret_only() {
+        let key = "memo:ns:0011223344556677:{ab}";
+        let value = seal(
+            &secret(),
+            key,
+            1_700_000_000_000,
+            Some(1_700_003_600_000),
+            b"payload",
+        );
+        assert_eq!(
+            open(&secret(), key, &value),
+            Ok(Value {
+                created_ms: 1_700_000_000_000,
+                expires_ms: Some(1_700_003_600_000),
+                payload: b"payload",
+            })
+        );
+        assert_eq!(
+            open(&Secret::derive(b"other"), key, &value),
+            Err(Refused::Mac)
+        );
+        assert_eq!(
+            open(&secret(), "memo:ns:0011223344556677:{cd}", &value),
+            Err(Refused::Mac)
+        );
+        for at in 0..value.len() {
+            let mut bad = value.clone();
+            bad[at] ^= 1;
+            assert!(
+                open(&secret(), key, &bad).is_err(),
+                "a flip at {at} went unnoticed"
+            );
+        }
+        assert_eq!(open(&secret(), key, &value[..20]), Err(Refused::Unreadable));
+        assert_eq!(open(&secret(), key, b""), Err(Refused::Unreadable));
+    }
+
+    #[test]
+    fn no_expiry_and_an_empty_payload_round_trip() {
+        let value = seal(&secret(), "k", 5, None, b"");
+        let opened = open(&secret(), "k", &value).unwrap();
+        assert_eq!(
+            (opened.created_ms, opened.expires_ms, opened.payload),
+            (5, None, &b""[..])
+        );
+    }
+
+    /// The format, pinned: a change here is a new `VALUE_FORMAT`, never a silent one.
+    #[test]
+    fn golden_bytes_of_a_key_and_a_value() {
+        let key = entry_key("team", &[0xab; 32], &Digest([0x01; 32]));
+        assert_eq!(
+            key,
+            "memo:team:abababababababab:{0101010101010101010101010101010101010101010101010101010101010101}"
+        );
+        let value = seal(&Secret::derive(b"s"), &key, 1, Some(2), b"xyz");
+        assert_eq!(hex(&value), GOLDEN_VALUE);
+    }
+}
