@@ -53,7 +53,7 @@ pub(super) fn start<'k, S: Stored>(
     let Some(call) = Call::begin(site, key, share) else {
         return Start::Uncached;
     };
-    match call.lookup_found::<S>() {
+    match call.lookup_found::<S>(Tiers::All) {
         Some(found) if audited => Start::Audit(call, found),
         Some(found) => Start::Hit(found.value),
         None => Start::Missed(call),
@@ -97,6 +97,15 @@ fn warm<S: Stored>(
     // Cloned or decoded outside the thread's state: a `Clone` or `Deserialize` impl may
     // call cached functions.
     share.take::<S>(&held)
+}
+
+/// Where a lookup looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tiers {
+    /// The local store, then the shared tier.
+    All,
+    /// The local store alone.
+    Local,
 }
 
 /// One call that caching applies to: its store, key and mode.
@@ -210,14 +219,16 @@ impl<'k, V> Call<'k, V> {
         super::offload::run(move || store.await_lead(&digest)).await;
     }
 
-    /// The stored value, counted as a hit; never in refresh mode.
+    /// The value stored locally, counted as a hit; never in refresh mode. A look again,
+    /// after the first: what another caller stored meanwhile is in the local store.
     fn lookup<S: Stored<Value = V>>(&self) -> Option<S::Value> {
-        self.lookup_found::<S>().map(|found| found.value)
+        self.lookup_found::<S>(Tiers::Local)
+            .map(|found| found.value)
     }
 
     /// The stored value with the hash of the bytes it was read from (an audit compares
     /// them), kept in the memory tier and counted as a hit; never in refresh mode.
-    fn lookup_found<S: Stored<Value = V>>(&self) -> Option<audit::Found<S::Value>> {
+    fn lookup_found<S: Stored<Value = V>>(&self, tiers: Tiers) -> Option<audit::Found<S::Value>> {
         if self.refresh {
             return None;
         }
@@ -233,6 +244,7 @@ impl<'k, V> Call<'k, V> {
                     output: hit.output,
                 }
             }
+            Ok(None) if tiers == Tiers::Local => return None,
             Ok(None) => {
                 // Another machine may have computed it: the shared tier, if there is one.
                 let entry = self.site.new_entry();

@@ -1,0 +1,330 @@
+//! The shared tier against real Redis servers: the one on 127.0.0.1:6379 (each test in a
+//! namespace of its own; none flushes it) and private `redis-server`s started on other
+//! ports for the faults, stopped by pid.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use memo_runtime::{RemoteConfig, Store, with_store};
+use support::{Runs, key, square};
+
+const SERVER: &str = "redis://127.0.0.1:6379/0";
+const SECRET: &[u8] = b"the team's secret";
+
+/// A namespace no other test or run uses.
+fn namespace() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "memo-test-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn config(url: &str, namespace: &str, read_write: bool) -> RemoteConfig {
+    RemoteConfig::new(url)
+        .namespace(namespace)
+        .read_write(read_write)
+        .secret(SECRET.to_vec())
+}
+
+/// A store of its own (a fresh directory) behind the tier `config` describes.
+fn store(config: RemoteConfig) -> Store {
+    Store::temporary_builder().remote(config).open().unwrap()
+}
+
+fn redis(url: &str) -> redis::Connection {
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+/// The namespace's keys on the server.
+fn keys(url: &str, namespace: &str) -> Vec<String> {
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("memo:{namespace}:*"))
+        .query(&mut redis(url))
+        .unwrap();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn a_result_computed_by_one_store_is_a_remote_hit_and_a_backfill_in_another() {
+    let ns = namespace();
+    let writer = store(config(SERVER, &ns, true));
+    let runs = Runs::default();
+    let site = site!("shared::square");
+    for x in 0..20 {
+        assert_eq!(square(&writer, site, x, &runs), x * x);
+    }
+    writer.flush_shared(Duration::from_secs(5));
+    assert_eq!(keys(SERVER, &ns).len(), 20);
+    assert_eq!(writer.remote_stats().unwrap().writes, 20);
+
+    // Another machine: its own local store, empty; the tier answers, and fills it.
+    let reader = store(config(SERVER, &ns, false));
+    let theirs = Runs::default();
+    for x in 0..20 {
+        assert_eq!(square(&reader, site, x, &theirs), x * x);
+    }
+    assert_eq!(theirs.get(), 0, "every call a remote hit");
+    let stats = reader.remote_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.writes), (20, 0, 0));
+    assert_eq!(reader.stats().unwrap().entries, 20, "backfilled");
+    // Backfilled: the next calls are local hits, the tier is not asked again.
+    memo_runtime::set_memory_budget(0);
+    for x in 0..20 {
+        assert_eq!(square(&reader, site, x, &theirs), x * x);
+    }
+    memo_runtime::set_memory_budget(64 << 20);
+    assert_eq!(reader.remote_stats().unwrap().hits, 20);
+    assert_eq!(theirs.get(), 0);
+}
+
+#[test]
+fn a_read_only_store_writes_nothing() {
+    let ns = namespace();
+    let reader = store(config(SERVER, &ns, false));
+    let runs = Runs::default();
+    for x in 0..5 {
+        square(&reader, site!("shared::ro"), x, &runs);
+    }
+    reader.flush_shared(Duration::from_secs(5));
+    assert_eq!(runs.get(), 5);
+    assert!(keys(SERVER, &ns).is_empty(), "{:?}", keys(SERVER, &ns));
+    let stats = reader.remote_stats().unwrap();
+    assert_eq!((stats.misses, stats.writes), (5, 0));
+}
+
+#[test]
+fn a_tampered_value_or_another_secret_is_a_miss_and_is_left_alone() {
+    let ns = namespace();
+    let site = site!("shared::tampered");
+    let writer = store(config(SERVER, &ns, true));
+    square(&writer, site, 7, &Runs::default());
+    writer.flush_shared(Duration::from_secs(5));
+    let names = keys(SERVER, &ns);
+    assert_eq!(names.len(), 1);
+
+    // Another team's secret: the value does not check out.
+    let stranger = store(config(SERVER, &ns, false).secret(b"another secret".to_vec()));
+    let runs = Runs::default();
+    assert_eq!(square(&stranger, site, 7, &runs), 49);
+    assert_eq!(runs.get(), 1, "computed, not taken from the tier");
+    assert_eq!(stranger.remote_stats().unwrap().mac_failures, 1);
+
+    // One byte of the payload changed on the server.
+    let mut con = redis(SERVER);
+    let mut value: Vec<u8> = redis::cmd("GET").arg(&names[0]).query(&mut con).unwrap();
+    let at = value.len() - 40;
+    value[at] ^= 0x01;
+    let _: () = redis::cmd("SET")
+        .arg(&names[0])
+        .arg(&value)
+        .query(&mut con)
+        .unwrap();
+    let reader = store(config(SERVER, &ns, false));
+    let runs = Runs::default();
+    assert_eq!(square(&reader, site, 7, &runs), 49);
+    assert_eq!(runs.get(), 1);
+    let stats = reader.remote_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.mac_failures), (0, 1, 1));
+    let after: Vec<u8> = redis::cmd("GET").arg(&names[0]).query(&mut con).unwrap();
+    assert_eq!(after, value, "not deleted: it may be someone else's");
+}
+
+#[test]
+fn a_value_past_the_size_cap_stays_local() {
+    let ns = namespace();
+    let writer = store(config(SERVER, &ns, true).max_value_bytes(4));
+    square(&writer, site!("shared::capped"), 1 << 20, &Runs::default()); // 6 bytes encoded
+    square(&writer, site!("shared::capped"), 1, &Runs::default());
+    writer.flush_shared(Duration::from_secs(5));
+    let stats = writer.remote_stats().unwrap();
+    assert_eq!((stats.oversize, stats.writes), (1, 1), "{stats:?}");
+    assert_eq!(keys(SERVER, &ns).len(), 1);
+}
+
+#[test]
+fn a_ttl_is_the_values_expiry_on_the_server_and_no_ttl_a_default_one() {
+    let ns = namespace();
+    let writer = store(config(SERVER, &ns, true).default_expiry(Duration::from_secs(3600)));
+    let expiring = site!(
+        "shared::ttl",
+        fingerprint = [2; 32],
+        ttl = Some(2),
+        tags = &[]
+    );
+    square(&writer, expiring, 3, &Runs::default());
+    square(&writer, site!("shared::lasting"), 3, &Runs::default());
+    writer.flush_shared(Duration::from_secs(5));
+    let mut con = redis(SERVER);
+    let ttls: Vec<i64> = keys(SERVER, &ns)
+        .iter()
+        .map(|name| redis::cmd("PTTL").arg(name).query(&mut con).unwrap())
+        .collect();
+    let (short, long) = (ttls.iter().min().unwrap(), ttls.iter().max().unwrap());
+    assert!(*short > 0 && *short <= 2000, "{ttls:?}");
+    assert!(*long > 3_000_000 && *long <= 3_600_000, "{ttls:?}");
+    // Past its ttl the server has dropped it: another store computes it again.
+    std::thread::sleep(Duration::from_millis(2100));
+    let reader = store(config(SERVER, &ns, false));
+    let runs = Runs::default();
+    assert_eq!(square(&reader, expiring, 3, &runs), 9);
+    assert_eq!(runs.get(), 1);
+    assert_eq!(keys(SERVER, &ns).len(), 1);
+}
+
+/// A `redis-server` of this test's own on `port`, stopped when dropped.
+struct Server(Child);
+
+impl Server {
+    fn start(port: u16) -> Server {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let url = format!("redis://127.0.0.1:{port}/0");
+        while redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_millis(100))
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server(child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nothing listens on, from the range the tests' own servers use.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn a_closed_port_costs_calls_a_bounded_wait_and_one_warning() {
+    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    let (slowest, logged) = support::warnings(|| {
+        let store = store(config(&url, &namespace(), true));
+        let runs = Runs::default();
+        let mut slowest = Duration::ZERO;
+        for x in 0..200 {
+            let start = Instant::now();
+            assert_eq!(square(&store, site!("shared::closed"), x, &runs), x * x);
+            slowest = slowest.max(start.elapsed());
+        }
+        store.flush_shared(Duration::from_secs(2));
+        let stats = store.remote_stats().unwrap();
+        assert!(stats.breaker_open, "{stats:?}");
+        assert!(
+            stats.errors >= 1 && stats.errors < 20,
+            "the breaker skips the rest: {stats:?}"
+        );
+        assert_eq!(
+            store.stats().unwrap().entries,
+            200,
+            "the local path is unchanged"
+        );
+        slowest
+    });
+    assert!(
+        slowest < Duration::from_millis(400),
+        "a call waited {slowest:?}"
+    );
+    let shared: Vec<&String> = logged
+        .iter()
+        .filter(|l| l.contains("shared tier"))
+        .collect();
+    assert_eq!(shared.len(), 1, "{logged:?}");
+    assert!(shared[0].contains("cannot be reached"), "{shared:?}");
+}
+
+#[test]
+fn a_server_killed_and_restarted_is_found_again() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let ns = namespace();
+    let server = Server::start(port);
+    let writer = store(config(&url, &ns, true));
+    let site = site!("shared::restarted");
+    square(&writer, site, 1, &Runs::default());
+    writer.flush_shared(Duration::from_secs(5));
+    assert_eq!(writer.remote_stats().unwrap().writes, 1);
+    drop(server);
+
+    // Down: every call still right, in bounded time.
+    let runs = Runs::default();
+    let start = Instant::now();
+    for x in 2..50 {
+        assert_eq!(square(&writer, site, x, &runs), x * x);
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(writer.remote_stats().unwrap().errors >= 1);
+
+    // Back (empty: it keeps nothing on disk). Once the backoff has passed, writes go
+    // through again.
+    let _server = Server::start(port);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut x = 1_000;
+    while writer.remote_stats().unwrap().breaker_open || keys(&url, &ns).is_empty() {
+        assert!(Instant::now() < deadline, "{:?}", writer.remote_stats());
+        square(&writer, site, x, &runs);
+        x += 1;
+        writer.flush_shared(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!keys(&url, &ns).is_empty());
+}
+
+#[test]
+fn a_config_without_a_secret_leaves_the_tier_off_with_one_warning() {
+    let (stats, logged) = support::warnings(|| {
+        let store = Store::temporary_builder()
+            .remote(RemoteConfig::new(SERVER).read_write(true))
+            .open()
+            .unwrap();
+        with_store(&store, || ());
+        let site = site!("shared::nosecret");
+        memo_runtime::with_store(&store, || {
+            memo_runtime::call::<memo_runtime::Plain<u64>>(
+                site,
+                &key(site, 1),
+                memo_runtime::Share::typed(),
+                || 1,
+            )
+        });
+        store.remote_stats()
+    });
+    assert!(stats.is_none());
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("is off") && l.contains("no secret")),
+        "{logged:?}"
+    );
+}
