@@ -328,3 +328,73 @@ fn a_config_without_a_secret_leaves_the_tier_off_with_one_warning() {
         "{logged:?}"
     );
 }
+
+/// An async call whose tier lookup is slow (the server is stopped: every read waits out
+/// its timeout) leaves its executor free: a ticker task beside it is never held up.
+#[test]
+fn an_async_call_waits_for_the_tier_off_its_executor() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let server = Server::start(port);
+    let reader = store(config(&url, &namespace(), false));
+    // A connection made while the server answers, so the stop is felt as a read that
+    // never returns, the slowest way the tier can fail.
+    square(&reader, site!("shared::warm"), 1, &Runs::default());
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let site = site!("shared::async");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let (value, stalled) = runtime.block_on(async {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = tokio::spawn({
+            let done = std::sync::Arc::clone(&done);
+            async move {
+                let (mut longest, mut last) = (Duration::ZERO, Instant::now());
+                while !done.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    longest = longest.max(last.elapsed());
+                    last = Instant::now();
+                }
+                longest
+            }
+        });
+        tokio::task::yield_now().await;
+        let value = memo_runtime::with_store_async(&reader, async {
+            memo_runtime::call_async::<memo_runtime::Plain<u64>>(
+                site,
+                &key(site, 5),
+                memo_runtime::Share::typed(),
+                memo_runtime::Later::new(async { 25u64 }, |a, b| a == b),
+            )
+            .await
+        })
+        .await;
+        done.store(true, Ordering::Relaxed);
+        (value, ticker.await.unwrap())
+    });
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(value, 25);
+    assert!(
+        reader.remote_stats().unwrap().errors >= 1,
+        "the read timed out"
+    );
+    assert!(
+        stalled < Duration::from_millis(150),
+        "the executor was held {stalled:?}"
+    );
+}

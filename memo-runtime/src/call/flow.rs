@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::codec::{Encoded, Refused};
 use super::flight::{self, Joined, Leader, Shared};
-use super::{CallSite, Share, Stored, audit, stored, tier};
+use super::{CallSite, Share, Stored, audit, offload, stored, tier};
 use crate::error::{Error, Result};
-use crate::store::{Bytes, Lead, Lease, Payload};
+use crate::store::{Bytes, Hit, Lead, Lease, Payload};
 use crate::{Digest, KeyHasher, Store, scope, warn};
 
 /// How a call starts: answered from memory or the store, run uncached, or missed.
@@ -40,11 +40,13 @@ pub(super) enum Step<V> {
     Reentrant,
 }
 
-/// Looks a call up in memory, then in its store.
+/// Looks a call up in memory, then in its store — and for `Tiers::All` in the shared
+/// tier behind it (an async call asks that one itself, off its executor).
 pub(super) fn start<'k, S: Stored>(
     site: &'static CallSite,
     key: &'k KeyHasher,
     share: Share<S::Value>,
+    tiers: Tiers,
 ) -> Start<'k, S::Value> {
     let audited = audit::sampled();
     if !audited && let Some(value) = warm::<S>(site, key, &share) {
@@ -53,7 +55,7 @@ pub(super) fn start<'k, S: Stored>(
     let Some(call) = Call::begin(site, key, share) else {
         return Start::Uncached;
     };
-    match call.lookup_found::<S>(Tiers::All) {
+    match call.lookup_found::<S>(tiers) {
         Some(found) if audited => Start::Audit(call, found),
         Some(found) => Start::Hit(found.value),
         None => Start::Missed(call),
@@ -101,7 +103,7 @@ fn warm<S: Stored>(
 
 /// Where a lookup looks.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Tiers {
+pub(super) enum Tiers {
     /// The local store, then the shared tier.
     All,
     /// The local store alone.
@@ -232,44 +234,49 @@ impl<'k, V> Call<'k, V> {
         if self.refresh {
             return None;
         }
-        let found = match contained(|| self.store.lookup(&self.digest)) {
-            Ok(Some(hit)) => {
-                let value = stored::decode_payload::<S>(&self.store, &hit.payload, hit.output)?;
-                // A result kept as a file is too large for the memory tier.
-                if let Payload::Bytes(bytes) = &hit.payload {
-                    self.keep(&value, hit.output, bytes, hit.expires_ms);
-                }
-                audit::Found {
-                    value,
-                    output: hit.output,
-                }
-            }
+        let hit = match contained(|| self.store.lookup(&self.digest)) {
+            Ok(Some(hit)) => hit,
             Ok(None) if tiers == Tiers::Local => return None,
+            // Another machine may have computed it: the shared tier, if there is one.
             Ok(None) => {
-                // Another machine may have computed it: the shared tier, if there is one.
                 let entry = self.site.new_entry();
-                let hit = self.store.fetch_shared(
-                    &entry,
-                    self.krate(),
-                    &self.digest,
-                    self.key.inputs(),
-                )?;
-                let value = stored::decode_payload::<S>(&self.store, &hit.payload, hit.output)?;
-                if let Payload::Bytes(bytes) = &hit.payload {
-                    self.keep(&value, hit.output, bytes, hit.expires_ms);
-                }
-                audit::Found {
-                    value,
-                    output: hit.output,
-                }
+                self.store
+                    .fetch_shared(&entry, self.krate(), &self.digest, self.key.inputs())?
             }
             Err(error) => {
                 degraded(&self.store, &error);
                 return None;
             }
         };
+        self.taken::<S>(&hit)
+    }
+
+    /// After a local miss, the shared tier's value, asked on a thread of its own: an
+    /// async caller's executor never waits on the network.
+    pub(super) async fn fetch_shared_async<S: Stored<Value = V>>(&self) -> Option<S::Value> {
+        if self.refresh || !self.store.has_shared() {
+            return None;
+        }
+        let (store, entry, krate) = (self.store.clone(), self.site.new_entry(), self.krate());
+        let (digest, inputs) = (self.digest, self.key.inputs().to_vec());
+        let hit = offload::run(move || store.fetch_shared(&entry, krate, &digest, &inputs))
+            .await
+            .flatten()?;
+        self.taken::<S>(&hit).map(|found| found.value)
+    }
+
+    /// A hit's value, decoded, kept in the memory tier and counted.
+    fn taken<S: Stored<Value = V>>(&self, hit: &Hit) -> Option<audit::Found<S::Value>> {
+        let value = stored::decode_payload::<S>(&self.store, &hit.payload, hit.output)?;
+        // A result kept as a file is too large for the memory tier.
+        if let Payload::Bytes(bytes) = &hit.payload {
+            self.keep(&value, hit.output, bytes, hit.expires_ms);
+        }
         self.store.count_hit();
-        Some(found)
+        Some(audit::Found {
+            value,
+            output: hit.output,
+        })
     }
 
     /// Stores the leader's result and hands it to the callers waiting in this process.

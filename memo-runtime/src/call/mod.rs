@@ -15,7 +15,7 @@ mod tier;
 use std::convert::Infallible;
 
 use crate::KeyHasher;
-use flow::{Call, Start, Step, degraded};
+use flow::{Call, Start, Step, Tiers, degraded};
 
 pub use body::{
     ArgsCloned, ArgsMoved, ArgsProbe, AsyncBody, Body, Cloned, Later, Moved, Once, SameByBytes,
@@ -69,7 +69,7 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
     share: Share<S::Value>,
     compute: impl Body<R, S::Value>,
 ) -> R {
-    let call = match flow::start::<S>(site, key, share) {
+    let call = match flow::start::<S>(site, key, share, Tiers::All) {
         Start::Hit(value) => return R::from_stored(value),
         Start::Uncached => return compute.run(),
         Start::Audit(call, found) => {
@@ -131,7 +131,7 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
 ) -> R {
     let same = compute.same_fn();
     let compute = compute.into_future();
-    let call = match flow::start::<S>(site, key, share) {
+    let call = match flow::start::<S>(site, key, share, Tiers::Local) {
         Start::Hit(value) => return R::from_stored(value),
         Start::Uncached => return compute.await,
         // A future runs once: the audit has one fresh run to judge by.
@@ -141,6 +141,9 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
         }
         Start::Missed(call) => call,
     };
+    if let Some(value) = call.fetch_shared_async::<S>().await {
+        return R::from_stored(value);
+    }
     let mut held = None;
     loop {
         match call.step::<S>(held.take()) {

@@ -32,7 +32,7 @@ pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use shared::{RemoteConfig, RemoteStats};
 pub use verify::VerifyReport;
 
-pub(crate) use access::{Bytes, FunctionInfo, NewEntry, Payload, read_entry_head};
+pub(crate) use access::{Bytes, FunctionInfo, Hit, NewEntry, Payload, read_entry_head};
 pub(crate) use engine::Raw;
 pub(crate) use files::{BlobFile, DIR as FILES_DIR, FILE_MIN, Staged};
 pub(crate) use record::{EntryRecord, decode_exact};

@@ -136,6 +136,11 @@ impl crate::Store {
         })
     }
 
+    /// Whether the store has a shared tier behind it.
+    pub(crate) fn has_shared(&self) -> bool {
+        self.inner.shared.is_some()
+    }
+
     /// Queues `payload`, the result just stored locally under `key`, for the shared tier.
     pub(crate) fn share(
         &self,
