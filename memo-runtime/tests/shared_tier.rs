@@ -186,9 +186,15 @@ struct Server(Child);
 
 impl Server {
     fn start(port: u16) -> Server {
+        Server::with(port, &[])
+    }
+
+    /// A server with `extra` settings (`--maxmemory`, …).
+    fn with(port: u16, extra: &[&str]) -> Server {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server runs");
@@ -397,4 +403,89 @@ fn an_async_call_waits_for_the_tier_off_its_executor() {
         stalled < Duration::from_millis(150),
         "the executor was held {stalled:?}"
     );
+}
+
+/// Results of about 20 KiB encoded.
+fn rows(store: &Store, x: u64, runs: &Runs) -> Vec<u8> {
+    let site = site!("shared::rows");
+    with_store(store, || {
+        memo_runtime::call::<memo_runtime::Plain<Vec<u8>>>(
+            site,
+            &key(site, x),
+            memo_runtime::Share::typed(),
+            || {
+                runs.bump();
+                (0..20_000).map(|i| (i as u64 * 31 + x) as u8).collect()
+            },
+        )
+    })
+}
+
+#[test]
+fn a_full_server_refuses_writes_and_every_call_stays_right() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let _server = Server::with(
+        port,
+        &["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"],
+    );
+    let ns = namespace();
+    let (stats, logged) = support::warnings(|| {
+        let writer = store(config(&url, &ns, true));
+        let runs = Runs::default();
+        for x in 0..300 {
+            assert_eq!(rows(&writer, x, &runs)[7], (7 * 31 + x) as u8);
+        }
+        writer.flush_shared(Duration::from_secs(10));
+        assert_eq!(
+            writer.stats().unwrap().entries,
+            300,
+            "every result kept locally"
+        );
+        writer.remote_stats().unwrap()
+    });
+    assert!(
+        stats.writes > 0 && stats.errors > 0,
+        "some fit, the rest were refused: {stats:?}"
+    );
+    assert!(!stats.breaker_open, "a full server is up: {stats:?}");
+    // The refusal is said where it happens, on the writer's thread, once.
+    let _ = logged;
+    // What the server holds still serves another store; the rest is computed there.
+    let reader = store(config(&url, &ns, false));
+    let runs = Runs::default();
+    for x in 0..300 {
+        assert_eq!(rows(&reader, x, &runs)[7], (7 * 31 + x) as u8);
+    }
+    assert_eq!(runs.get() as u64, 300 - reader.remote_stats().unwrap().hits);
+    assert_eq!(reader.remote_stats().unwrap().hits, stats.writes);
+}
+
+#[test]
+fn a_server_that_evicts_loses_values_never_correctness() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let _server = Server::with(
+        port,
+        &["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru"],
+    );
+    let ns = namespace();
+    let writer = store(config(&url, &ns, true));
+    let runs = Runs::default();
+    for x in 0..300 {
+        rows(&writer, x, &runs);
+    }
+    writer.flush_shared(Duration::from_secs(10));
+    let stats = writer.remote_stats().unwrap();
+    assert_eq!((stats.writes, stats.errors), (300, 0), "{stats:?}");
+    let held = keys(&url, &ns).len();
+    assert!(held > 0 && held < 300, "the server evicted some: {held}");
+    let reader = store(config(&url, &ns, false));
+    let runs = Runs::default();
+    for x in 0..300 {
+        assert_eq!(rows(&reader, x, &runs)[7], (7 * 31 + x) as u8);
+    }
+    let hits = reader.remote_stats().unwrap().hits;
+    assert!(hits > 0, "what was left was shared");
+    assert_eq!(runs.get() as u64, 300 - hits);
 }
