@@ -489,3 +489,140 @@ fn a_server_that_evicts_loses_values_never_correctness() {
     assert!(hits > 0, "what was left was shared");
     assert_eq!(runs.get() as u64, 300 - hits);
 }
+
+/// In a child, a machine of its own: a fresh local store behind the tier (`URL`, `NS`),
+/// read-write, its locks lapsing after a second; once `GO` exists, one slow call (`SLOW_MS`)
+/// of the key every child shares; prints how many times it computed it.
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_machine_computes_the_shared_key() {
+    if std::env::var_os("MEMO_TEST_CHILD").is_none() {
+        return;
+    }
+    let var = |name: &str| std::env::var(name).unwrap();
+    let slow = Duration::from_millis(var("SLOW_MS").parse().unwrap());
+    let machine = store(config(&var("URL"), &var("NS"), true).lock_ttl(Duration::from_secs(1)));
+    println!("ready");
+    while !std::path::Path::new(&var("GO")).exists() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let site = site!("shared::slow");
+    let runs = Runs::default();
+    let value = with_store(&machine, || {
+        memo_runtime::call::<memo_runtime::Plain<u64>>(
+            site,
+            &key(site, 42),
+            memo_runtime::Share::typed(),
+            || {
+                runs.bump();
+                println!("computing");
+                std::thread::sleep(slow);
+                4242
+            },
+        )
+    });
+    assert_eq!(value, 4242);
+    machine.flush_shared(Duration::from_secs(5));
+    println!("computed {}", runs.get());
+}
+
+/// A child machine; its output piped.
+fn machine(url: &str, ns: &str, go: &std::path::Path, slow_ms: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_machine_computes_the_shared_key",
+            "--exact",
+            "--ignored",
+        ])
+        .args(["--nocapture", "--test-threads=1"])
+        .env("MEMO_TEST_CHILD", "1")
+        .env("URL", url)
+        .env("NS", ns)
+        .env("GO", go)
+        .env("SLOW_MS", slow_ms.to_string())
+        .env_remove("MEMO_DIR")
+        .env_remove("MEMO_REMOTE")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` to print `line`; the rest of its output.
+fn said(child: &mut Child, line: &str) -> std::io::BufReader<std::process::ChildStdout> {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    loop {
+        text.clear();
+        assert!(
+            out.read_line(&mut text).unwrap() > 0,
+            "the child ended before {line:?}"
+        );
+        if text.contains(line) {
+            return out;
+        }
+    }
+}
+
+/// What a child computed, from the rest of its output, once it has exited well.
+fn computed(mut child: Child, out: std::io::BufReader<std::process::ChildStdout>) -> u64 {
+    use std::io::BufRead;
+    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success(), "{lines:?}");
+    lines
+        .iter()
+        .find_map(|l| {
+            l.split_once("computed ")
+                .and_then(|(_, n)| n.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no count in {lines:?}"))
+}
+
+#[test]
+fn eight_machines_missing_one_key_at_once_compute_it_once() {
+    let ns = namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let machines: Vec<_> = (0..8)
+        .map(|_| {
+            let mut child = machine(SERVER, &ns, &go, 300);
+            let out = said(&mut child, "ready");
+            (child, out)
+        })
+        .collect();
+    std::fs::write(&go, "").unwrap();
+    let total: u64 = machines.into_iter().map(|(c, out)| computed(c, out)).sum();
+    assert_eq!(total, 1, "one machine computed, the others took its value");
+}
+
+#[test]
+fn when_the_machine_holding_the_lock_dies_another_takes_over() {
+    let ns = namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    std::fs::write(&go, "").unwrap();
+    // The first machine takes the lock and computes for a long time.
+    let mut first = machine(SERVER, &ns, &go, 60_000);
+    let _out = said(&mut first, "computing");
+    let others: Vec<_> = (0..3)
+        .map(|_| {
+            let mut child = machine(SERVER, &ns, &go, 200);
+            let out = said(&mut child, "ready");
+            (child, out)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    first.kill().unwrap(); // SIGKILL: its lock is never let go of, only no longer renewed
+    first.wait().unwrap();
+    let start = Instant::now();
+    let total: u64 = others.into_iter().map(|(c, out)| computed(c, out)).sum();
+    assert_eq!(
+        total, 1,
+        "one of the others took over, the rest waited for it"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -9,7 +9,7 @@ use super::codec::{Encoded, Refused};
 use super::flight::{self, Joined, Leader, Shared};
 use super::{CallSite, Share, Stored, audit, offload, stored, tier};
 use crate::error::{Error, Result};
-use crate::store::{Bytes, Hit, Lead, Lease, Payload};
+use crate::store::{Bytes, Hit, Lead, Lease, Payload, SharedLead, SharedLock};
 use crate::{Digest, KeyHasher, Store, scope, warn};
 
 /// How a call starts: answered from memory or the store, run uncached, or missed.
@@ -28,16 +28,26 @@ pub(super) enum Start<'k, V> {
 pub(super) enum Step<V> {
     /// Another caller stored the result meanwhile.
     Hit(V),
-    /// Compute as the leader ([`Call::leading`]), then [`Call::finish`]; drop the lease
+    /// Compute as the leader ([`Call::leading`]), then [`Call::finish`]; drop the guards
     /// after.
-    Compute(Leader, Option<Lease>),
+    Compute(Leader, Guards),
     /// Wait for the caller in this process that computes, then [`Call::follow`].
     Follow(Arc<flight::Flight>),
     /// Another process computes: wait ([`Store::await_lead`]), then step again with the
     /// leader kept.
     Elsewhere(Leader),
+    /// Another machine computes: wait for its value ([`Call::await_remote`]); if none
+    /// comes, step again with the leader kept.
+    Remote(Leader),
     /// A call on this key from inside its own computation: run the body uncached.
     Reentrant,
+}
+
+/// What a computing leader holds until its result is stored: its lead among the
+/// processes sharing the store, and among the machines sharing a tier.
+pub(super) struct Guards {
+    _lease: Option<Lease>,
+    _lock: Option<SharedLock>,
 }
 
 /// Looks a call up in memory, then in its store — and for `Tiers::All` in the shared
@@ -191,11 +201,24 @@ impl<'k, V> Call<'k, V> {
             },
         };
         // Across the processes sharing the store, its holder says who computes.
-        match self.store.try_lead(&self.digest) {
-            Lead::Alone => Step::Compute(leader, None),
-            Lead::Leads(lease) => Step::Compute(leader, Some(lease)),
-            Lead::Busy => Step::Elsewhere(leader),
-        }
+        let lease = match self.store.try_lead(&self.digest) {
+            Lead::Alone => None,
+            Lead::Leads(lease) => Some(lease),
+            Lead::Busy => return Step::Elsewhere(leader),
+        };
+        // Across the machines sharing a tier, its lock does.
+        let lock = match self.store.lead_shared(self.krate(), &self.digest) {
+            SharedLead::Alone => None,
+            SharedLead::Leads(lock) => Some(lock),
+            SharedLead::Busy => return Step::Remote(leader),
+        };
+        Step::Compute(
+            leader,
+            Guards {
+                _lease: lease,
+                _lock: lock,
+            },
+        )
     }
 
     /// Runs `compute` as the leader of the call's flight: a call on the same key from
@@ -219,6 +242,26 @@ impl<'k, V> Call<'k, V> {
     pub(super) async fn await_elsewhere_async(&self) {
         let (store, digest) = (self.store.clone(), self.digest);
         super::offload::run(move || store.await_lead(&digest)).await;
+    }
+
+    /// The value another machine computes, once it is in the tier; `None` if its lock
+    /// went without one.
+    pub(super) fn await_remote<S: Stored<Value = V>>(&self) -> Option<S::Value> {
+        let entry = self.site.new_entry();
+        let hit = self
+            .store
+            .await_shared(&entry, self.krate(), &self.digest, self.key.inputs())?;
+        self.taken::<S>(&hit).map(|found| found.value)
+    }
+
+    /// [`Call::await_remote`] on a thread of its own, for an async caller.
+    pub(super) async fn await_remote_async<S: Stored<Value = V>>(&self) -> Option<S::Value> {
+        let (store, entry, krate) = (self.store.clone(), self.site.new_entry(), self.krate());
+        let (digest, inputs) = (self.digest, self.key.inputs().to_vec());
+        let hit = offload::run(move || store.await_shared(&entry, krate, &digest, &inputs))
+            .await
+            .flatten()?;
+        self.taken::<S>(&hit).map(|found| found.value)
     }
 
     /// The value stored locally, counted as a hit; never in refresh mode. A look again,

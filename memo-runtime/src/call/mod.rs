@@ -83,10 +83,10 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
         match call.step::<S>(held.take()) {
             Step::Hit(value) => return R::from_stored(value),
             Step::Reentrant => return compute.run(),
-            Step::Compute(leader, lease) => {
+            Step::Compute(leader, guards) => {
                 let result = call.leading(|| compute.run());
                 call.finish::<S>(leader, result.stored());
-                drop(lease);
+                drop(guards);
                 return result;
             }
             Step::Follow(flight) => {
@@ -98,6 +98,13 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
                 call.await_elsewhere();
                 held = Some(leader);
             }
+            Step::Remote(leader) => match call.await_remote::<S>() {
+                Some(value) => {
+                    leader.finish(None);
+                    return R::from_stored(value);
+                }
+                None => held = Some(leader),
+            },
         }
     }
 }
@@ -149,10 +156,10 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
         match call.step::<S>(held.take()) {
             Step::Hit(value) => return R::from_stored(value),
             Step::Reentrant => return compute.await,
-            Step::Compute(leader, lease) => {
+            Step::Compute(leader, guards) => {
                 let result = call.leading_async(compute).await;
                 call.finish::<S>(leader, result.stored());
-                drop(lease);
+                drop(guards);
                 return result;
             }
             Step::Follow(flight) => {
@@ -164,6 +171,13 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
                 call.await_elsewhere_async().await;
                 held = Some(leader);
             }
+            Step::Remote(leader) => match call.await_remote_async::<S>().await {
+                Some(value) => {
+                    leader.finish(None);
+                    return R::from_stored(value);
+                }
+                None => held = Some(leader),
+            },
         }
     }
 }

@@ -30,6 +30,7 @@ pub use manage::Stats;
 pub use problem::Problem;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub use shared::{RemoteConfig, RemoteStats};
+pub(crate) use shared::{SharedLead, SharedLock};
 pub use verify::VerifyReport;
 
 pub(crate) use access::{Bytes, FunctionInfo, Hit, NewEntry, Payload, read_entry_head};

@@ -25,6 +25,7 @@ pub struct RemoteConfig {
     pub(crate) secret: Option<Secret>,
     pub(crate) max_value_bytes: usize,
     pub(crate) default_expiry: Duration,
+    pub(crate) lock_ttl: Duration,
 }
 
 /// Where the secret comes from.
@@ -48,6 +49,8 @@ impl std::fmt::Debug for RemoteConfig {
 
 /// Values past this many bytes stay local.
 const MAX_VALUE_BYTES: usize = 4 << 20;
+/// How long a machine's lock on a computation lasts unless it is renewed.
+const LOCK_TTL: Duration = Duration::from_secs(10);
 /// How long a value without a `ttl` lives on the server after it was last read.
 const DEFAULT_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -62,6 +65,7 @@ impl RemoteConfig {
             secret: None,
             max_value_bytes: MAX_VALUE_BYTES,
             default_expiry: DEFAULT_EXPIRY,
+            lock_ttl: LOCK_TTL,
         }
     }
 
@@ -101,6 +105,13 @@ impl RemoteConfig {
     /// last read (7 days by default).
     pub fn default_expiry(mut self, expiry: Duration) -> RemoteConfig {
         self.default_expiry = expiry;
+        self
+    }
+
+    /// How long a machine's lock on a computation lasts if it stops renewing it (it died):
+    /// the time before another machine takes the computation over. 10 s by default.
+    pub fn lock_ttl(mut self, ttl: Duration) -> RemoteConfig {
+        self.lock_ttl = ttl;
         self
     }
 

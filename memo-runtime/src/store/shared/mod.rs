@@ -13,11 +13,15 @@ mod client;
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 mod config;
 #[cfg(feature = "remote")]
+mod lock;
+#[cfg(feature = "remote")]
 mod tier;
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 mod value;
 
 pub use config::RemoteConfig;
+#[cfg(feature = "remote")]
+pub(crate) use lock::SharedLock;
 #[cfg(feature = "remote")]
 pub(crate) use tier::SharedTier;
 
@@ -48,6 +52,18 @@ pub struct RemoteStats {
     pub breaker_open: bool,
 }
 
+/// Who computes a key that this machine missed.
+pub(crate) enum SharedLead {
+    /// Nobody can say (no tier, read-only, or the server failed): compute.
+    Alone,
+    /// This machine computes; the others wait until the lock is dropped.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    Leads(SharedLock),
+    /// Another machine computes it: wait for its value (`Store::await_shared`).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    Busy,
+}
+
 /// A value found on the server and checked.
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) struct Found {
@@ -59,6 +75,10 @@ pub(crate) struct Found {
 /// A build without the `remote` feature: a configured tier is said once to be off.
 #[cfg(not(feature = "remote"))]
 pub(crate) struct SharedTier(std::convert::Infallible);
+
+/// A build without the `remote` feature takes no locks.
+#[cfg(not(feature = "remote"))]
+pub(crate) struct SharedLock(std::convert::Infallible);
 
 #[cfg(not(feature = "remote"))]
 impl SharedTier {
@@ -92,6 +112,14 @@ impl SharedTier {
         match self.0 {}
     }
 
+    pub(crate) fn lead(&self, _: &str, _: &crate::Digest) -> SharedLead {
+        match self.0 {}
+    }
+
+    pub(crate) fn await_value(&self, _: &str, _: &[u8; 32], _: &crate::Digest) -> Option<Found> {
+        match self.0 {}
+    }
+
     pub(crate) fn stats(&self) -> RemoteStats {
         match self.0 {}
     }
@@ -110,6 +138,40 @@ impl crate::Store {
     ) -> Option<super::access::Hit> {
         let tier = self.inner.shared.as_ref()?;
         let found = tier.get(krate, &entry.fingerprint, key)?;
+        Some(self.backfill(entry, key, inputs, found))
+    }
+
+    /// Whether this machine computes `key`, which it missed, or another machine sharing
+    /// the tier already does.
+    pub(crate) fn lead_shared(&self, krate: &str, key: &crate::Digest) -> SharedLead {
+        match &self.inner.shared {
+            Some(tier) => tier.lead(krate, key),
+            None => SharedLead::Alone,
+        }
+    }
+
+    /// Waits for the value of `key` that another machine computes, and backfills it as
+    /// [`Store::fetch_shared`] does; `None` if its lock went without one.
+    pub(crate) fn await_shared(
+        &self,
+        entry: &super::NewEntry<'_>,
+        krate: &str,
+        key: &crate::Digest,
+        inputs: &[crate::Digest],
+    ) -> Option<super::access::Hit> {
+        let tier = self.inner.shared.as_ref()?;
+        let found = tier.await_value(krate, &entry.fingerprint, key)?;
+        Some(self.backfill(entry, key, inputs, found))
+    }
+
+    /// Keeps `found`, the tier's value of `key`, in the local store; it as a hit.
+    fn backfill(
+        &self,
+        entry: &super::NewEntry<'_>,
+        key: &crate::Digest,
+        inputs: &[crate::Digest],
+        found: Found,
+    ) -> super::access::Hit {
         let output = crate::Digest::of_bytes(&found.payload);
         let entry = super::NewEntry {
             created_ms: found.created_ms,
@@ -129,11 +191,11 @@ impl crate::Store {
                 )
             });
         }
-        Some(super::access::Hit {
+        super::access::Hit {
             output,
             payload: super::Payload::Bytes(std::sync::Arc::from(found.payload)),
             expires_ms: found.expires_ms,
-        })
+        }
     }
 
     /// Whether the store has a shared tier behind it.

@@ -14,15 +14,17 @@ const QUEUE: usize = 1024;
 
 /// The shared tier of one store.
 pub(crate) struct SharedTier {
-    config: RemoteConfig,
-    secret: Secret,
-    client: Arc<Client>,
+    pub(super) config: RemoteConfig,
+    pub(super) secret: Secret,
+    pub(super) client: Arc<Client>,
     writes: Mutex<Option<SyncSender<Job>>>,
-    counters: Arc<Counters>,
+    pub(super) counters: Arc<Counters>,
+    /// The locks this process holds, kept alive by their keeper thread.
+    pub(super) locks: Arc<super::lock::Held>,
 }
 
 /// Work for the writer thread.
-enum Job {
+pub(super) enum Job {
     /// Store `value` under `key` unless a value is there, expiring in `expiry_ms`.
     Put {
         key: String,
@@ -33,6 +35,9 @@ enum Job {
     Extend { key: String, expiry_ms: u64 },
     /// Say when everything queued before is done.
     Flush(std::sync::mpsc::Sender<()>),
+    /// Let go of the lock `key` if it is still `token`'s: queued after the value it
+    /// guarded, so a waiter that sees the lock gone finds the value.
+    Release { key: String, token: String },
 }
 
 /// What the tier did since the store opened.
@@ -81,11 +86,12 @@ impl SharedTier {
             client,
             writes: Mutex::new(None),
             counters: Arc::default(),
+            locks: Arc::default(),
         })
     }
 
     /// The namespace of a function of crate `krate`.
-    fn namespace<'a>(&'a self, krate: &'a str) -> &'a str {
+    pub(super) fn namespace<'a>(&'a self, krate: &'a str) -> &'a str {
         self.config.namespace.as_deref().unwrap_or(krate)
     }
 
@@ -174,27 +180,32 @@ impl SharedTier {
     }
 
     /// Hands `job` to the writer thread, started on the first write.
-    fn queue(&self, job: Job) {
-        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
-        if writes.is_none() {
-            let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
-            let (client, counters) = (Arc::clone(&self.client), Arc::clone(&self.counters));
-            let started = std::thread::Builder::new()
-                .name("memo-shared".into())
-                .spawn(move || write_all(&client, &counters, &receiver));
-            if started.is_err() {
-                return;
-            }
-            *writes = Some(sender);
-        }
-        let sender = writes.as_ref().expect("started above");
+    pub(super) fn queue(&self, job: Job) {
+        let Some(sender) = self.sender() else { return };
         match sender.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => *writes = None,
+            Err(TrySendError::Disconnected(_)) => {
+                *self.writes.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
         }
+    }
+
+    /// The writer thread's queue, starting the thread if it is not running.
+    pub(super) fn sender(&self) -> Option<SyncSender<Job>> {
+        let mut writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        if writes.is_none() {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
+            let (client, counters) = (Arc::clone(&self.client), Arc::clone(&self.counters));
+            std::thread::Builder::new()
+                .name("memo-shared".into())
+                .spawn(move || write_all(&client, &counters, &receiver))
+                .ok()?;
+            *writes = Some(sender);
+        }
+        writes.clone()
     }
 
     /// Waits, up to `timeout`, for the queued writes to reach the server.
@@ -260,6 +271,15 @@ fn write_all(client: &Client, counters: &Counters, jobs: &Receiver<Job>) {
                     .arg("PX")
                     .arg(*expiry_ms)
                     .query::<Option<String>>(con)
+                    .map(drop)
+            }),
+            Job::Release { key, token } => client.run(|con| {
+                redis::cmd("EVAL")
+                    .arg(super::lock::RELEASE)
+                    .arg(1)
+                    .arg(key)
+                    .arg(token)
+                    .query::<i64>(con)
                     .map(drop)
             }),
             Job::Extend { key, expiry_ms } => client.run(|con| {

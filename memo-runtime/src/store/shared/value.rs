@@ -7,8 +7,8 @@
 //! whose MAC fails (tampered with, another secret, or moved to another key) is refused.
 //!
 //! Keys are `memo:<namespace>:<fingerprint, 16 hex>:{<entry key, 64 hex>}`: the function's
-//! code version, then the entry in braces, a cluster hash tag, so that an entry and what
-//! goes with it land on one slot.
+//! code version, then the entry in braces, a cluster hash tag, so that an entry and its
+//! lock (`memo:<namespace>:lock:{<entry key>}`) land on one slot.
 
 use crate::Digest;
 
@@ -105,6 +105,11 @@ pub(crate) fn entry_key(namespace: &str, fingerprint: &[u8; 32], key: &Digest) -
     format!("memo:{namespace}:{}:{{{key}}}", hex(&fingerprint[..8]))
 }
 
+/// The Redis key of the lock on entry `key`: the same hash tag, so the same cluster slot.
+pub(crate) fn lock_key(namespace: &str, key: &Digest) -> String {
+    format!("memo:{namespace}:lock:{{{key}}}")
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -183,6 +188,10 @@ mod tests {
         assert_eq!(
             key,
             "memo:team:abababababababab:{0101010101010101010101010101010101010101010101010101010101010101}"
+        );
+        assert_eq!(
+            lock_key("team", &Digest([0x01; 32])),
+            "memo:team:lock:{0101010101010101010101010101010101010101010101010101010101010101}"
         );
         let value = seal(&Secret::derive(b"s"), &key, 1, Some(2), b"xyz");
         assert_eq!(hex(&value), GOLDEN_VALUE);
