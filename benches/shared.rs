@@ -28,6 +28,7 @@ fn config(namespace: &str, read_write: bool) -> RemoteConfig {
         .namespace(namespace)
         .read_write(read_write)
         .secret(b"bench secret".to_vec())
+        .default_expiry(Duration::from_secs(600))
 }
 
 fn namespace(what: &str) -> String {

@@ -28,11 +28,14 @@ fn namespace() -> String {
     )
 }
 
+/// The tier at `url`, in `namespace`; what the tests leave on the shared server expires
+/// within minutes.
 fn config(url: &str, namespace: &str, read_write: bool) -> RemoteConfig {
     RemoteConfig::new(url)
         .namespace(namespace)
         .read_write(read_write)
         .secret(SECRET.to_vec())
+        .default_expiry(Duration::from_secs(300))
 }
 
 /// A store of its own (a fresh directory) behind the tier `config` describes.
