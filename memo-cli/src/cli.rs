@@ -32,6 +32,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  memo stats\n  memo stats --json | jq .hit_rate")]
     Stats(#[command(flatten)] Json),
 
+    /// The shared tier (MEMO_REMOTE): where it is, how it is used, whether it answers.
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+
     /// List entries, newest first.
     #[command(
         after_help = "Examples:\n  memo ls\n  memo ls --fn train --limit 5\n  memo ls --tag ml --json"
@@ -183,6 +187,17 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+}
+
+/// What `memo remote` does.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// The server (its password hidden), the mode and namespace, and how long it takes
+    /// to answer; fails if it does not.
+    #[command(
+        after_help = "Example:\n  MEMO_REMOTE=redis://cache:6379/0 MEMO_REMOTE_KEY=… memo remote status"
+    )]
+    Status(#[command(flatten)] Json),
 }
 
 fn parse_engine(text: &str) -> Result<memo_runtime::Engine, String> {

@@ -517,6 +517,59 @@ fn export_and_import_move_a_store_between_engines() {
     assert!(error.contains("not a storage engine"), "{error}");
 }
 
+/// `memo remote status` with the tier `MEMO_REMOTE` names, as a developer's shell sets it.
+fn remote_status(dir: &Path, url: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_memo"));
+    command
+        .arg("--dir")
+        .arg(dir)
+        .args(["remote", "status", "--json"])
+        .env_remove("MEMO_DIR")
+        .env_remove("MEMO_REMOTE")
+        .env("MEMO_REMOTE_KEY", "team secret")
+        .env("MEMO_REMOTE_NAMESPACE", "memo-cli-test");
+    if let Some(url) = url {
+        command.env("MEMO_REMOTE", url);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn remote_status_says_where_the_tier_is_and_whether_it_answers() {
+    let dir = filled();
+    let up = remote_status(dir.path(), Some("redis://127.0.0.1:6379/0"));
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    assert!(up.status.success(), "{stderr}");
+    let status: Value = serde_json::from_slice(&up.stdout).unwrap();
+    assert_eq!(status["reachable"], true, "{status}");
+    assert_eq!(status["mode"], "ro");
+    assert_eq!(status["namespace"], "memo-cli-test");
+    assert!(status["latency_us"].as_u64().is_some());
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = remote_status(
+        dir.path(),
+        Some(&format!("redis://:hunter2@127.0.0.1:{port}/0")),
+    );
+    assert_eq!(down.status.code(), Some(1));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&down.stdout),
+        String::from_utf8_lossy(&down.stderr),
+    );
+    assert!(stderr.contains("does not answer"), "{stderr}");
+    assert!(
+        !stdout.contains("hunter2") && !stderr.contains("hunter2"),
+        "{stdout}{stderr}"
+    );
+    assert!(stdout.contains(":***@"), "the password is hidden: {stdout}");
+
+    let none = remote_status(dir.path(), None);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no shared tier is configured"));
+}
+
 #[test]
 fn a_missing_store_and_bad_usage_are_errors() {
     let nowhere = tempfile::tempdir().unwrap();

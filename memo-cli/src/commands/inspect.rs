@@ -11,6 +11,45 @@ use super::{Result, entry_by_prefix, fail, fingerprint_by_prefix, function_name,
 use crate::output::{self, bytes, count, epoch, relative, table, when};
 use crate::render::render;
 
+/// `memo remote status`: the tier this process would use, and whether it answers.
+pub fn remote_status(store: &Store, json: bool) -> Result {
+    let (Some(ping), Some(stats)) = (store.ping_remote(), store.remote_stats()) else {
+        return Err(
+            "no shared tier is configured: set MEMO_REMOTE (and MEMO_REMOTE_KEY or MEMO_REMOTE_KEY_FILE)"
+                .into(),
+        );
+    };
+    let namespace = stats
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "each function's crate".into());
+    let mode = if stats.read_write { "rw" } else { "ro" };
+    if json {
+        output::json(&json!({
+            "url": stats.url,
+            "mode": mode,
+            "namespace": stats.namespace,
+            "reachable": ping.is_ok(),
+            "latency_us": ping.as_ref().ok().map(|d| d.as_micros() as u64),
+            "error": ping.as_ref().err(),
+        }));
+    } else {
+        println!("{:<10} {}", "server", stats.url);
+        println!("{:<10} {mode}", "mode");
+        println!("{:<10} {namespace}", "namespace");
+        match &ping {
+            Ok(took) => println!(
+                "{:<10} answers in {:.2} ms",
+                "status",
+                took.as_secs_f64() * 1000.0
+            ),
+            Err(why) => println!("{:<10} {why}", "status"),
+        }
+    }
+    ping.map(drop)
+        .map_err(|why| format!("the shared tier at {} does not answer: {why}", stats.url))
+}
+
 pub fn stats(store: &Store, json: bool) -> Result {
     let s = store.stats().map_err(fail)?;
     if json {
@@ -24,6 +63,11 @@ pub fn stats(store: &Store, json: bool) -> Result {
             "misses": s.misses,
             "hit_rate": s.hit_rate(),
             "evictions": s.evictions,
+            "remote": store.remote_stats().map(|r| json!({
+                "url": r.url,
+                "mode": if r.read_write { "rw" } else { "ro" },
+                "namespace": r.namespace,
+            })),
         }));
         return Ok(());
     }
@@ -39,6 +83,17 @@ pub fn stats(store: &Store, json: bool) -> Result {
         vec!["hit rate".into(), format!("{:.1}%", s.hit_rate() * 100.0)],
         vec!["evictions".into(), s.evictions.to_string()],
     ];
+    let rows = rows.into_iter().chain(store.remote_stats().map(|r| {
+        let mode = if r.read_write {
+            "read-write"
+        } else {
+            "read-only"
+        };
+        vec![
+            "remote".into(),
+            format!("{} ({mode}; `memo remote status` checks it)", r.url),
+        ]
+    }));
     for row in rows {
         println!("{:<10} {}", row[0], row[1]);
     }

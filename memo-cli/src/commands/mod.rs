@@ -7,7 +7,7 @@ mod manage;
 
 use memo_runtime::{Digest, Entry, Store};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, RemoteCommand};
 use crate::locate;
 
 /// A command's failure: one line that says what to do.
@@ -50,6 +50,7 @@ pub fn run(cli: Cli) -> Result {
     let store = builder.open().map_err(fail)?;
     match cli.command {
         Command::Stats(json) => inspect::stats(&store, json.json),
+        Command::Remote(RemoteCommand::Status(json)) => inspect::remote_status(&store, json.json),
         Command::Ls {
             function,
             tag,

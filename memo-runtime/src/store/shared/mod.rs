@@ -32,6 +32,8 @@ pub(crate) use tier::SharedTier;
 pub struct RemoteStats {
     /// The server, its password hidden.
     pub url: String,
+    /// The namespace its keys live in; `None`: each function's crate.
+    pub namespace: Option<String>,
     /// Whether this process writes to it.
     pub read_write: bool,
     /// Lookups the server answered with a value that checked out.
@@ -121,6 +123,10 @@ impl SharedTier {
     }
 
     pub(crate) fn stats(&self) -> RemoteStats {
+        match self.0 {}
+    }
+
+    pub(crate) fn ping(&self) -> Result<std::time::Duration, String> {
         match self.0 {}
     }
 }
@@ -233,6 +239,17 @@ impl crate::Store {
         if let Some(tier) = &self.inner.shared {
             tier.drain(timeout);
         }
+    }
+
+    /// How long the shared tier's server takes to answer, or why it does not; `None`
+    /// when the store has no tier.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary().unwrap();
+    /// assert!(store.ping_remote().is_none());
+    /// ```
+    pub fn ping_remote(&self) -> Option<Result<std::time::Duration, String>> {
+        self.inner.shared.as_ref().map(SharedTier::ping)
     }
 
     /// The shared tier's counts and state, if the store has one.

@@ -226,12 +226,27 @@ impl SharedTier {
         refused(&self.client, &self.counters, unreached);
     }
 
+    /// How long the server takes to answer a `PING`; why it did not.
+    pub(crate) fn ping(&self) -> Result<std::time::Duration, String> {
+        let start = std::time::Instant::now();
+        match self
+            .client
+            .run(|con| redis::cmd("PING").query::<String>(con))
+        {
+            Ok(_) => Ok(start.elapsed()),
+            Err(Unreached::Open) => Err("it failed a moment ago; the breaker is open".into()),
+            Err(Unreached::Failed) => Err("it cannot be reached".into()),
+            Err(Unreached::Refused(error)) => Err(format!("it refused: {error}")),
+        }
+    }
+
     /// The tier's counts and state.
     pub(crate) fn stats(&self) -> RemoteStats {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let c = &self.counters;
         RemoteStats {
             url: self.client.shown().to_owned(),
+            namespace: self.config.namespace.clone(),
             read_write: self.config.read_write,
             hits: load(&c.hits),
             misses: load(&c.misses),
