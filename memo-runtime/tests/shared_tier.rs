@@ -47,12 +47,13 @@ fn redis(url: &str) -> redis::Connection {
     redis::Client::open(url).unwrap().get_connection().unwrap()
 }
 
-/// The namespace's keys on the server.
+/// The keys of the namespace's values on the server (not its indexes or locks).
 fn keys(url: &str, namespace: &str) -> Vec<String> {
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("memo:{namespace}:*"))
         .query(&mut redis(url))
         .unwrap();
+    keys.retain(|key| !key.contains(":index:") && !key.contains(":lock:"));
     keys.sort();
     keys
 }
@@ -628,4 +629,113 @@ fn when_the_machine_holding_the_lock_dies_another_takes_over() {
         "{:?}",
         start.elapsed()
     );
+}
+
+/// How many of the namespace's values are on the server.
+fn values(url: &str, namespace: &str) -> usize {
+    keys(url, namespace).len()
+}
+
+#[test]
+fn invalidations_gc_and_clear_reach_the_tier_for_the_namespace() {
+    let ns = namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Store::builder(dir.path())
+            .remote(config(SERVER, &ns, true))
+            .open()
+            .unwrap()
+    };
+    let tagged = site!(
+        "shared::tagged",
+        fingerprint = [5; 32],
+        ttl = None,
+        tags = &["ml"]
+    );
+    let plain = site!("shared::plain");
+    let old = site!(
+        "shared::versioned",
+        fingerprint = [6; 32],
+        ttl = None,
+        tags = &[]
+    );
+    let new = site!(
+        "shared::versioned",
+        fingerprint = [7; 32],
+        ttl = None,
+        tags = &[]
+    );
+    let runs = Runs::default();
+    {
+        let writer = open();
+        for x in 0..5 {
+            square(&writer, tagged, x, &runs);
+            square(&writer, plain, x, &runs);
+            square(&writer, old, x, &runs);
+        }
+    }
+    // A later run, with a new version of `versioned`: the store's current fingerprint.
+    let writer = open();
+    for x in 0..5 {
+        square(&writer, new, x, &runs);
+    }
+    writer.flush_shared(Duration::from_secs(5));
+    assert_eq!(values(SERVER, &ns), 20);
+
+    // Another machine sharing the tier sees each removal as a miss.
+    let remote_hit = |site, x| {
+        let reader = store(config(SERVER, &ns, false));
+        let runs = Runs::default();
+        square(&reader, site, x, &runs);
+        runs.get() == 0
+    };
+    assert!(remote_hit(tagged, 1) && remote_hit(old, 1));
+
+    assert_eq!(writer.invalidate_tag("ml").unwrap(), 5);
+    assert_eq!(values(SERVER, &ns), 15);
+    assert!(
+        !remote_hit(tagged, 1),
+        "the tagged values are gone from the tier"
+    );
+    assert!(remote_hit(plain, 1));
+
+    let gc = writer.gc(&memo_runtime::Gc::new().stale()).unwrap();
+    assert_eq!(gc.entries_removed, 5);
+    assert_eq!(
+        values(SERVER, &ns),
+        10,
+        "the old version's values went, the new stay"
+    );
+    assert!(!remote_hit(old, 2), "the old version is gone");
+    assert!(remote_hit(new, 2), "the new version stays");
+
+    assert_eq!(writer.invalidate_fn("shared::plain").unwrap(), 5);
+    assert_eq!(values(SERVER, &ns), 5);
+
+    writer.clear().unwrap();
+    assert_eq!(values(SERVER, &ns), 0);
+    assert!(!remote_hit(new, 3));
+}
+
+#[test]
+fn a_read_only_machine_never_removes_anything_from_the_tier() {
+    let ns = namespace();
+    let writer = store(config(SERVER, &ns, true));
+    let site = site!(
+        "shared::kept",
+        fingerprint = [8; 32],
+        ttl = None,
+        tags = &["t"]
+    );
+    for x in 0..3 {
+        square(&writer, site, x, &Runs::default());
+    }
+    writer.flush_shared(Duration::from_secs(5));
+    let reader = store(config(SERVER, &ns, false));
+    for x in 0..3 {
+        square(&reader, site, x, &Runs::default());
+    }
+    assert_eq!(reader.invalidate_tag("t").unwrap(), 3, "its own copies go");
+    reader.clear().unwrap();
+    assert_eq!(values(SERVER, &ns), 3, "the tier keeps them");
 }

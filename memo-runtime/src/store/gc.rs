@@ -186,6 +186,15 @@ impl Store {
                 files_freed += size;
             }
         }
+        if policy.stale {
+            // The tier's values of older code versions go too.
+            for (name, current) in &current {
+                let current = current.0;
+                self.forget_shared(&[self.crate_of(name)], "fn", name, |key| {
+                    super::shared::is_of_version(key, &current)
+                });
+            }
+        }
         self.count_evictions(report.entries_removed);
         if report.entries_removed > 0 {
             self.forget_hot();

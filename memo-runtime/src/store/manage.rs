@@ -203,6 +203,7 @@ impl Store {
             }
             tags.remove(&line).map_err(|e| inner.storage(e))?;
         }
+        self.forget_shared(&self.crates(), "tag", tag, |_| false);
         Ok(removed)
     }
 
@@ -218,6 +219,7 @@ impl Store {
                 removed += 1;
             }
         }
+        self.forget_shared(&[self.crate_of(name)], "fn", name, |_| false);
         Ok(removed)
     }
 
@@ -247,6 +249,7 @@ impl Store {
             tree.clear().map_err(|e| inner.storage(e))?;
         }
         super::files::remove_results(&inner.dir);
+        self.forget_shared(&self.crates(), "all", "", |_| false);
         Ok(())
     }
 

@@ -24,6 +24,8 @@ pub use config::RemoteConfig;
 pub(crate) use lock::SharedLock;
 #[cfg(feature = "remote")]
 pub(crate) use tier::SharedTier;
+#[cfg_attr(not(feature = "remote"), allow(unused_imports))]
+pub(crate) use value::is_of_version;
 
 /// The shared tier's counts and state, as [`Store::stats`](crate::Store::stats) reports
 /// them.
@@ -98,15 +100,32 @@ impl SharedTier {
         match self.0 {}
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn put(
         &self,
         _: &str,
+        _: &str,
+        _: &[&str],
         _: &[u8; 32],
         _: &crate::Digest,
         _: u64,
         _: Option<u64>,
         _: &[u8],
     ) {
+        match self.0 {}
+    }
+
+    pub(crate) fn forget(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: impl Fn(&str) -> bool,
+    ) -> Result<u64, String> {
+        match self.0 {}
+    }
+
+    pub(crate) fn namespace<'a>(&'a self, _: &'a str) -> &'a str {
         match self.0 {}
     }
 
@@ -220,6 +239,8 @@ impl crate::Store {
         if let Some(tier) = &self.inner.shared {
             tier.put(
                 krate,
+                entry.name,
+                &entry.tags,
                 &entry.fingerprint,
                 key,
                 entry.created_ms,
@@ -227,6 +248,60 @@ impl crate::Store {
                 payload,
             );
         }
+    }
+
+    /// Removes from the shared tier what an invalidation removed here: the values its
+    /// index `kind:name` names (but those `keep` keeps), in the namespace of each crate in
+    /// `crates`. A tier that cannot be reached is said once; the local removal stands.
+    pub(super) fn forget_shared(
+        &self,
+        crates: &[String],
+        kind: &str,
+        name: &str,
+        keep: impl Fn(&str) -> bool,
+    ) {
+        let Some(tier) = &self.inner.shared else {
+            return;
+        };
+        let mut namespaces: Vec<&str> = crates.iter().map(|krate| tier.namespace(krate)).collect();
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        for namespace in namespaces {
+            if let Err(why) = tier.forget(namespace, kind, name, &keep) {
+                self.report_problem(|| {
+                    format!("an invalidation did not reach the shared tier: {why}")
+                });
+                return;
+            }
+        }
+    }
+
+    /// The crate of the function named `name`: its module's first part, as its record
+    /// says (a `name = ".."` option can name it anything).
+    pub(super) fn crate_of(&self, name: &str) -> String {
+        let module = self.function(name).ok().flatten().map(|f| f.module);
+        let path = module.as_deref().unwrap_or(name);
+        path.split("::").next().unwrap_or(path).to_owned()
+    }
+
+    /// The crates of the functions this store knows, whose namespaces hold their values.
+    pub(super) fn crates(&self) -> Vec<String> {
+        let mut crates: Vec<String> = self
+            .functions()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|function| {
+                function
+                    .module
+                    .split("::")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        crates.sort();
+        crates.dedup();
+        crates
     }
 
     /// Waits up to `timeout` for this process's writes to the shared tier to reach it.

@@ -25,11 +25,13 @@ pub(crate) struct SharedTier {
 
 /// Work for the writer thread.
 pub(super) enum Job {
-    /// Store `value` under `key` unless a value is there, expiring in `expiry_ms`.
+    /// Store `value` under `key` unless a value is there, expiring in `expiry_ms`, and
+    /// name it in the namespace's `indexes` (its function's, its tags', all).
     Put {
         key: String,
         value: Vec<u8>,
         expiry_ms: u64,
+        indexes: Vec<String>,
     },
     /// Extend `key`'s life to `expiry_ms` from now.
     Extend { key: String, expiry_ms: u64 },
@@ -91,7 +93,7 @@ impl SharedTier {
     }
 
     /// The namespace of a function of crate `krate`.
-    pub(super) fn namespace<'a>(&'a self, krate: &'a str) -> &'a str {
+    pub(crate) fn namespace<'a>(&'a self, krate: &'a str) -> &'a str {
         self.config.namespace.as_deref().unwrap_or(krate)
     }
 
@@ -146,9 +148,12 @@ impl SharedTier {
 
     /// Queues the write of a result just stored locally, unless this process only reads,
     /// the result is too large, or it has expired already.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn put(
         &self,
         krate: &str,
+        function: &str,
+        tags: &[&str],
         fingerprint: &[u8; 32],
         key: &Digest,
         created_ms: u64,
@@ -170,12 +175,21 @@ impl SharedTier {
             },
             None => duration_ms(self.config.default_expiry),
         };
-        let name = value::entry_key(self.namespace(krate), fingerprint, key);
+        let namespace = self.namespace(krate);
+        let name = value::entry_key(namespace, fingerprint, key);
         let value = value::seal(&self.secret, &name, created_ms, expires_ms, payload);
+        let indexes = std::iter::once(value::index_key(namespace, "fn", function))
+            .chain(
+                tags.iter()
+                    .map(|tag| value::index_key(namespace, "tag", tag)),
+            )
+            .chain(std::iter::once(value::index_key(namespace, "all", "")))
+            .collect();
         self.queue(Job::Put {
             key: name,
             value,
             expiry_ms,
+            indexes,
         });
     }
 
@@ -224,6 +238,49 @@ impl SharedTier {
 
     fn unreached(&self, unreached: &Unreached) {
         refused(&self.client, &self.counters, unreached);
+    }
+
+    /// Removes from the server every value the index `kind:name` of `namespace` names
+    /// (but those `keep` keeps); how many went. Only a read-write machine changes the
+    /// server.
+    pub(crate) fn forget(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<u64, String> {
+        if !self.config.read_write {
+            return Ok(0);
+        }
+        let index = value::index_key(namespace, kind, name);
+        let result = self.client.run(|con| {
+            let members: Vec<String> = redis::cmd("SMEMBERS").arg(&index).query(con)?;
+            let doomed: Vec<&String> = members.iter().filter(|key| !keep(key)).collect();
+            let mut removed = 0;
+            for chunk in doomed.chunks(256) {
+                // One key a command: keys of one index may sit on many cluster slots.
+                let mut pipe = redis::pipe();
+                for key in chunk {
+                    pipe.cmd("UNLINK").arg(*key);
+                }
+                let gone: Vec<u64> = pipe.query(con)?;
+                removed += gone.iter().sum::<u64>();
+                let mut pipe = redis::pipe();
+                for key in chunk {
+                    pipe.cmd("SREM").arg(&index).arg(*key).ignore();
+                }
+                pipe.query::<()>(con)?;
+            }
+            Ok(removed)
+        });
+        result.map_err(|unreached| {
+            self.unreached(&unreached);
+            format!(
+                "the shared tier at {} could not be reached",
+                self.client.shown()
+            )
+        })
     }
 
     /// How long the server takes to answer a `PING`; why it did not.
@@ -278,15 +335,29 @@ fn write_all(client: &Client, counters: &Counters, jobs: &Receiver<Job>) {
                 key,
                 value,
                 expiry_ms,
+                indexes,
             } => client.run(|con| {
-                redis::cmd("SET")
+                let stored = redis::cmd("SET")
                     .arg(key)
                     .arg(value)
                     .arg("NX")
                     .arg("PX")
                     .arg(*expiry_ms)
-                    .query::<Option<String>>(con)
-                    .map(drop)
+                    .query::<Option<String>>(con)?;
+                if stored.is_some() {
+                    // The indexes outlive what they name by as long again, and go when
+                    // nothing is written to them for that long.
+                    let mut pipe = redis::pipe();
+                    for index in indexes {
+                        pipe.cmd("SADD").arg(index).arg(key).ignore();
+                        pipe.cmd("PEXPIRE")
+                            .arg(index)
+                            .arg(expiry_ms.saturating_mul(2))
+                            .ignore();
+                    }
+                    pipe.query::<()>(con)?;
+                }
+                Ok(())
             }),
             Job::Release { key, token } => client.run(|con| {
                 redis::cmd("EVAL")

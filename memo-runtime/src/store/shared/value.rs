@@ -110,6 +110,21 @@ pub(crate) fn lock_key(namespace: &str, key: &Digest) -> String {
     format!("memo:{namespace}:lock:{{{key}}}")
 }
 
+/// The Redis key of an index of a namespace: the values of a function (`fn`, its name),
+/// of a tag (`tag`), or all of them (`all`).
+pub(crate) fn index_key(namespace: &str, kind: &str, name: &str) -> String {
+    if name.is_empty() {
+        format!("memo:{namespace}:index:{kind}")
+    } else {
+        format!("memo:{namespace}:index:{kind}:{name}")
+    }
+}
+
+/// Whether `key`, an entry's Redis key, is of the code whose fingerprint is `fingerprint`.
+pub(crate) fn is_of_version(key: &str, fingerprint: &[u8; 32]) -> bool {
+    key.split(':').nth(2) == Some(hex(&fingerprint[..8]).as_str())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -189,6 +204,13 @@ mod tests {
             key,
             "memo:team:abababababababab:{0101010101010101010101010101010101010101010101010101010101010101}"
         );
+        assert_eq!(
+            index_key("team", "fn", "app::train"),
+            "memo:team:index:fn:app::train"
+        );
+        assert_eq!(index_key("team", "all", ""), "memo:team:index:all");
+        assert!(is_of_version(&key, &[0xab; 32]));
+        assert!(!is_of_version(&key, &[0xac; 32]));
         assert_eq!(
             lock_key("team", &Digest([0x01; 32])),
             "memo:team:lock:{0101010101010101010101010101010101010101010101010101010101010101}"
