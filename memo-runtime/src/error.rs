@@ -95,6 +95,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An operation on the shared tier (`memo remote push`, `pull`) could not be done; the
+    /// message says why and what to do.
+    #[error("{0}")]
+    Remote(String),
     /// An archive could not be imported.
     #[error("the archive is damaged or not a memo archive ({0}); export it again")]
     Archive(String),

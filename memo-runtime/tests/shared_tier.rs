@@ -739,3 +739,63 @@ fn a_read_only_machine_never_removes_anything_from_the_tier() {
     reader.clear().unwrap();
     assert_eq!(values(SERVER, &ns), 3, "the tier keeps them");
 }
+
+#[test]
+fn push_sends_a_stores_entries_and_pull_fills_another_store_with_them() {
+    let ns = namespace();
+    let from_dir = tempfile::tempdir().unwrap();
+    let tagged = site!(
+        "shared::pushed",
+        fingerprint = [9; 32],
+        ttl = None,
+        tags = &["ml"]
+    );
+    {
+        // Computed before the tier was there.
+        let local = Store::open(from_dir.path()).unwrap();
+        for x in 0..20 {
+            square(&local, tagged, x, &Runs::default());
+            rows(&local, x, &Runs::default());
+        }
+    }
+    let from = Store::builder(from_dir.path())
+        .remote(config(SERVER, &ns, true))
+        .open()
+        .unwrap();
+    let mut seen = 0;
+    let pushed = from
+        .push_shared(&mut |done, total| seen = done.max(seen).min(total))
+        .unwrap();
+    assert_eq!((pushed.moved, pushed.already, pushed.skipped), (40, 0, 0));
+    assert_eq!(seen, 40);
+    assert_eq!(keys(SERVER, &ns).len(), 40);
+    let again = from.push_shared(&mut |_, _| {}).unwrap();
+    assert_eq!((again.moved, again.already), (0, 40));
+    drop(from);
+
+    // Another machine pulls them all, then has them without the tier.
+    let to_dir = tempfile::tempdir().unwrap();
+    {
+        let to = Store::builder(to_dir.path())
+            .remote(config(SERVER, &ns, false))
+            .open()
+            .unwrap();
+        let pulled = to.pull_shared(&mut |_, _| {}).unwrap();
+        assert_eq!((pulled.moved, pulled.already), (40, 0));
+        assert_eq!(to.pull_shared(&mut |_, _| {}).unwrap().already, 40);
+        let read_only = to.push_shared(&mut |_, _| {}).unwrap_err();
+        assert!(
+            read_only.to_string().contains("MEMO_REMOTE_MODE=rw"),
+            "{read_only}"
+        );
+    }
+    let to = Store::open(to_dir.path()).unwrap();
+    let runs = Runs::default();
+    for x in 0..20 {
+        assert_eq!(square(&to, tagged, x, &runs), x * x);
+        assert_eq!(rows(&to, x, &runs)[7], (7 * 31 + x) as u8);
+    }
+    assert_eq!(runs.get(), 0, "every pulled entry is a local hit");
+    assert_eq!(to.invalidate_tag("ml").unwrap(), 20, "with its tags");
+    assert!(to.verify(&mut |_, _| {}).unwrap().is_clean());
+}

@@ -29,7 +29,7 @@ pub use gc::{Gc, GcReport};
 pub use manage::Stats;
 pub use problem::Problem;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
-pub use shared::{RemoteConfig, RemoteStats};
+pub use shared::{RemoteConfig, RemoteReport, RemoteStats};
 pub(crate) use shared::{SharedLead, SharedLock};
 pub use verify::VerifyReport;
 

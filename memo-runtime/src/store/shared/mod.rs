@@ -73,7 +73,30 @@ pub(crate) enum SharedLead {
 pub(crate) struct Found {
     pub created_ms: u64,
     pub expires_ms: Option<u64>,
+    pub meta: value::Meta,
     pub payload: Vec<u8>,
+}
+
+/// A local entry on its way to the server (`memo remote push`).
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
+pub(crate) struct Pushed<'a> {
+    pub key: crate::Digest,
+    pub created_ms: u64,
+    pub expires_ms: Option<u64>,
+    pub meta: value::Meta,
+    pub payload: &'a [u8],
+}
+
+/// What `memo remote push` or `pull` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemoteReport {
+    /// Entries that were new where they went.
+    pub moved: u64,
+    /// Entries already there.
+    pub already: u64,
+    /// Entries left out: too large to share, expired, or kept as a file.
+    pub skipped: u64,
 }
 
 /// A build without the `remote` feature: a configured tier is said once to be off.
@@ -126,6 +149,22 @@ impl SharedTier {
     }
 
     pub(crate) fn namespace<'a>(&'a self, _: &'a str) -> &'a str {
+        match self.0 {}
+    }
+
+    pub(crate) fn push(&self, _: &str, _: &[Pushed<'_>]) -> Result<u64, String> {
+        match self.0 {}
+    }
+
+    pub(crate) fn pull(
+        &self,
+        _: &str,
+        _: &mut dyn FnMut(crate::Digest, Found) -> bool,
+    ) -> Result<(), String> {
+        match self.0 {}
+    }
+
+    pub(crate) fn max_value_bytes(&self) -> usize {
         match self.0 {}
     }
 
@@ -302,6 +341,159 @@ impl crate::Store {
         crates.sort();
         crates.dedup();
         crates
+    }
+
+    /// Sends every entry of this store to its shared tier (`memo remote push`): what is
+    /// there already stays, what is too large stays local. `progress` hears (done, total).
+    ///
+    /// ```
+    /// let store = memo::Store::temporary().unwrap();
+    /// assert!(store.push_shared(&mut |_, _| {}).is_err(), "no tier");
+    /// ```
+    pub fn push_shared(&self, progress: &mut dyn FnMut(u64, u64)) -> crate::Result<RemoteReport> {
+        self.inner.local()?;
+        let tier = self.tier()?;
+        if !tier.stats().read_write {
+            return Err(crate::Error::Remote(
+                "the shared tier is read-only here (MEMO_REMOTE_MODE=ro): pushing needs MEMO_REMOTE_MODE=rw".into(),
+            ));
+        }
+        let records = self.records()?;
+        let total = records.len() as u64;
+        let mut report = RemoteReport::default();
+        let inner = &*self.inner;
+        for (done, chunk) in records.chunks(500).enumerate() {
+            let mut blobs = Vec::new();
+            for (_, record) in chunk {
+                let bytes = match &record.inline {
+                    Some(inline) => Some(inline.clone()),
+                    None => inner
+                        .trees()
+                        .blobs
+                        .get(record.output)
+                        .map_err(|e| inner.storage(e))?
+                        .filter(|bytes| super::files::read_pointer(bytes).is_none())
+                        .map(|bytes| bytes.to_vec()),
+                };
+                blobs.push(bytes);
+            }
+            let mut pushed = Vec::new();
+            for ((key, record), bytes) in chunk.iter().zip(&blobs) {
+                match bytes {
+                    Some(bytes) if bytes.len() <= tier.max_value_bytes() => pushed.push(Pushed {
+                        key: *key,
+                        created_ms: record.created_ms,
+                        expires_ms: record.expires_ms,
+                        meta: value::Meta {
+                            function: record.function.clone(),
+                            fingerprint: record.fingerprint.0,
+                            tags: record.tags.clone(),
+                        },
+                        payload: bytes,
+                    }),
+                    _ => report.skipped += 1,
+                }
+            }
+            let mut by_namespace: Vec<(String, Vec<Pushed<'_>>)> = Vec::new();
+            for value in pushed {
+                let namespace = tier
+                    .namespace(&self.crate_of(&value.meta.function))
+                    .to_owned();
+                match by_namespace.iter_mut().find(|(ns, _)| *ns == namespace) {
+                    Some((_, values)) => values.push(value),
+                    None => by_namespace.push((namespace, vec![value])),
+                }
+            }
+            for (namespace, values) in &by_namespace {
+                let new = tier.push(namespace, values).map_err(|why| {
+                    crate::Error::Remote(format!(
+                        "{why}; nothing more was moved, and what was can stay"
+                    ))
+                })?;
+                report.moved += new;
+                report.already += values.len() as u64 - new;
+            }
+            progress(((done + 1) * 500).min(records.len()) as u64, total);
+        }
+        Ok(report)
+    }
+
+    /// Copies every value of the shared tier's namespace — `MEMO_REMOTE_NAMESPACE`, else
+    /// those of the crates whose functions this store knows — into this store (`memo
+    /// remote pull`); what is here already stays. `progress` hears (done, 0).
+    pub fn pull_shared(&self, progress: &mut dyn FnMut(u64, u64)) -> crate::Result<RemoteReport> {
+        self.inner.local()?;
+        let tier = self.tier()?;
+        let mut namespaces: Vec<String> = self
+            .crates()
+            .iter()
+            .map(|krate| tier.namespace(krate).to_owned())
+            .collect();
+        if let Some(namespace) = self.remote_stats().and_then(|stats| stats.namespace) {
+            namespaces = vec![namespace];
+        }
+        namespaces.dedup();
+        if namespaces.is_empty() {
+            return Err(crate::Error::Remote(
+                "no namespace to pull: set MEMO_REMOTE_NAMESPACE, or run the program once so the store knows its functions".into(),
+            ));
+        }
+        let mut report = RemoteReport::default();
+        let mut failed = None;
+        for namespace in &namespaces {
+            let pulled = tier.pull(namespace, &mut |key, found| {
+                match self.lookup(&key) {
+                    Ok(Some(_)) => report.already += 1,
+                    Ok(None) => {
+                        let tags: Vec<&str> = found.meta.tags.iter().map(String::as_str).collect();
+                        let entry = super::NewEntry {
+                            name: &found.meta.function,
+                            fingerprint: found.meta.fingerprint,
+                            created_ms: found.created_ms,
+                            expires_ms: found.expires_ms,
+                            tags,
+                        };
+                        let output = crate::Digest::of_bytes(&found.payload);
+                        if let Err(error) = self.insert(
+                            &entry,
+                            &key,
+                            output,
+                            super::Bytes::Held(&found.payload),
+                            &[],
+                        ) {
+                            failed = Some(error);
+                            return false;
+                        }
+                        report.moved += 1;
+                    }
+                    Err(error) => {
+                        failed = Some(error);
+                        return false;
+                    }
+                }
+                progress(report.moved + report.already, 0);
+                true
+            });
+            pulled.map_err(|why| {
+                crate::Error::Remote(format!(
+                    "{why}; nothing more was moved, and what was can stay"
+                ))
+            })?;
+            if let Some(error) = failed.take() {
+                return Err(error);
+            }
+        }
+        self.flush()?;
+        Ok(report)
+    }
+
+    /// The shared tier, or the error that says there is none.
+    fn tier(&self) -> crate::Result<&SharedTier> {
+        self.inner.shared.as_ref().ok_or_else(|| {
+            crate::Error::Remote(
+                "this store has no shared tier: set MEMO_REMOTE and MEMO_REMOTE_KEY (or MEMO_REMOTE_KEY_FILE)".into(),
+            )
+        })
     }
 
     /// Waits up to `timeout` for this process's writes to the shared tier to reach it.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::client::{Client, Unreached};
 use super::value::{self, Secret};
-use super::{Found, RemoteConfig, RemoteStats, config};
+use super::{Found, Pushed, RemoteConfig, RemoteStats, config};
 use crate::{Digest, clock};
 
 /// Remote writes queued at most: past it, a write is dropped (counted), never waited for.
@@ -142,6 +142,7 @@ impl SharedTier {
         Some(Found {
             created_ms: opened.created_ms,
             expires_ms: opened.expires_ms,
+            meta: opened.meta,
             payload: opened.payload.to_vec(),
         })
     }
@@ -177,7 +178,12 @@ impl SharedTier {
         };
         let namespace = self.namespace(krate);
         let name = value::entry_key(namespace, fingerprint, key);
-        let value = value::seal(&self.secret, &name, created_ms, expires_ms, payload);
+        let meta = value::Meta {
+            function: function.to_owned(),
+            fingerprint: *fingerprint,
+            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+        };
+        let value = value::seal(&self.secret, &name, created_ms, expires_ms, &meta, payload);
         let indexes = std::iter::once(value::index_key(namespace, "fn", function))
             .chain(
                 tags.iter()
@@ -274,13 +280,156 @@ impl SharedTier {
             }
             Ok(removed)
         });
-        result.map_err(|unreached| {
-            self.unreached(&unreached);
-            format!(
+        result.map_err(|unreached| self.failure(unreached))
+    }
+
+    /// Sends `values` to the server in one pipeline — each `SET NX PX`, then named in its
+    /// indexes if it was new there; how many were new. What this returns an error for
+    /// may have been sent in part.
+    pub(crate) fn push(&self, namespace: &str, values: &[Pushed<'_>]) -> Result<u64, String> {
+        let now = clock::now_ms();
+        let sealed: Vec<(String, Vec<u8>, u64, Vec<String>)> = values
+            .iter()
+            .filter_map(|v| {
+                let expiry_ms = match v.expires_ms {
+                    Some(at) => at.checked_sub(now).filter(|left| *left > 0)?,
+                    None => duration_ms(self.config.default_expiry),
+                };
+                let name = value::entry_key(namespace, &v.meta.fingerprint, &v.key);
+                let value = value::seal(
+                    &self.secret,
+                    &name,
+                    v.created_ms,
+                    v.expires_ms,
+                    &v.meta,
+                    v.payload,
+                );
+                let indexes = std::iter::once(value::index_key(namespace, "fn", &v.meta.function))
+                    .chain(
+                        v.meta
+                            .tags
+                            .iter()
+                            .map(|tag| value::index_key(namespace, "tag", tag)),
+                    )
+                    .chain(std::iter::once(value::index_key(namespace, "all", "")))
+                    .collect();
+                Some((name, value, expiry_ms, indexes))
+            })
+            .collect();
+        let result = self.client.run(|con| {
+            let mut pipe = redis::pipe();
+            for (name, value, expiry_ms, _) in &sealed {
+                pipe.cmd("SET")
+                    .arg(name)
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(*expiry_ms);
+            }
+            let stored: Vec<Option<String>> = pipe.query(con)?;
+            let mut pipe = redis::pipe();
+            let mut new = 0;
+            for ((name, _, expiry_ms, indexes), stored) in sealed.iter().zip(&stored) {
+                if stored.is_none() {
+                    continue;
+                }
+                new += 1;
+                for index in indexes {
+                    pipe.cmd("SADD").arg(index).arg(name).ignore();
+                    pipe.cmd("PEXPIRE")
+                        .arg(index)
+                        .arg(expiry_ms.saturating_mul(2))
+                        .ignore();
+                }
+            }
+            if new > 0 {
+                pipe.query::<()>(con)?;
+            }
+            Ok(new)
+        });
+        result.map_err(|unreached| self.failure(unreached))
+    }
+
+    /// Every value of `namespace` that checks out, in batches, to `each` (its entry key
+    /// and the value); `each` returns whether to go on.
+    pub(crate) fn pull(
+        &self,
+        namespace: &str,
+        each: &mut dyn FnMut(Digest, Found) -> bool,
+    ) -> Result<(), String> {
+        let index = value::index_key(namespace, "all", "");
+        let unreached = |unreached: Unreached| self.failure(unreached);
+        let mut cursor = 0u64;
+        loop {
+            let (next, names): (u64, Vec<String>) = self
+                .client
+                .run(|con| {
+                    redis::cmd("SSCAN")
+                        .arg(&index)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query(con)
+                })
+                .map_err(unreached)?;
+            let values: Vec<Option<Vec<u8>>> = if names.is_empty() {
+                Vec::new()
+            } else {
+                self.client
+                    .run(|con| {
+                        let mut pipe = redis::pipe();
+                        for name in &names {
+                            pipe.cmd("GET").arg(name);
+                        }
+                        pipe.query(con)
+                    })
+                    .map_err(unreached)?
+            };
+            for (name, raw) in names.iter().zip(values) {
+                let (Some(raw), Some(key)) = (raw, value::entry_of(name)) else {
+                    continue;
+                };
+                let Ok(opened) = value::open(&self.secret, name, &raw) else {
+                    self.counters.mac_failures.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let found = Found {
+                    created_ms: opened.created_ms,
+                    expires_ms: opened.expires_ms,
+                    meta: opened.meta,
+                    payload: opened.payload.to_vec(),
+                };
+                if !each(key, found) {
+                    return Ok(());
+                }
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// What an operation that did not reach an answer says, counted.
+    fn failure(&self, unreached: Unreached) -> String {
+        self.unreached(&unreached);
+        match unreached {
+            Unreached::Refused(error) => {
+                format!(
+                    "the shared tier at {} refused it: {error}",
+                    self.client.shown()
+                )
+            }
+            _ => format!(
                 "the shared tier at {} could not be reached",
                 self.client.shown()
-            )
-        })
+            ),
+        }
+    }
+
+    /// The largest encoded result sent to the server.
+    pub(crate) fn max_value_bytes(&self) -> usize {
+        self.config.max_value_bytes
     }
 
     /// How long the server takes to answer a `PING`; why it did not.

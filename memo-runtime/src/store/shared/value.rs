@@ -2,9 +2,11 @@
 //! of the keys.
 //!
 //! A value is a header — magic `MEMO`, format, flags, when it was computed, when it
-//! expires — then the result's stored bytes, then a 32-byte MAC: keyed blake3, under a key
-//! derived from the shared secret, over the Redis key, the header and the payload. A value
-//! whose MAC fails (tampered with, another secret, or moved to another key) is refused.
+//! expires — then what entry it is (its function, code fingerprint and tags: the length,
+//! then postcard), then the result's stored bytes, then a 32-byte MAC: keyed blake3, under
+//! a key derived from the shared secret, over the Redis key and everything before the MAC.
+//! A value whose MAC fails (tampered with, another secret, or moved to another key) is
+//! refused.
 //!
 //! Keys are `memo:<namespace>:<fingerprint, 16 hex>:{<entry key, 64 hex>}`: the function's
 //! code version, then the entry in braces, a cluster hash tag, so that an entry and its
@@ -30,14 +32,21 @@ impl Secret {
         Secret(blake3::derive_key("memo shared tier v1 value MAC", secret))
     }
 
-    fn mac(&self, key: &str, header: &[u8], payload: &[u8]) -> [u8; 32] {
+    fn mac(&self, key: &str, body: &[u8]) -> [u8; 32] {
         let mut hasher = blake3::Hasher::new_keyed(&self.0);
         hasher.update(&(key.len() as u64).to_le_bytes());
         hasher.update(key.as_bytes());
-        hasher.update(header);
-        hasher.update(payload);
+        hasher.update(body);
         *hasher.finalize().as_bytes()
     }
+}
+
+/// What entry a value is: enough to store it locally on a machine that never ran it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Meta {
+    pub function: String,
+    pub fingerprint: [u8; 32],
+    pub tags: Vec<String>,
 }
 
 /// A value read back and checked.
@@ -45,6 +54,7 @@ impl Secret {
 pub(crate) struct Value<'a> {
     pub created_ms: u64,
     pub expires_ms: Option<u64>,
+    pub meta: Meta,
     pub payload: &'a [u8],
 }
 
@@ -57,47 +67,66 @@ pub(crate) enum Refused {
     Mac,
 }
 
-/// The value stored under `key` for a result whose stored bytes are `payload`.
+/// The value stored under `key` for a result of the entry `meta` whose stored bytes are
+/// `payload`.
 pub(crate) fn seal(
     secret: &Secret,
     key: &str,
     created_ms: u64,
     expires_ms: Option<u64>,
+    meta: &Meta,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut value = Vec::with_capacity(HEADER + payload.len() + MAC);
+    let meta = postcard::to_stdvec(meta).expect("a Meta always encodes");
+    let mut value = Vec::with_capacity(HEADER + 4 + meta.len() + payload.len() + MAC);
     value.extend_from_slice(MAGIC);
     value.push(VALUE_FORMAT);
     value.push(0); // flags: none yet
     value.extend_from_slice(&created_ms.to_le_bytes());
     value.extend_from_slice(&expires_ms.unwrap_or(0).to_le_bytes());
-    let mac = secret.mac(key, &value[..HEADER], payload);
+    value.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    value.extend_from_slice(&meta);
     value.extend_from_slice(payload);
+    let mac = secret.mac(key, &value);
     value.extend_from_slice(&mac);
     value
 }
 
 /// The value read from `key`, if its format is this one and its MAC holds.
 pub(crate) fn open<'a>(secret: &Secret, key: &str, value: &'a [u8]) -> Result<Value<'a>, Refused> {
-    if value.len() < HEADER + MAC || &value[..4] != MAGIC || value[4] != VALUE_FORMAT {
+    if value.len() < HEADER + 4 + MAC || &value[..4] != MAGIC || value[4] != VALUE_FORMAT {
         return Err(Refused::Unreadable);
     }
-    let (header, rest) = value.split_at(HEADER);
-    let (payload, mac) = rest.split_at(rest.len() - MAC);
-    let expected = secret.mac(key, header, payload);
+    let (body, mac) = value.split_at(value.len() - MAC);
+    let expected = secret.mac(key, body);
     // Compared in constant time: blake3's hashes compare so.
     if blake3::Hash::from(expected)
         != blake3::Hash::from(<[u8; 32]>::try_from(mac).expect("32 bytes"))
     {
         return Err(Refused::Mac);
     }
-    let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+    let word = |at: usize| u64::from_le_bytes(body[at..at + 8].try_into().expect("8 bytes"));
+    let meta_len =
+        u32::from_le_bytes(body[HEADER..HEADER + 4].try_into().expect("4 bytes")) as usize;
+    let rest = &body[HEADER + 4..];
+    if meta_len > rest.len() {
+        return Err(Refused::Unreadable);
+    }
+    let (meta, payload) = rest.split_at(meta_len);
+    let meta = postcard::from_bytes(meta).map_err(|_| Refused::Unreadable)?;
     let expires = word(14);
     Ok(Value {
         created_ms: word(6),
         expires_ms: (expires != 0).then_some(expires),
+        meta,
         payload,
     })
+}
+
+/// The entry key in an entry's Redis key: what its braces hold.
+pub(crate) fn entry_of(key: &str) -> Option<Digest> {
+    let inner = key.rsplit_once('{')?.1.strip_suffix('}')?;
+    inner.parse().ok()
 }
 
 /// The Redis key of entry `key`, of a function whose code has `fingerprint`.
@@ -148,6 +177,14 @@ mod tests {
         Secret::derive(b"team secret")
     }
 
+    fn meta() -> Meta {
+        Meta {
+            function: "app::train".into(),
+            fingerprint: [9; 32],
+            tags: vec!["ml".into()],
+        }
+    }
+
     #[test]
     fn a_sealed_value_opens_with_its_key_and_secret_only() {
         let key = "memo:ns:0011223344556677:{ab}";
@@ -163,6 +200,7 @@ mod tests {
             Ok(Value {
                 created_ms: 1_700_000_000_000,
                 expires_ms: Some(1_700_003_600_000),
+                meta: meta(),
                 payload: b"payload",
             })
         );
@@ -188,7 +226,7 @@ mod tests {
 
     #[test]
     fn no_expiry_and_an_empty_payload_round_trip() {
-        let value = seal(&secret(), "k", 5, None, b"");
+        let value = seal(&secret(), "k", 5, None, &meta(), b"");
         let opened = open(&secret(), "k", &value).unwrap();
         assert_eq!(
             (opened.created_ms, opened.expires_ms, opened.payload),
@@ -215,7 +253,8 @@ mod tests {
             lock_key("team", &Digest([0x01; 32])),
             "memo:team:lock:{0101010101010101010101010101010101010101010101010101010101010101}"
         );
-        let value = seal(&Secret::derive(b"s"), &key, 1, Some(2), b"xyz");
+        let value = seal(&Secret::derive(b"s"), &key, 1, Some(2), &meta(), b"xyz");
+        assert_eq!(entry_of(&key), Some(Digest([0x01; 32])));
         assert_eq!(hex(&value), GOLDEN_VALUE);
     }
 }
