@@ -162,15 +162,23 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// `seal(derive("s"), <the golden key>, 1, Some(2), "xyz")`: header, payload, MAC.
+    /// `seal(derive("s"), <the golden key>, 1, Some(2), meta(), "xyz")`: header, entry,
+    /// payload, MAC.
     const GOLDEN_VALUE: &str = concat!(
         "4d454d4f",
         "01",
         "00",
         "0100000000000000",
         "0200000000000000",
+        // The entry: 47 bytes of postcard — "app::train", thirty-two 9s, ["ml"].
+        "2f000000",
+        "0a",
+        "6170703a3a747261696e",
+        "0909090909090909090909090909090909090909090909090909090909090909",
+        "01",
+        "026d6c",
         "78797a",
-        "b90e74a432ebc00a243745ceb1fde12ddadd4459f6c9bf6a4f4e7bbee6009d47",
+        "4978f36d448118240fb1b4e652fc96e43edec1922f05bacf74e67071ee17a776",
     );
 
     fn secret() -> Secret {
@@ -193,6 +201,7 @@ mod tests {
             key,
             1_700_000_000_000,
             Some(1_700_003_600_000),
+            &meta(),
             b"payload",
         );
         assert_eq!(
