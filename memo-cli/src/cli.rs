@@ -198,6 +198,13 @@ pub enum RemoteCommand {
         after_help = "Example:\n  MEMO_REMOTE=redis://cache:6379/0 MEMO_REMOTE_KEY=… memo remote status"
     )]
     Status(#[command(flatten)] Json),
+    /// Send every entry of the store to the tier (needs MEMO_REMOTE_MODE=rw); what is there
+    /// already stays.
+    #[command(after_help = "Example:\n  MEMO_REMOTE_MODE=rw memo remote push")]
+    Push(#[command(flatten)] Json),
+    /// Copy every value of the tier's namespace into the store; what is here stays.
+    #[command(after_help = "Example:\n  MEMO_REMOTE_NAMESPACE=team memo remote pull")]
+    Pull(#[command(flatten)] Json),
 }
 
 fn parse_engine(text: &str) -> Result<memo_runtime::Engine, String> {

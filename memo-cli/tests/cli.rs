@@ -570,6 +570,59 @@ fn remote_status_says_where_the_tier_is_and_whether_it_answers() {
     assert!(String::from_utf8_lossy(&none.stderr).contains("no shared tier is configured"));
 }
 
+/// `memo remote …` against the Redis server on 127.0.0.1:6379, in a namespace of its own.
+fn remote(dir: &Path, namespace: &str, mode: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_memo"))
+        .arg("--dir")
+        .arg(dir)
+        .arg("remote")
+        .args(args)
+        .env_remove("MEMO_DIR")
+        .env("MEMO_REMOTE", "redis://127.0.0.1:6379/0")
+        .env("MEMO_REMOTE_KEY", "team secret")
+        .env("MEMO_REMOTE_NAMESPACE", namespace)
+        .env("MEMO_REMOTE_MODE", mode)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn remote_push_and_pull_move_a_store_through_the_tier() {
+    let dir = filled();
+    let namespace = format!("memo-cli-push-{}", std::process::id());
+    let json_of = |out: Output| -> Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let refused = remote(dir.path(), &namespace, "ro", &["push"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("MEMO_REMOTE_MODE=rw"));
+    let pushed = json_of(remote(dir.path(), &namespace, "rw", &["push", "--json"]));
+    assert_eq!(pushed["moved"], 7, "{pushed}");
+    let again = json_of(remote(dir.path(), &namespace, "rw", &["push", "--json"]));
+    assert_eq!(
+        (again["moved"].clone(), again["already"].clone()),
+        (0.into(), 7.into())
+    );
+
+    // A fresh store elsewhere: `pull` fills it (an import creates it first).
+    let fresh = tempfile::tempdir().unwrap();
+    let archive = fresh.path().join("empty.memo");
+    Store::temporary()
+        .unwrap()
+        .export(std::fs::File::create(&archive).unwrap(), &mut |_, _| {})
+        .unwrap();
+    let target = fresh.path().join("store");
+    ok(&target, &["import", archive.to_str().unwrap()]);
+    let pulled = json_of(remote(&target, &namespace, "ro", &["pull", "--json"]));
+    assert_eq!(pulled["moved"], 7, "{pulled}");
+    assert_eq!(json(&target, &["ls"]), json(dir.path(), &["ls"]));
+}
+
 #[test]
 fn a_missing_store_and_bad_usage_are_errors() {
     let nowhere = tempfile::tempdir().unwrap();

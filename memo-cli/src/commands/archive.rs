@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use memo_runtime::{ArchiveReport, Store};
+use memo_runtime::{ArchiveReport, RemoteReport, Store};
 use serde_json::json;
 
 use super::{Result, fail};
@@ -57,6 +57,53 @@ pub fn import(store: &Store, file: &Path, json: bool) -> Result {
             count(report.blobs, "blob", "blobs"),
             count(report.skipped_entries, "entry", "entries"),
             count(report.skipped_blobs, "blob", "blobs")
+        );
+    }
+    Ok(())
+}
+
+fn remote_json(report: &RemoteReport) -> serde_json::Value {
+    json!({
+        "moved": report.moved,
+        "already": report.already,
+        "skipped": report.skipped,
+    })
+}
+
+/// `memo remote push`.
+pub fn push(store: &Store, json: bool) -> Result {
+    let bar = progress::bar("push");
+    let report = store
+        .push_shared(&mut progress::track(&bar))
+        .map_err(fail)?;
+    bar.finish_and_clear();
+    if json {
+        output::json(&remote_json(&report));
+    } else {
+        println!(
+            "pushed {}; {} already there, {} too large to share or expired",
+            count(report.moved, "entry", "entries"),
+            report.already,
+            report.skipped
+        );
+    }
+    Ok(())
+}
+
+/// `memo remote pull`.
+pub fn pull(store: &Store, json: bool) -> Result {
+    let bar = progress::bar("pull");
+    let report = store
+        .pull_shared(&mut progress::track(&bar))
+        .map_err(fail)?;
+    bar.finish_and_clear();
+    if json {
+        output::json(&remote_json(&report));
+    } else {
+        println!(
+            "pulled {}; {} already here",
+            count(report.moved, "entry", "entries"),
+            report.already
         );
     }
     Ok(())

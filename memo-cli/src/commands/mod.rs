@@ -51,6 +51,8 @@ pub fn run(cli: Cli) -> Result {
     match cli.command {
         Command::Stats(json) => inspect::stats(&store, json.json),
         Command::Remote(RemoteCommand::Status(json)) => inspect::remote_status(&store, json.json),
+        Command::Remote(RemoteCommand::Push(json)) => archive::push(&store, json.json),
+        Command::Remote(RemoteCommand::Pull(json)) => archive::pull(&store, json.json),
         Command::Ls {
             function,
             tag,

@@ -386,7 +386,8 @@ impl<'k, V> Call<'k, V> {
             self.store.forget_hot();
         }
         if let Payload::Bytes(bytes) = &payload {
-            self.store.share(&entry, self.krate(), &self.digest, bytes);
+            self.store
+                .share(&entry, self.krate(), &self.digest, self.key.inputs(), bytes);
             self.keep(value, output, bytes, entry.expires_ms);
         }
         Some((output, payload))

@@ -123,13 +123,10 @@ impl SharedTier {
         match self.0 {}
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn put(
         &self,
         _: &str,
-        _: &str,
-        _: &[&str],
-        _: &[u8; 32],
+        _: &value::Meta,
         _: &crate::Digest,
         _: u64,
         _: Option<u64>,
@@ -273,14 +270,19 @@ impl crate::Store {
         entry: &super::NewEntry<'_>,
         krate: &str,
         key: &crate::Digest,
+        inputs: &[crate::Digest],
         payload: &[u8],
     ) {
         if let Some(tier) = &self.inner.shared {
+            let meta = value::Meta {
+                function: entry.name.to_owned(),
+                fingerprint: entry.fingerprint,
+                tags: entry.tags.iter().map(|tag| (*tag).to_owned()).collect(),
+                inputs: inputs.iter().map(|input| input.0).collect(),
+            };
             tier.put(
                 krate,
-                entry.name,
-                &entry.tags,
-                &entry.fingerprint,
+                &meta,
                 key,
                 entry.created_ms,
                 entry.expires_ms,
@@ -388,6 +390,7 @@ impl crate::Store {
                             function: record.function.clone(),
                             fingerprint: record.fingerprint.0,
                             tags: record.tags.clone(),
+                            inputs: record.inputs.iter().map(|input| input.0).collect(),
                         },
                         payload: bytes,
                     }),
@@ -454,12 +457,19 @@ impl crate::Store {
                             tags,
                         };
                         let output = crate::Digest::of_bytes(&found.payload);
+                        let inputs: Vec<crate::Digest> = found
+                            .meta
+                            .inputs
+                            .iter()
+                            .copied()
+                            .map(crate::Digest)
+                            .collect();
                         if let Err(error) = self.insert(
                             &entry,
                             &key,
                             output,
                             super::Bytes::Held(&found.payload),
-                            &[],
+                            &inputs,
                         ) {
                             failed = Some(error);
                             return false;

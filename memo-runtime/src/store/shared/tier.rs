@@ -149,13 +149,10 @@ impl SharedTier {
 
     /// Queues the write of a result just stored locally, unless this process only reads,
     /// the result is too large, or it has expired already.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn put(
         &self,
         krate: &str,
-        function: &str,
-        tags: &[&str],
-        fingerprint: &[u8; 32],
+        meta: &value::Meta,
         key: &Digest,
         created_ms: u64,
         expires_ms: Option<u64>,
@@ -177,16 +174,12 @@ impl SharedTier {
             None => duration_ms(self.config.default_expiry),
         };
         let namespace = self.namespace(krate);
-        let name = value::entry_key(namespace, fingerprint, key);
-        let meta = value::Meta {
-            function: function.to_owned(),
-            fingerprint: *fingerprint,
-            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
-        };
-        let value = value::seal(&self.secret, &name, created_ms, expires_ms, &meta, payload);
-        let indexes = std::iter::once(value::index_key(namespace, "fn", function))
+        let name = value::entry_key(namespace, &meta.fingerprint, key);
+        let value = value::seal(&self.secret, &name, created_ms, expires_ms, meta, payload);
+        let indexes = std::iter::once(value::index_key(namespace, "fn", &meta.function))
             .chain(
-                tags.iter()
+                meta.tags
+                    .iter()
                     .map(|tag| value::index_key(namespace, "tag", tag)),
             )
             .chain(std::iter::once(value::index_key(namespace, "all", "")))

@@ -47,6 +47,8 @@ pub(crate) struct Meta {
     pub function: String,
     pub fingerprint: [u8; 32],
     pub tags: Vec<String>,
+    /// The content hashes of the `Memo` arguments it was computed from.
+    pub inputs: Vec<[u8; 32]>,
 }
 
 /// A value read back and checked.
@@ -170,15 +172,16 @@ mod tests {
         "00",
         "0100000000000000",
         "0200000000000000",
-        // The entry: 47 bytes of postcard — "app::train", thirty-two 9s, ["ml"].
-        "2f000000",
+        // The entry: 48 bytes of postcard — "app::train", thirty-two 9s, ["ml"], no inputs.
+        "30000000",
         "0a",
         "6170703a3a747261696e",
         "0909090909090909090909090909090909090909090909090909090909090909",
         "01",
         "026d6c",
+        "00",
         "78797a",
-        "4978f36d448118240fb1b4e652fc96e43edec1922f05bacf74e67071ee17a776",
+        "3f62d314af6e9c6dcf7b93686f7e0caa57c9bc5a7d8df6a497ed4678da540375",
     );
 
     fn secret() -> Secret {
@@ -190,6 +193,7 @@ mod tests {
             function: "app::train".into(),
             fingerprint: [9; 32],
             tags: vec!["ml".into()],
+            inputs: Vec::new(),
         }
     }
 
