@@ -1,8 +1,9 @@
 //! The shared tier on the Redis server at 127.0.0.1:6379, side by side with the same
 //! client's raw commands: a remote hit (a local miss, the `GET`, the MAC check, the
 //! backfill into the local store, the decode) against a raw `GET` of the same bytes; a
-//! miss with the tier read-write and read-only against one without a tier; and a miss
-//! while the breaker is open (the server gone).
+//! miss with the tier read-write and read-only against one without a tier; a miss
+//! while the breaker is open (the server gone); and `memo remote push` of a store of
+//! 100,000 entries, as entries a second.
 //!
 //! ```sh
 //! cargo bench --bench shared
@@ -58,10 +59,12 @@ fn remote_hit(c: &mut Criterion) {
         .unwrap()
         .get_connection()
         .unwrap();
-    let names: Vec<String> = redis::cmd("KEYS")
+    let mut names: Vec<String> = redis::cmd("KEYS")
         .arg(format!("memo:{ns}:*"))
         .query(&mut con)
         .unwrap();
+    // The values alone: not the indexes, nor a lock whose release is still queued.
+    names.retain(|name| !name.contains(":index:") && !name.contains(":lock:"));
     assert_eq!(names.len() as u64, KEYS);
 
     let mut group = c.benchmark_group("remote_hit_u64");
@@ -130,11 +133,71 @@ fn miss(c: &mut Criterion) {
     read_write.flush_shared(Duration::from_secs(10));
 }
 
+const PUSHED: u64 = 100_000;
+
+/// Removes what a push left on the shared server: every value its index names, and the
+/// indexes.
+fn forget(namespace: &str) {
+    let mut con = redis::Client::open(SERVER)
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let all = format!("memo:{namespace}:index:all");
+    let names: Vec<String> = redis::cmd("SMEMBERS").arg(&all).query(&mut con).unwrap();
+    for chunk in names.chunks(1000) {
+        let _: () = redis::cmd("UNLINK").arg(chunk).query(&mut con).unwrap();
+    }
+    let indexes: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("memo:{namespace}:index:*"))
+        .query(&mut con)
+        .unwrap();
+    if !indexes.is_empty() {
+        let _: () = redis::cmd("UNLINK").arg(&indexes).query(&mut con).unwrap();
+    }
+}
+
+fn push(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let local = Store::open(dir.path()).unwrap();
+        memo::with_store(&local, || {
+            for x in 0..PUSHED {
+                black_box(square(x));
+            }
+        });
+    }
+    let mut group = c.benchmark_group("remote_push_100k");
+    group.sample_size(10);
+    group.throughput(criterion::Throughput::Elements(PUSHED));
+    let mut round = 0;
+    group.bench_function("memo", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                // A fresh namespace each time: every entry is new on the server.
+                round += 1;
+                let ns = namespace(&format!("push{round}"));
+                let store = Store::builder(dir.path())
+                    .remote(config(&ns, true))
+                    .open()
+                    .unwrap();
+                let start = Instant::now();
+                let report = store.push_shared(&mut |_, _| {}).unwrap();
+                spent += start.elapsed();
+                assert_eq!(report.moved, PUSHED);
+                forget(&ns);
+            }
+            spent
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = remote_hit, miss
+    targets = remote_hit, miss, push
 }
 criterion_main!(benches);

@@ -799,3 +799,28 @@ fn push_sends_a_stores_entries_and_pull_fills_another_store_with_them() {
     assert_eq!(to.invalidate_tag("ml").unwrap(), 20, "with its tags");
     assert!(to.verify(&mut |_, _| {}).unwrap().is_clean());
 }
+
+/// A burst of misses: every value reaches the server (the writer sends what queued in one
+/// pipeline), nothing is dropped, and no lock is left behind to hold other machines up.
+#[test]
+fn a_burst_of_misses_reaches_the_tier_whole_and_leaves_no_lock() {
+    let ns = namespace();
+    let writer = store(config(SERVER, &ns, true));
+    let site = site!("shared::burst");
+    for x in 0..3000 {
+        square(&writer, site, x, &Runs::default());
+    }
+    writer.flush_shared(Duration::from_secs(20));
+    let stats = writer.remote_stats().unwrap();
+    assert_eq!(
+        (stats.writes, stats.dropped, stats.errors),
+        (3000, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(keys(SERVER, &ns).len(), 3000);
+    let locks: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("memo:{ns}:lock:*"))
+        .query(&mut redis(SERVER))
+        .unwrap();
+    assert!(locks.is_empty(), "{} locks left", locks.len());
+}

@@ -41,11 +41,15 @@ impl Drop for SharedLock {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.key);
-        // If the queue is full the lock lapses by itself, a few seconds later.
-        let _ = self.writes.try_send(Job::Release {
+        let release = Job::Release {
             key: std::mem::take(&mut self.key),
             token: std::mem::take(&mut self.token),
-        });
+        };
+        // Never dropped: a lock left to lapse keeps every waiting machine waiting. With the
+        // queue full, this waits for room, after the writes queued before it.
+        if let Err(std::sync::mpsc::TrySendError::Full(release)) = self.writes.try_send(release) {
+            let _ = self.writes.send(release);
+        }
     }
 }
 

@@ -465,66 +465,93 @@ fn duration_ms(duration: std::time::Duration) -> u64 {
         .max(1)
 }
 
-/// The writer thread: each queued job in turn, until the queue is closed.
+/// How many queued jobs the writer sends in one pipeline.
+const BATCH: usize = 256;
+
+/// The writer thread, until the queue is closed: whatever has queued, up to a batch at a
+/// time, in one pipeline — one round trip for many writes.
 fn write_all(client: &Client, counters: &Counters, jobs: &Receiver<Job>) {
-    for job in jobs.iter() {
-        let result = match &job {
-            Job::Flush(done) => {
-                let _ = done.send(());
-                continue;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
+        }
+        write_batch(client, counters, &batch);
+        for job in &batch {
+            if let Job::Flush(done) = job {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Sends `batch` in one pipeline; each command's error is its own.
+fn write_batch(client: &Client, counters: &Counters, batch: &[Job]) {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    // For each command, whether it is a value's `SET`: those that store count as writes.
+    let mut sets = Vec::new();
+    for job in batch {
+        match job {
             Job::Put {
                 key,
                 value,
                 expiry_ms,
                 indexes,
-            } => client.run(|con| {
-                let stored = redis::cmd("SET")
+            } => {
+                pipe.cmd("SET")
                     .arg(key)
                     .arg(value)
                     .arg("NX")
                     .arg("PX")
-                    .arg(*expiry_ms)
-                    .query::<Option<String>>(con)?;
-                if stored.is_some() {
-                    // The indexes outlive what they name by as long again, and go when
-                    // nothing is written to them for that long.
-                    let mut pipe = redis::pipe();
-                    for index in indexes {
-                        pipe.cmd("SADD").arg(index).arg(key).ignore();
-                        pipe.cmd("PEXPIRE")
-                            .arg(index)
-                            .arg(expiry_ms.saturating_mul(2))
-                            .ignore();
-                    }
-                    pipe.query::<()>(con)?;
+                    .arg(*expiry_ms);
+                sets.push(true);
+                // The indexes outlive what they name by as long again, and go when nothing
+                // is written to them for that long. Naming a key twice is harmless.
+                for index in indexes {
+                    pipe.cmd("SADD").arg(index).arg(key);
+                    pipe.cmd("PEXPIRE")
+                        .arg(index)
+                        .arg(expiry_ms.saturating_mul(2));
+                    sets.extend([false, false]);
                 }
-                Ok(())
-            }),
-            Job::Release { key, token } => client.run(|con| {
-                redis::cmd("EVAL")
+            }
+            Job::Extend { key, expiry_ms } => {
+                pipe.cmd("PEXPIRE").arg(key).arg(*expiry_ms);
+                sets.push(false);
+            }
+            Job::Release { key, token } => {
+                pipe.cmd("EVAL")
                     .arg(super::lock::RELEASE)
                     .arg(1)
                     .arg(key)
-                    .arg(token)
-                    .query::<i64>(con)
-                    .map(drop)
-            }),
-            Job::Extend { key, expiry_ms } => client.run(|con| {
-                redis::cmd("PEXPIRE")
-                    .arg(key)
-                    .arg(*expiry_ms)
-                    .query::<i64>(con)
-                    .map(drop)
-            }),
-        };
-        match result {
-            Ok(()) if matches!(job, Job::Put { .. }) => {
-                counters.writes.fetch_add(1, Ordering::Relaxed);
+                    .arg(token);
+                sets.push(false);
             }
-            Ok(()) => {}
-            Err(unreached) => refused(client, counters, &unreached),
+            Job::Flush(_) => {}
         }
+    }
+    if sets.is_empty() {
+        return;
+    }
+    match client.run(|con| pipe.query::<Vec<redis::RedisResult<redis::Value>>>(con)) {
+        Ok(results) => {
+            for (is_set, result) in sets.iter().zip(results) {
+                match result {
+                    Ok(redis::Value::Okay) if *is_set => {
+                        counters.writes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        refused(client, counters, &Unreached::Refused(error.to_string()));
+                    }
+                }
+            }
+        }
+        Err(unreached) => refused(client, counters, &unreached),
     }
 }
 
