@@ -1,9 +1,10 @@
 //! Several processes, one store: the process that holds a store serves it to the others
 //! on a Unix socket (see `socket`), as sccache's local server does. The protocol is small:
-//! a request, a one-byte receipt at once, then the response; each message a length and a
+//! a request, a one-byte receipt, then the response; each message a length and a
 //! postcard value, the response echoing its request's number. The receipt lets a client
-//! tell a holder that stopped answering (a few ms) from one that is busy reading a large
-//! result (as long as it takes).
+//! tell a holder that stopped answering (a few ms) from one that is busy sending a large
+//! result, waiting to write or waiting for a computation (as long as it takes): it comes
+//! at once before those, and once the answer is ready before anything else.
 
 mod leases;
 mod remote;
@@ -139,16 +140,35 @@ fn serve(mut stream: UnixStream, store: Weak<Inner>) {
     // and a waiting caller takes over.
     let mut leading: HashMap<Digest, Held> = HashMap::new();
     while let Ok(bytes) = read_message(&mut stream) {
-        if stream.write_all(&[RECEIPT]).is_err() {
+        let parsed = postcard::from_bytes::<Numbered>(&bytes);
+        // The receipt says the holder is alive and at work. Before a write — which can
+        // wait for room in the write buffer — or a wait for another's computation, it goes
+        // at once; before anything else, once the answer is ready: a holder stopped between the receipt and the answer would
+        // keep its client waiting for as long as an answer may take, so that window is
+        // left only where the work can be long.
+        let receipt_first = matches!(
+            &parsed,
+            Ok(Numbered {
+                request: Request::Put { .. }
+                    | Request::PutFile { .. }
+                    | Request::Record(_)
+                    | Request::Await(_),
+                ..
+            })
+        );
+        if receipt_first && stream.write_all(&[RECEIPT]).is_err() {
             return;
         }
         let Some(inner) = store.upgrade() else { return };
         let store = Store { inner };
-        let (number, response) = match postcard::from_bytes::<Numbered>(&bytes) {
+        let (number, response) = match parsed {
             Ok(Numbered { number, request }) => (number, answer(&store, request, &mut leading)),
             Err(error) => (0, Response::Failed(format!("unreadable request: {error}"))),
         };
         drop(store);
+        if !receipt_first && stream.write_all(&[RECEIPT]).is_err() {
+            return;
+        }
         if write_message(&mut stream, &(number, response)).is_err() {
             return;
         }
