@@ -125,9 +125,16 @@ enum Again {
     #[default]
     Not,
     Opened(u32, Store),
-    /// It could not be, and is tried again at this time.
-    Failed(u32, std::time::Instant),
+    /// It could not be, and is tried again at this time; the wait after that, if it
+    /// fails again, is twice this one (up to [`AGAIN_MAX`]).
+    Failed(u32, std::time::Instant, std::time::Duration),
 }
+
+/// The first and the longest wait before a store that could not be opened again is tried
+/// again: as the default store's, so that a handle the program opened itself is back on
+/// the cache as soon after a takeover as the default store is.
+const AGAIN_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const AGAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 struct Opened {
     db: engine::Database,
@@ -338,7 +345,8 @@ impl Store {
     /// anew — in a child forked from the process that opened it (as a new process would,
     /// served by the parent while it holds the store), or when the process that served
     /// this handle is gone (held here now, or served by whoever took it over). `None`
-    /// while that cannot be opened (tried again after a second), or the store is a
+    /// while that cannot be opened (tried again after 50 ms, then twice as long each time,
+    /// up to 5 s), or the store is a
     /// temporary one that was the parent's.
     pub(crate) fn in_this_process(&self) -> Option<Store> {
         let gone = |store: &Store| {
@@ -361,9 +369,15 @@ impl Store {
             Again::Opened(pid, store) if *pid == me && !gone(store) => {
                 return Some(store.clone());
             }
-            Again::Failed(pid, at) if *pid == me && std::time::Instant::now() < *at => return None,
+            Again::Failed(pid, at, _) if *pid == me && std::time::Instant::now() < *at => {
+                return None;
+            }
             _ => {}
         }
+        let wait = match &*again {
+            Again::Failed(pid, _, wait) if *pid == me => (*wait * 2).min(AGAIN_MAX),
+            _ => AGAIN_FIRST,
+        };
         match Store::builder(&self.inner.dir)
             .in_memory_tier(self.inner.hot)
             .open()
@@ -373,8 +387,7 @@ impl Store {
                 Some(store)
             }
             Err(_) => {
-                let retry = std::time::Instant::now() + std::time::Duration::from_secs(1);
-                *again = Again::Failed(me, retry);
+                *again = Again::Failed(me, std::time::Instant::now() + wait, wait);
                 None
             }
         }
