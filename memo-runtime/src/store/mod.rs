@@ -436,13 +436,20 @@ impl Store {
     }
 }
 
+impl Inner {
+    /// Waits, up to a second, for this process's writes to the shared tier to reach it.
+    pub(super) fn drain_shared(&self) {
+        if let Some(shared) = &self.shared {
+            shared.drain(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        if !self.forked()
-            && let Some(shared) = &self.shared
-        {
+        if !self.forked() {
             // What this process computed last reaches the others, within a bound.
-            shared.drain(std::time::Duration::from_secs(1));
+            self.drain_shared();
         }
         if self.forked() {
             // The parent's database, writer and socket are the parent's to close.

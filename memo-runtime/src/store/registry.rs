@@ -37,6 +37,8 @@ pub(super) fn forget(inner: &Arc<Inner>) {
 fn flush_all() {
     let stores: Vec<Arc<Inner>> = lock().iter().filter_map(|(_, w)| w.upgrade()).collect();
     for inner in stores.into_iter().filter(|inner| !inner.forked()) {
+        // What this process queued for the shared tier reaches it, within a bound.
+        inner.drain_shared();
         if let Err(error) = inner.close() {
             inner.report_problem(|| format!("could not flush the store at exit: {error}"));
         }
