@@ -62,24 +62,10 @@ pub fn import(store: &Store, file: &Path, json: bool) -> Result {
     Ok(())
 }
 
-fn remote_json(report: &RemoteReport) -> serde_json::Value {
-    json!({
-        "moved": report.moved,
-        "already": report.already,
-        "skipped": report.skipped,
-    })
-}
-
 /// `memo remote push`.
 pub fn push(store: &Store, json: bool) -> Result {
-    let bar = progress::bar("push");
-    let report = store
-        .push_shared(&mut progress::track(&bar))
-        .map_err(fail)?;
-    bar.finish_and_clear();
-    if json {
-        output::json(&remote_json(&report));
-    } else {
+    let report = moved("push", json, |track| store.push_shared(track))?;
+    if !json {
         println!(
             "pushed {}; {} already there, {} too large to share or expired",
             count(report.moved, "entry", "entries"),
@@ -92,14 +78,8 @@ pub fn push(store: &Store, json: bool) -> Result {
 
 /// `memo remote pull`.
 pub fn pull(store: &Store, json: bool) -> Result {
-    let bar = progress::bar("pull");
-    let report = store
-        .pull_shared(&mut progress::track(&bar))
-        .map_err(fail)?;
-    bar.finish_and_clear();
-    if json {
-        output::json(&remote_json(&report));
-    } else {
+    let report = moved("pull", json, |track| store.pull_shared(track))?;
+    if !json {
         println!(
             "pulled {}; {} already here",
             count(report.moved, "entry", "entries"),
@@ -107,4 +87,24 @@ pub fn pull(store: &Store, json: bool) -> Result {
         );
     }
     Ok(())
+}
+
+/// Runs a move to or from the shared tier under a progress bar labelled `what`; with
+/// `json`, prints its report.
+fn moved(
+    what: &str,
+    json: bool,
+    run: impl FnOnce(&mut dyn FnMut(u64, u64)) -> memo_runtime::Result<RemoteReport>,
+) -> Result<RemoteReport> {
+    let bar = progress::bar(what);
+    let report = run(&mut progress::track(&bar)).map_err(fail)?;
+    bar.finish_and_clear();
+    if json {
+        output::json(&json!({
+            "moved": report.moved,
+            "already": report.already,
+            "skipped": report.skipped,
+        }));
+    }
+    Ok(report)
 }

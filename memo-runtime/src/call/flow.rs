@@ -9,7 +9,7 @@ use super::codec::{Encoded, Refused};
 use super::flight::{self, Joined, Leader, Shared};
 use super::{CallSite, Share, Stored, audit, offload, stored, tier};
 use crate::error::{Error, Result};
-use crate::store::{Bytes, Hit, Lead, Lease, Payload, SharedLead, SharedLock};
+use crate::store::{Ask, Bytes, Hit, Lead, Lease, Payload, SharedLead, SharedLock};
 use crate::{Digest, KeyHasher, Store, scope, warn};
 
 /// How a call starts: answered from memory or the store, run uncached, or missed.
@@ -36,7 +36,7 @@ pub(super) enum Step<V> {
     /// Another process computes: wait ([`Store::await_lead`]), then step again with the
     /// leader kept.
     Elsewhere(Leader),
-    /// Another machine computes: wait for its value ([`Call::await_remote`]); if none
+    /// Another machine computes: wait for its value ([`Call::shared`]); if none
     /// comes, step again with the leader kept.
     Remote(Leader),
     /// A call on this key from inside its own computation: run the body uncached.
@@ -244,21 +244,24 @@ impl<'k, V> Call<'k, V> {
         super::offload::run(move || store.await_lead(&digest)).await;
     }
 
-    /// The value another machine computes, once it is in the tier; `None` if its lock
-    /// went without one.
-    pub(super) fn await_remote<S: Stored<Value = V>>(&self) -> Option<S::Value> {
+    /// The shared tier's value (see [`Store::shared_value`]), decoded, kept and counted.
+    pub(super) fn shared<S: Stored<Value = V>>(&self, ask: Ask) -> Option<S::Value> {
         let entry = self.site.new_entry();
-        let hit = self
-            .store
-            .await_shared(&entry, self.krate(), &self.digest, self.key.inputs())?;
+        let hit =
+            self.store
+                .shared_value(ask, &entry, self.krate(), &self.digest, self.key.inputs())?;
         self.taken::<S>(&hit).map(|found| found.value)
     }
 
-    /// [`Call::await_remote`] on a thread of its own, for an async caller.
-    pub(super) async fn await_remote_async<S: Stored<Value = V>>(&self) -> Option<S::Value> {
+    /// [`Call::shared`] on a thread of its own, for an async caller: its executor never
+    /// waits on the network.
+    pub(super) async fn shared_async<S: Stored<Value = V>>(&self, ask: Ask) -> Option<S::Value> {
+        if self.refresh || !self.store.has_shared() {
+            return None;
+        }
         let (store, entry, krate) = (self.store.clone(), self.site.new_entry(), self.krate());
         let (digest, inputs) = (self.digest, self.key.inputs().to_vec());
-        let hit = offload::run(move || store.await_shared(&entry, krate, &digest, &inputs))
+        let hit = offload::run(move || store.shared_value(ask, &entry, krate, &digest, &inputs))
             .await
             .flatten()?;
         self.taken::<S>(&hit).map(|found| found.value)
@@ -279,33 +282,24 @@ impl<'k, V> Call<'k, V> {
         }
         let hit = match contained(|| self.store.lookup(&self.digest)) {
             Ok(Some(hit)) => hit,
-            Ok(None) if tiers == Tiers::Local => return None,
             // Another machine may have computed it: the shared tier, if there is one.
-            Ok(None) => {
+            Ok(None) if tiers == Tiers::All && self.store.has_shared() => {
                 let entry = self.site.new_entry();
-                self.store
-                    .fetch_shared(&entry, self.krate(), &self.digest, self.key.inputs())?
+                self.store.shared_value(
+                    Ask::Now,
+                    &entry,
+                    self.krate(),
+                    &self.digest,
+                    self.key.inputs(),
+                )?
             }
+            Ok(None) => return None,
             Err(error) => {
                 degraded(&self.store, &error);
                 return None;
             }
         };
         self.taken::<S>(&hit)
-    }
-
-    /// After a local miss, the shared tier's value, asked on a thread of its own: an
-    /// async caller's executor never waits on the network.
-    pub(super) async fn fetch_shared_async<S: Stored<Value = V>>(&self) -> Option<S::Value> {
-        if self.refresh || !self.store.has_shared() {
-            return None;
-        }
-        let (store, entry, krate) = (self.store.clone(), self.site.new_entry(), self.krate());
-        let (digest, inputs) = (self.digest, self.key.inputs().to_vec());
-        let hit = offload::run(move || store.fetch_shared(&entry, krate, &digest, &inputs))
-            .await
-            .flatten()?;
-        self.taken::<S>(&hit).map(|found| found.value)
     }
 
     /// A hit's value, decoded, kept in the memory tier and counted.

@@ -15,6 +15,7 @@ mod tier;
 use std::convert::Infallible;
 
 use crate::KeyHasher;
+use crate::store::Ask;
 use flow::{Call, Start, Step, Tiers, degraded};
 
 pub use body::{
@@ -98,7 +99,7 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
                 call.await_elsewhere();
                 held = Some(leader);
             }
-            Step::Remote(leader) => match call.await_remote::<S>() {
+            Step::Remote(leader) => match call.shared::<S>(Ask::Wait) {
                 Some(value) => {
                     leader.finish(None);
                     return R::from_stored(value);
@@ -148,7 +149,7 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
         }
         Start::Missed(call) => call,
     };
-    if let Some(value) = call.fetch_shared_async::<S>().await {
+    if let Some(value) = call.shared_async::<S>(Ask::Now).await {
         return R::from_stored(value);
     }
     let mut held = None;
@@ -171,7 +172,7 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
                 call.await_elsewhere_async().await;
                 held = Some(leader);
             }
-            Step::Remote(leader) => match call.await_remote_async::<S>().await {
+            Step::Remote(leader) => match call.shared_async::<S>(Ask::Wait).await {
                 Some(value) => {
                     leader.finish(None);
                     return R::from_stored(value);

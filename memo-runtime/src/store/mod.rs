@@ -29,8 +29,8 @@ pub use gc::{Gc, GcReport};
 pub use manage::Stats;
 pub use problem::Problem;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
+pub(crate) use shared::{Ask, SharedLead, SharedLock};
 pub use shared::{RemoteConfig, RemoteReport, RemoteStats};
-pub(crate) use shared::{SharedLead, SharedLock};
 pub use verify::VerifyReport;
 
 pub(crate) use access::{Bytes, FunctionInfo, Hit, NewEntry, Payload, read_entry_head};

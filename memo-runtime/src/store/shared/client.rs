@@ -77,7 +77,13 @@ impl Client {
                 Err(error) => return Err(self.failed(error.to_string())),
             },
         };
-        match op(&mut connection) {
+        // The client parses what a server sends: should it panic on it, the caller still
+        // gets its value, computed, and the connection is not used again.
+        let outcome = match crate::contain::quietly(|| op(&mut connection)) {
+            Ok(outcome) => outcome,
+            Err(panic) => return Err(self.failed(format!("the Redis client panicked: {panic}"))),
+        };
+        match outcome {
             Ok(value) => {
                 self.breaker.succeeded();
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());

@@ -56,6 +56,15 @@ pub struct RemoteStats {
     pub breaker_open: bool,
 }
 
+/// How a call asks the shared tier for a value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ask {
+    /// As it is now.
+    Now,
+    /// Once the machine that computes it has stored it.
+    Wait,
+}
+
 /// Who computes a key that this machine missed.
 pub(crate) enum SharedLead {
     /// Nobody can say (no tier, read-only, or the server failed): compute.
@@ -187,18 +196,24 @@ impl SharedTier {
 }
 
 impl crate::Store {
-    /// The value of `key` from the shared tier, after a local miss: checked, stored
+    /// The value of `key` from the shared tier, after a local miss — as it is now, or
+    /// for `Ask::Wait` once the machine that computes it has stored it — checked, stored
     /// locally (`entry` describes it, with the time it was computed and its expiry taken
-    /// from the value), and returned as a hit. `krate` names the function's namespace.
-    pub(crate) fn fetch_shared(
+    /// from the value), and returned as a hit; `None` if there is none (for a wait: the
+    /// lock went without one). `krate` names the function's namespace.
+    pub(crate) fn shared_value(
         &self,
+        ask: Ask,
         entry: &super::NewEntry<'_>,
         krate: &str,
         key: &crate::Digest,
         inputs: &[crate::Digest],
     ) -> Option<super::access::Hit> {
         let tier = self.inner.shared.as_ref()?;
-        let found = tier.get(krate, &entry.fingerprint, key)?;
+        let found = match ask {
+            Ask::Now => tier.get(krate, &entry.fingerprint, key)?,
+            Ask::Wait => tier.await_value(krate, &entry.fingerprint, key)?,
+        };
         Some(self.backfill(entry, key, inputs, found))
     }
 
@@ -209,20 +224,6 @@ impl crate::Store {
             Some(tier) => tier.lead(krate, key),
             None => SharedLead::Alone,
         }
-    }
-
-    /// Waits for the value of `key` that another machine computes, and backfills it as
-    /// [`Store::fetch_shared`] does; `None` if its lock went without one.
-    pub(crate) fn await_shared(
-        &self,
-        entry: &super::NewEntry<'_>,
-        krate: &str,
-        key: &crate::Digest,
-        inputs: &[crate::Digest],
-    ) -> Option<super::access::Hit> {
-        let tier = self.inner.shared.as_ref()?;
-        let found = tier.await_value(krate, &entry.fingerprint, key)?;
-        Some(self.backfill(entry, key, inputs, found))
     }
 
     /// Keeps `found`, the tier's value of `key`, in the local store; it as a hit.
