@@ -4,59 +4,15 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use memo_runtime::{RemoteConfig, Store, with_store};
+use support::shared::{
+    SERVER, Server, computed, config, free_port, keys, machine, namespace, redis, said, store,
+};
 use support::{Runs, key, square};
-
-const SERVER: &str = "redis://127.0.0.1:6379/0";
-const SECRET: &[u8] = b"the team's secret";
-
-/// A namespace no other test or run uses.
-fn namespace() -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "memo-test-{}-{nanos}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The tier at `url`, in `namespace`; what the tests leave on the shared server expires
-/// within minutes.
-fn config(url: &str, namespace: &str, read_write: bool) -> RemoteConfig {
-    RemoteConfig::new(url)
-        .namespace(namespace)
-        .read_write(read_write)
-        .secret(SECRET.to_vec())
-        .default_expiry(Duration::from_secs(300))
-}
-
-/// A store of its own (a fresh directory) behind the tier `config` describes.
-fn store(config: RemoteConfig) -> Store {
-    Store::temporary_builder().remote(config).open().unwrap()
-}
-
-fn redis(url: &str) -> redis::Connection {
-    redis::Client::open(url).unwrap().get_connection().unwrap()
-}
-
-/// The keys of the namespace's values on the server (not its indexes or locks).
-fn keys(url: &str, namespace: &str) -> Vec<String> {
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("memo:{namespace}:*"))
-        .query(&mut redis(url))
-        .unwrap();
-    keys.retain(|key| !key.contains(":index:") && !key.contains(":lock:"));
-    keys.sort();
-    keys
-}
 
 #[test]
 fn a_result_computed_by_one_store_is_a_remote_hit_and_a_backfill_in_another() {
@@ -183,53 +139,6 @@ fn a_ttl_is_the_values_expiry_on_the_server_and_no_ttl_a_default_one() {
     assert_eq!(square(&reader, expiring, 3, &runs), 9);
     assert_eq!(runs.get(), 1);
     assert_eq!(keys(SERVER, &ns).len(), 1);
-}
-
-/// A `redis-server` of this test's own on `port`, stopped when dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(port: u16) -> Server {
-        Server::with(port, &[])
-    }
-
-    /// A server with `extra` settings (`--maxmemory`, …).
-    fn with(port: u16, extra: &[&str]) -> Server {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server runs");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let url = format!("redis://127.0.0.1:{port}/0");
-        while redis::Client::open(url.as_str())
-            .unwrap()
-            .get_connection_with_timeout(Duration::from_millis(100))
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on {port} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server(child)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A port nothing listens on, from the range the tests' own servers use.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[test]
@@ -494,92 +403,10 @@ fn a_server_that_evicts_loses_values_never_correctness() {
     assert_eq!(runs.get() as u64, 300 - hits);
 }
 
-/// In a child, a machine of its own: a fresh local store behind the tier (`URL`, `NS`),
-/// read-write, its locks lapsing after a second; once `GO` exists, one slow call (`SLOW_MS`)
-/// of the key every child shares; prints how many times it computed it.
 #[test]
 #[ignore = "run by a parent test in a child process"]
 fn child_machine_computes_the_shared_key() {
-    if std::env::var_os("MEMO_TEST_CHILD").is_none() {
-        return;
-    }
-    let var = |name: &str| std::env::var(name).unwrap();
-    let slow = Duration::from_millis(var("SLOW_MS").parse().unwrap());
-    let machine = store(config(&var("URL"), &var("NS"), true).lock_ttl(Duration::from_secs(1)));
-    println!("ready");
-    while !std::path::Path::new(&var("GO")).exists() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let site = site!("shared::slow");
-    let runs = Runs::default();
-    let value = with_store(&machine, || {
-        memo_runtime::call::<memo_runtime::Plain<u64>>(
-            site,
-            &key(site, 42),
-            memo_runtime::Share::typed(),
-            || {
-                runs.bump();
-                println!("computing");
-                std::thread::sleep(slow);
-                4242
-            },
-        )
-    });
-    assert_eq!(value, 4242);
-    machine.flush_shared(Duration::from_secs(5));
-    println!("computed {}", runs.get());
-}
-
-/// A child machine; its output piped.
-fn machine(url: &str, ns: &str, go: &std::path::Path, slow_ms: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_machine_computes_the_shared_key",
-            "--exact",
-            "--ignored",
-        ])
-        .args(["--nocapture", "--test-threads=1"])
-        .env("MEMO_TEST_CHILD", "1")
-        .env("URL", url)
-        .env("NS", ns)
-        .env("GO", go)
-        .env("SLOW_MS", slow_ms.to_string())
-        .env_remove("MEMO_DIR")
-        .env_remove("MEMO_REMOTE")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits for `child` to print `line`; the rest of its output.
-fn said(child: &mut Child, line: &str) -> std::io::BufReader<std::process::ChildStdout> {
-    use std::io::BufRead;
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut text = String::new();
-    loop {
-        text.clear();
-        assert!(
-            out.read_line(&mut text).unwrap() > 0,
-            "the child ended before {line:?}"
-        );
-        if text.contains(line) {
-            return out;
-        }
-    }
-}
-
-/// What a child computed, from the rest of its output, once it has exited well.
-fn computed(mut child: Child, out: std::io::BufReader<std::process::ChildStdout>) -> u64 {
-    use std::io::BufRead;
-    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
-    assert!(child.wait().unwrap().success(), "{lines:?}");
-    lines
-        .iter()
-        .find_map(|l| {
-            l.split_once("computed ")
-                .and_then(|(_, n)| n.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no count in {lines:?}"))
+    support::shared::child_machine();
 }
 
 #[test]

@@ -7,6 +7,8 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub mod shared;
+
 use memo_runtime::{CallSite, KeyHasher, Plain, Store, call, with_store};
 
 /// A `&'static CallSite` with the given name and options.

@@ -26,6 +26,7 @@ pub struct RemoteConfig {
     pub(crate) max_value_bytes: usize,
     pub(crate) default_expiry: Duration,
     pub(crate) lock_ttl: Duration,
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 /// Where the secret comes from.
@@ -55,8 +56,11 @@ const LOCK_TTL: Duration = Duration::from_secs(10);
 const DEFAULT_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl RemoteConfig {
-    /// The tier at `url`: `redis://[user:password@]host:port/db`; read-only, no secret
-    /// yet, the namespace taken from each function's crate.
+    /// The tier at `url`: `redis://[user:password@]host:port/db` for one server,
+    /// `redis+cluster://[user:password@]host:port,host:port` for a Redis Cluster (feature
+    /// `remote-cluster`; the nodes named are where it starts, the others are found), and
+    /// `rediss://…` or `rediss+cluster://…` over TLS (feature `remote-tls`). Read-only, no
+    /// secret yet, the namespace taken from each function's crate.
     pub fn new(url: impl Into<String>) -> RemoteConfig {
         RemoteConfig {
             url: url.into(),
@@ -66,6 +70,7 @@ impl RemoteConfig {
             max_value_bytes: MAX_VALUE_BYTES,
             default_expiry: DEFAULT_EXPIRY,
             lock_ttl: LOCK_TTL,
+            ca_file: None,
         }
     }
 
@@ -115,9 +120,17 @@ impl RemoteConfig {
         self
     }
 
+    /// For TLS: the PEM file of the certificate authority that signed the server's
+    /// certificate, when the system does not trust it already (a team's own CA).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> RemoteConfig {
+        self.ca_file = Some(path.into());
+        self
+    }
+
     /// The tier `MEMO_REMOTE` and its companions describe, if `MEMO_REMOTE` is set:
     /// `MEMO_REMOTE_NAMESPACE`, `MEMO_REMOTE_MODE=ro|rw` (`ro` by default),
-    /// `MEMO_REMOTE_KEY` or `MEMO_REMOTE_KEY_FILE`, `MEMO_REMOTE_MAX_BYTES`.
+    /// `MEMO_REMOTE_KEY` or `MEMO_REMOTE_KEY_FILE`, `MEMO_REMOTE_MAX_BYTES`,
+    /// `MEMO_REMOTE_CA_FILE`.
     pub(crate) fn from_env() -> Option<RemoteConfig> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut config = RemoteConfig::new(var("MEMO_REMOTE")?.trim());
@@ -137,6 +150,7 @@ impl RemoteConfig {
         config.secret = var("MEMO_REMOTE_KEY")
             .map(|key| Secret::Bytes(key.into_bytes()))
             .or_else(|| var("MEMO_REMOTE_KEY_FILE").map(|path| Secret::File(path.into())));
+        config.ca_file = var("MEMO_REMOTE_CA_FILE").map(|path| PathBuf::from(path.trim()));
         if let Some(raw) = var("MEMO_REMOTE_MAX_BYTES") {
             match raw.trim().parse::<usize>() {
                 Ok(bytes) => config.max_value_bytes = bytes,

@@ -9,9 +9,13 @@
 //! tier is configured, and runs on the local store.
 
 #[cfg(feature = "remote")]
+mod breaker;
+#[cfg(feature = "remote")]
 mod client;
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 mod config;
+#[cfg(feature = "remote")]
+mod connection;
 #[cfg(feature = "remote")]
 mod lock;
 #[cfg(feature = "remote")]

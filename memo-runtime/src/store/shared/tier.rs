@@ -5,6 +5,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use super::client::{Client, Unreached};
+use super::connection::{Batch, every};
 use super::value::{self, Secret};
 use super::{Found, Pushed, RemoteConfig, RemoteStats, config};
 use crate::{Digest, clock};
@@ -75,7 +76,7 @@ impl SharedTier {
                 return None;
             }
         };
-        let client = match Client::new(&config.url) {
+        let client = match Client::new(&config.url, config.ca_file.as_deref()) {
             Ok(client) => Arc::new(client),
             Err(why) => {
                 refuse(why);
@@ -258,18 +259,18 @@ impl SharedTier {
             let doomed: Vec<&String> = members.iter().filter(|key| !keep(key)).collect();
             let mut removed = 0;
             for chunk in doomed.chunks(256) {
-                // One key a command: keys of one index may sit on many cluster slots.
-                let mut pipe = redis::pipe();
+                let mut batch = Batch::default();
                 for key in chunk {
-                    pipe.cmd("UNLINK").arg(*key);
+                    batch.cmd("UNLINK").arg(*key);
                 }
-                let gone: Vec<u64> = pipe.query(con)?;
-                removed += gone.iter().sum::<u64>();
-                let mut pipe = redis::pipe();
+                for answer in every(con.send(batch)?)? {
+                    removed += redis::from_redis_value::<u64>(answer).unwrap_or(1);
+                }
+                let mut batch = Batch::default();
                 for key in chunk {
-                    pipe.cmd("SREM").arg(&index).arg(*key).ignore();
+                    batch.cmd("SREM").arg(&index).arg(*key);
                 }
-                pipe.query::<()>(con)?;
+                every(con.send(batch)?)?;
             }
             Ok(removed)
         });
@@ -310,34 +311,33 @@ impl SharedTier {
             })
             .collect();
         let result = self.client.run(|con| {
-            let mut pipe = redis::pipe();
+            let mut batch = Batch::default();
             for (name, value, expiry_ms, _) in &sealed {
-                pipe.cmd("SET")
+                batch
+                    .cmd("SET")
                     .arg(name)
                     .arg(value)
                     .arg("NX")
                     .arg("PX")
                     .arg(*expiry_ms);
             }
-            let stored: Vec<Option<String>> = pipe.query(con)?;
-            let mut pipe = redis::pipe();
+            let stored = every(con.send(batch)?)?;
+            let mut batch = Batch::default();
             let mut new = 0;
             for ((name, _, expiry_ms, indexes), stored) in sealed.iter().zip(&stored) {
-                if stored.is_none() {
+                if *stored == redis::Value::Nil {
                     continue;
                 }
                 new += 1;
                 for index in indexes {
-                    pipe.cmd("SADD").arg(index).arg(name).ignore();
-                    pipe.cmd("PEXPIRE")
+                    batch.cmd("SADD").arg(index).arg(name);
+                    batch
+                        .cmd("PEXPIRE")
                         .arg(index)
-                        .arg(expiry_ms.saturating_mul(2))
-                        .ignore();
+                        .arg(expiry_ms.saturating_mul(2));
                 }
             }
-            if new > 0 {
-                pipe.query::<()>(con)?;
-            }
+            every(con.send(batch)?)?;
             Ok(new)
         });
         result.map_err(|unreached| self.failure(unreached))
@@ -365,20 +365,20 @@ impl SharedTier {
                         .query(con)
                 })
                 .map_err(unreached)?;
-            let values: Vec<Option<Vec<u8>>> = if names.is_empty() {
-                Vec::new()
-            } else {
-                self.client
-                    .run(|con| {
-                        let mut pipe = redis::pipe();
-                        for name in &names {
-                            pipe.cmd("GET").arg(name);
-                        }
-                        pipe.query(con)
-                    })
-                    .map_err(unreached)?
-            };
+            let values = self
+                .client
+                .run(|con| {
+                    let mut batch = Batch::default();
+                    for name in &names {
+                        batch.cmd("GET").arg(name);
+                    }
+                    con.send(batch)
+                })
+                .map_err(unreached)?;
             for (name, raw) in names.iter().zip(values) {
+                let raw = raw
+                    .ok()
+                    .and_then(|raw| redis::from_redis_value::<Vec<u8>>(raw).ok());
                 let (Some(raw), Some(key)) = (raw, value::entry_of(name)) else {
                     continue;
                 };
@@ -489,12 +489,11 @@ fn write_all(client: &Client, counters: &Counters, jobs: &Receiver<Job>) {
 }
 
 /// Sends `batch` in one pipeline; each command's error is its own.
-fn write_batch(client: &Client, counters: &Counters, batch: &[Job]) {
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
+fn write_batch(client: &Client, counters: &Counters, jobs: &[Job]) {
+    let mut batch = Batch::default();
     // For each command, whether it is a value's `SET`: those that store count as writes.
     let mut sets = Vec::new();
-    for job in batch {
+    for job in jobs {
         match job {
             Job::Put {
                 key,
@@ -502,7 +501,8 @@ fn write_batch(client: &Client, counters: &Counters, batch: &[Job]) {
                 expiry_ms,
                 indexes,
             } => {
-                pipe.cmd("SET")
+                batch
+                    .cmd("SET")
                     .arg(key)
                     .arg(value)
                     .arg("NX")
@@ -512,19 +512,21 @@ fn write_batch(client: &Client, counters: &Counters, batch: &[Job]) {
                 // The indexes outlive what they name by as long again, and go when nothing
                 // is written to them for that long. Naming a key twice is harmless.
                 for index in indexes {
-                    pipe.cmd("SADD").arg(index).arg(key);
-                    pipe.cmd("PEXPIRE")
+                    batch.cmd("SADD").arg(index).arg(key);
+                    batch
+                        .cmd("PEXPIRE")
                         .arg(index)
                         .arg(expiry_ms.saturating_mul(2));
                     sets.extend([false, false]);
                 }
             }
             Job::Extend { key, expiry_ms } => {
-                pipe.cmd("PEXPIRE").arg(key).arg(*expiry_ms);
+                batch.cmd("PEXPIRE").arg(key).arg(*expiry_ms);
                 sets.push(false);
             }
             Job::Release { key, token } => {
-                pipe.cmd("EVAL")
+                batch
+                    .cmd("EVAL")
                     .arg(super::lock::RELEASE)
                     .arg(1)
                     .arg(key)
@@ -534,10 +536,10 @@ fn write_batch(client: &Client, counters: &Counters, batch: &[Job]) {
             Job::Flush(_) => {}
         }
     }
-    if sets.is_empty() {
+    if batch.len() == 0 {
         return;
     }
-    match client.run(|con| pipe.query::<Vec<redis::RedisResult<redis::Value>>>(con)) {
+    match client.run(|con| con.send(batch)) {
         Ok(results) => {
             for (is_set, result) in sets.iter().zip(results) {
                 match result {
