@@ -34,10 +34,10 @@ pub use memo_runtime::{
     ArchiveReport, CacheKey, Change, ChangeKind, Component, Diagnosis, Digest, Engine, Entry,
     Error, Explanation, FileContent, FunctionRecord, FunctionVersion, Gc, GcReport, Holder,
     KEY_FORMAT_VERSION, KeyHasher, Memo, MemoryUsage, ParseDigestError, Problem, RemoteConfig,
-    RemoteReport, RemoteStats, STORE_FORMAT_VERSION, Scoped, Serde, Stats, Store, StoreBuilder,
-    VerifyReport, bypass, bypass_async, current_store, default_dir, default_store, diff_components,
-    explain, key_of, memory_usage, refresh, refresh_async, set_default_store, set_memory_budget,
-    with_store, with_store_async,
+    RemoteCounts, RemoteReport, RemoteStats, STORE_FORMAT_VERSION, Scoped, Serde, Stats, Store,
+    StoreBuilder, VerifyReport, bypass, bypass_async, current_store, default_dir, default_store,
+    diff_components, explain, key_of, memory_usage, refresh, refresh_async, set_default_store,
+    set_memory_budget, with_store, with_store_async,
 };
 
 /// What generated code names. Not a public API: it changes without notice.

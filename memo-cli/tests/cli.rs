@@ -680,3 +680,48 @@ fn a_store_held_by_a_running_program_says_which() {
     drop(held);
     ok(dir.path(), &["stats"]);
 }
+
+#[test]
+fn stats_shows_what_the_shared_tier_did_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let namespace = format!("memo-cli-stats-{}", std::process::id());
+    let remote = || {
+        memo::RemoteConfig::new("redis://127.0.0.1:6379/0")
+            .namespace(&namespace)
+            .read_write(true)
+            .secret(b"team secret".to_vec())
+            .default_expiry(std::time::Duration::from_secs(300))
+            .min_compute(std::time::Duration::ZERO)
+    };
+    for run in 0..2 {
+        let store = Store::builder(dir.path()).remote(remote()).open().unwrap();
+        memo::with_store(&store, || {
+            greet(&format!("ada {run}"));
+            greet(&format!("bob {run}"));
+        });
+        store.flush_shared(std::time::Duration::from_secs(5));
+    }
+    let stats = json(dir.path(), &["stats"]);
+    let counts = &stats["remote_counts"];
+    assert_eq!(
+        (&counts["misses"], &counts["writes"], &counts["hits"]),
+        (&Value::from(4), &Value::from(4), &Value::from(0)),
+        "two runs' counts, kept in the store: {stats}"
+    );
+    let text = ok(dir.path(), &["stats"]);
+    assert!(
+        text.contains("remote use") && text.contains("4 writes"),
+        "{text}"
+    );
+    // Another machine's store, filled from the tier: its hits are counted in its store.
+    let other = tempfile::tempdir().unwrap();
+    {
+        let store = Store::builder(other.path())
+            .remote(remote().read_write(false))
+            .open()
+            .unwrap();
+        memo::with_store(&store, || greet("ada 0"));
+    }
+    let stats = json(other.path(), &["stats"]);
+    assert_eq!(stats["remote_counts"]["hits"], 1, "{stats}");
+}

@@ -41,8 +41,8 @@ pub use scope::{
 };
 pub use store::{
     ArchiveReport, Component, Diagnosis, Engine, Entry, FunctionRecord, FunctionVersion, Gc,
-    GcReport, Holder, Problem, RemoteConfig, RemoteReport, RemoteStats, STORE_FORMAT_VERSION,
-    Stats, Store, StoreBuilder, VerifyReport,
+    GcReport, Holder, Problem, RemoteConfig, RemoteCounts, RemoteReport, RemoteStats,
+    STORE_FORMAT_VERSION, Stats, Store, StoreBuilder, VerifyReport,
 };
 
 #[doc(hidden)]

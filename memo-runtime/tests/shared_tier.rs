@@ -651,3 +651,108 @@ fn a_burst_of_misses_reaches_the_tier_whole_and_leaves_no_lock() {
         .unwrap();
     assert!(locks.is_empty(), "{} locks left", locks.len());
 }
+
+/// A function that computes faster than the tier answers is not worth a lookup: after its
+/// first call it is computed on a local miss without asking, and never written; a slow one
+/// is shared as before.
+#[test]
+fn a_function_faster_than_a_lookup_is_computed_without_asking_the_tier() {
+    let ns = namespace();
+    let by_default = || {
+        RemoteConfig::new(SERVER)
+            .namespace(&ns)
+            .read_write(true)
+            .secret(b"the team's secret".to_vec())
+            .default_expiry(Duration::from_secs(300))
+    };
+    let writer = store(by_default());
+    let fast = site!("shared::fast");
+    for x in 0..50 {
+        assert_eq!(square(&writer, fast, x, &Runs::default()), x * x);
+    }
+    writer.flush_shared(Duration::from_secs(5));
+    let stats = writer.remote_stats().unwrap();
+    assert_eq!(
+        (stats.misses, stats.fast_skipped, stats.writes),
+        (1, 49, 0),
+        "only the first call asked: {stats:?}"
+    );
+    assert!(keys(SERVER, &ns).is_empty());
+
+    // A slow function (milliseconds, against a lookup of well under one here) is shared.
+    let slow = site!("shared::slow_enough");
+    let slow_square = |store: &Store, x: u64, runs: &Runs| {
+        with_store(store, || {
+            memo_runtime::call::<memo_runtime::Plain<u64>>(
+                slow,
+                &support::key(slow, x),
+                memo_runtime::Share::typed(),
+                || {
+                    runs.bump();
+                    std::thread::sleep(Duration::from_millis(30));
+                    x * x
+                },
+            )
+        })
+    };
+    for x in 0..5 {
+        slow_square(&writer, x, &Runs::default());
+    }
+    writer.flush_shared(Duration::from_secs(5));
+    assert_eq!(writer.remote_stats().unwrap().writes, 5);
+    let reader = store(by_default());
+    let runs = Runs::default();
+    for x in 0..5 {
+        assert_eq!(slow_square(&reader, x, &runs), x * x);
+    }
+    assert_eq!(runs.get(), 0, "remote hits");
+
+    // A threshold set by hand: the fast function is shared too.
+    let everything = store(by_default().min_compute(Duration::ZERO));
+    for x in 100..110 {
+        square(&everything, fast, x, &Runs::default());
+    }
+    everything.flush_shared(Duration::from_secs(5));
+    assert_eq!(everything.remote_stats().unwrap().writes, 10);
+}
+
+/// What the tier did is kept in the store across runs, with the counts of the processes
+/// the store's holder served.
+#[test]
+fn the_tiers_counts_are_kept_across_runs_and_processes() {
+    let ns = namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Store::builder(dir.path())
+            .remote(config(SERVER, &ns, true))
+            .open()
+            .unwrap()
+    };
+    {
+        let first = open();
+        for x in 0..5 {
+            square(&first, site!("shared::counted"), x, &Runs::default());
+        }
+        first.flush_shared(Duration::from_secs(5));
+    }
+    let holder = open();
+    let counted = holder.stats().unwrap().remote;
+    assert_eq!((counted.misses, counted.writes), (5, 5), "{counted:?}");
+
+    // A process reaching the store through this one: its counts come to the holder.
+    let go = dir.path().join("go");
+    std::fs::write(&go, "").unwrap();
+    let mut child = support::shared::machine_in(SERVER, &ns, &go, 10, dir.path());
+    let out = said(&mut child, "ready");
+    assert_eq!(computed(child, out), 1);
+    let counted = holder.stats().unwrap().remote;
+    assert_eq!(
+        (counted.misses, counted.writes),
+        (6, 6),
+        "the child's miss and write are in: {counted:?}"
+    );
+    holder.flush().unwrap();
+    drop(holder);
+    let later = Store::open(dir.path()).unwrap();
+    assert_eq!(later.stats().unwrap().remote.writes, 6, "persisted");
+}

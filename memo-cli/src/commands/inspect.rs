@@ -24,6 +24,7 @@ pub fn remote_status(store: &Store, json: bool) -> Result {
         .clone()
         .unwrap_or_else(|| "each function's crate".into());
     let mode = if stats.read_write { "rw" } else { "ro" };
+    let values = ping.is_ok().then(|| store.remote_values()).flatten();
     if json {
         output::json(&json!({
             "url": stats.url,
@@ -32,6 +33,7 @@ pub fn remote_status(store: &Store, json: bool) -> Result {
             "reachable": ping.is_ok(),
             "latency_us": ping.as_ref().ok().map(|d| d.as_micros() as u64),
             "error": ping.as_ref().err(),
+            "values": values.as_ref().and_then(|v| v.as_ref().ok()),
         }));
     } else {
         println!("{:<10} {}", "server", stats.url);
@@ -45,6 +47,9 @@ pub fn remote_status(store: &Store, json: bool) -> Result {
             ),
             Err(why) => println!("{:<10} {why}", "status"),
         }
+        if let Some(Ok(values)) = &values {
+            println!("{:<10} {values} named in its indexes", "values");
+        }
     }
     ping.map(drop)
         .map_err(|why| format!("the shared tier at {} does not answer: {why}", stats.url))
@@ -52,6 +57,8 @@ pub fn remote_status(store: &Store, json: bool) -> Result {
 
 pub fn stats(store: &Store, json: bool) -> Result {
     let s = store.stats().map_err(fail)?;
+    // The breaker's state, as a call made now would find it.
+    let ping = store.ping_remote();
     if json {
         output::json(&json!({
             "dir": store.dir(),
@@ -67,7 +74,19 @@ pub fn stats(store: &Store, json: bool) -> Result {
                 "url": r.url,
                 "mode": if r.read_write { "rw" } else { "ro" },
                 "namespace": r.namespace,
+                "reachable": ping.as_ref().is_some_and(Result::is_ok),
+                "breaker_open": ping.as_ref().is_some_and(Result::is_err),
             })),
+            "remote_counts": {
+                "hits": s.remote.hits,
+                "misses": s.remote.misses,
+                "writes": s.remote.writes,
+                "errors": s.remote.errors,
+                "mac_failures": s.remote.mac_failures,
+                "oversize": s.remote.oversize,
+                "dropped": s.remote.dropped,
+                "fast_skipped": s.remote.fast_skipped,
+            },
         }));
         return Ok(());
     }
@@ -89,11 +108,32 @@ pub fn stats(store: &Store, json: bool) -> Result {
         } else {
             "read-only"
         };
-        vec![
-            "remote".into(),
-            format!("{} ({mode}; `memo remote status` checks it)", r.url),
-        ]
+        let state = match &ping {
+            Some(Ok(took)) => format!("answers in {:.2} ms", took.as_secs_f64() * 1000.0),
+            Some(Err(why)) => format!("breaker open: {why}"),
+            None => String::new(),
+        };
+        vec!["remote".into(), format!("{} ({mode}; {state})", r.url)]
     }));
+    // Kept across runs, whether or not a tier is configured now.
+    let r = &s.remote;
+    let counted = (!r.is_empty()).then(|| {
+        vec![
+            "remote use".into(),
+            format!(
+                "{} hits, {} misses, {} writes, {} errors, {} MAC failures, {} too large, {} dropped, {} skipped as fast",
+                r.hits,
+                r.misses,
+                r.writes,
+                r.errors,
+                r.mac_failures,
+                r.oversize,
+                r.dropped,
+                r.fast_skipped
+            ),
+        ]
+    });
+    let rows = rows.chain(counted);
     for row in rows {
         println!("{:<10} {}", row[0], row[1]);
     }

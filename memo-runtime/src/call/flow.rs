@@ -207,10 +207,14 @@ impl<'k, V> Call<'k, V> {
             Lead::Busy => return Step::Elsewhere(leader),
         };
         // Across the machines sharing a tier, its lock does.
-        let lock = match self.store.lead_shared(self.krate(), &self.digest) {
-            SharedLead::Alone => None,
-            SharedLead::Leads(lock) => Some(lock),
-            SharedLead::Busy => return Step::Remote(leader),
+        let lock = if self.asks_shared(false) {
+            match self.store.lead_shared(self.krate(), &self.digest) {
+                SharedLead::Alone => None,
+                SharedLead::Leads(lock) => Some(lock),
+                SharedLead::Busy => return Step::Remote(leader),
+            }
+        } else {
+            None
         };
         Step::Compute(
             leader,
@@ -224,7 +228,22 @@ impl<'k, V> Call<'k, V> {
     /// Runs `compute` as the leader of the call's flight: a call on the same key from
     /// inside it is [`Step::Reentrant`].
     pub(super) fn leading<T>(&self, compute: impl FnOnce() -> T) -> T {
-        flight::leading(self.flight_key(), compute)
+        let began = std::time::Instant::now();
+        let result = flight::leading(self.flight_key(), compute);
+        self.computed(began);
+        result
+    }
+
+    /// Counts a computation that began at `began` into the function's average, which
+    /// says whether the shared tier is worth asking for it.
+    pub(super) fn computed(&self, began: std::time::Instant) {
+        self.site.state.computed(began.elapsed());
+    }
+
+    /// Whether the store has a shared tier worth asking for this function (see
+    /// [`Store::shares`]); `count`: a lookup skipped is counted.
+    fn asks_shared(&self, count: bool) -> bool {
+        self.store.shares(self.site.state.compute_ns(), count)
     }
 
     /// An async body, run as the leader of the call's flight.
@@ -256,7 +275,7 @@ impl<'k, V> Call<'k, V> {
     /// [`Call::shared`] on a thread of its own, for an async caller: its executor never
     /// waits on the network.
     pub(super) async fn shared_async<S: Stored<Value = V>>(&self, ask: Ask) -> Option<S::Value> {
-        if self.refresh || !self.store.has_shared() {
+        if self.refresh || !self.asks_shared(true) {
             return None;
         }
         let (store, entry, krate) = (self.store.clone(), self.site.new_entry(), self.krate());
@@ -283,7 +302,7 @@ impl<'k, V> Call<'k, V> {
         let hit = match contained(|| self.store.lookup(&self.digest)) {
             Ok(Some(hit)) => hit,
             // Another machine may have computed it: the shared tier, if there is one.
-            Ok(None) if tiers == Tiers::All && self.store.has_shared() => {
+            Ok(None) if tiers == Tiers::All && self.asks_shared(true) => {
                 let entry = self.site.new_entry();
                 self.store.shared_value(
                     Ask::Now,
@@ -380,8 +399,10 @@ impl<'k, V> Call<'k, V> {
             self.store.forget_hot();
         }
         if let Payload::Bytes(bytes) = &payload {
-            self.store
-                .share(&entry, self.krate(), &self.digest, self.key.inputs(), bytes);
+            if self.asks_shared(false) {
+                self.store
+                    .share(&entry, self.krate(), &self.digest, self.key.inputs(), bytes);
+            }
             self.keep(value, output, bytes, entry.expires_ms);
         }
         Some((output, payload))

@@ -158,7 +158,9 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
             Step::Hit(value) => return R::from_stored(value),
             Step::Reentrant => return compute.await,
             Step::Compute(leader, guards) => {
+                let began = std::time::Instant::now();
                 let result = call.leading_async(compute).await;
+                call.computed(began);
                 call.finish::<S>(leader, result.stored());
                 drop(guards);
                 return result;

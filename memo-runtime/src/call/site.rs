@@ -47,6 +47,8 @@ pub struct SiteState {
     slot: AtomicUsize,
     /// How its results are encoded.
     pub(crate) codec: super::codec::Codec,
+    /// How long a computation of it takes here, in ns, a moving average (0 until one ran).
+    compute_ns: AtomicU64,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -63,7 +65,26 @@ impl SiteState {
             recorded_in: AtomicU64::new(0),
             slot: AtomicUsize::new(0),
             codec: super::codec::Codec::new(),
+            compute_ns: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a computation that took `took` into the function's average.
+    pub(crate) fn computed(&self, took: std::time::Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let old = self.compute_ns.load(Ordering::Relaxed);
+        // A quarter the newest: a slow call moves it at once, a run of fast ones soon.
+        let new = if old == 0 {
+            ns
+        } else {
+            ((u128::from(old) * 3 + u128::from(ns)) / 4) as u64
+        };
+        self.compute_ns.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// How long a computation of it takes here, once one ran.
+    pub(crate) fn compute_ns(&self) -> Option<u64> {
+        Some(self.compute_ns.load(Ordering::Relaxed)).filter(|ns| *ns > 0)
     }
 
     /// A small number unique to this function, for the tables that hold its results.

@@ -28,6 +28,9 @@ pub struct Stats {
     pub bytes: u64,
     /// Bytes the store's files take on disk.
     pub disk_bytes: u64,
+    /// What the shared tier did for this store, over every run that used one (all zero
+    /// if none did).
+    pub remote: crate::RemoteCounts,
 }
 
 impl Stats {
@@ -90,6 +93,7 @@ impl Store {
             bytes: inline_bytes + shared.values().sum::<u64>(),
             disk_bytes: inner.db().size_on_disk().map_err(|e| inner.storage(e))?
                 + super::files::disk_bytes(&inner.dir),
+            remote: inner.remote_totals()?,
         })
     }
 

@@ -30,7 +30,7 @@ pub use manage::Stats;
 pub use problem::Problem;
 pub use record::{Component, Entry, FunctionRecord, FunctionVersion};
 pub(crate) use shared::{Ask, SharedLead, SharedLock};
-pub use shared::{RemoteConfig, RemoteReport, RemoteStats};
+pub use shared::{RemoteConfig, RemoteCounts, RemoteReport, RemoteStats};
 pub use verify::VerifyReport;
 
 pub(crate) use access::{Bytes, FunctionInfo, Hit, NewEntry, Payload, read_entry_head};
@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     /// The shared tier behind this store, if one is configured and usable.
     shared: Option<shared::SharedTier>,
     live: LiveCounters,
+    /// The shared tier's counts not yet in the store's totals.
+    remote_counts: shared::Totals,
     /// The functions recorded in this store by this process, so each is written once,
     /// and the [`Inner::record_token`] they were recorded under.
     recorded: Mutex<(u64, HashSet<&'static str>)>,
@@ -457,7 +459,9 @@ impl Drop for Inner {
             std::mem::forget(self.remote.take());
             return;
         }
-        if self.remote.is_some() {
+        if let Some(remote) = &self.remote {
+            // What its shared tier counted goes to the holder, which keeps the totals.
+            let _ = self.send_remote_counts(remote);
             return;
         }
         fork::untrack(&self.dir);
@@ -633,8 +637,9 @@ impl Inner {
         if self.forked() {
             return Ok(()); // the parent's writes are the parent's
         }
-        if self.remote.is_some() {
-            return Ok(()); // the holder writes
+        if let Some(remote) = &self.remote {
+            // The holder writes; the shared tier's counts of this process go to it.
+            return self.send_remote_counts(remote);
         }
         self.persist_counters()?;
         self.db().sync().map_err(|e| self.storage(e))
@@ -648,7 +653,8 @@ impl Inner {
                 .meta
                 .insert("counters", record::encode(&stored))
                 .map_err(|e| self.storage(e))
-        })
+        })?;
+        self.persist_remote_counts()
     }
 
     fn stored_counters(&self) -> Result<Counters> {

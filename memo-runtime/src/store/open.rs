@@ -134,6 +134,7 @@ fn served(dir: &Path, engine: Engine, holder: Option<u32>) -> Option<Inner> {
         remote: Some(remote),
         shared: None,
         live: Default::default(),
+        remote_counts: Default::default(),
         recorded: Default::default(),
         epoch: AtomicU64::new(0),
         // Not kept in memory here: the holder may invalidate or refresh entries, and only
@@ -230,6 +231,7 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         remote: None,
         shared: None,
         live: Default::default(),
+        remote_counts: Default::default(),
         recorded: Default::default(),
         epoch: AtomicU64::new(0),
         hot: options.hot,

@@ -30,13 +30,14 @@ pub fn namespace() -> String {
 }
 
 /// The tier at `url`, in `namespace`; what the tests leave on the shared server expires
-/// within minutes.
+/// within minutes. Every function is shared, however fast (the tests' are).
 pub fn config(url: &str, namespace: &str, read_write: bool) -> RemoteConfig {
     RemoteConfig::new(url)
         .namespace(namespace)
         .read_write(read_write)
         .secret(SECRET.to_vec())
         .default_expiry(Duration::from_secs(300))
+        .min_compute(Duration::ZERO)
 }
 
 /// A store of its own (a fresh directory) behind the tier `config` describes.
@@ -115,7 +116,12 @@ pub fn child_machine() {
     }
     let var = |name: &str| std::env::var(name).unwrap();
     let slow = Duration::from_millis(var("SLOW_MS").parse().unwrap());
-    let machine = store(config(&var("URL"), &var("NS"), true).lock_ttl(Duration::from_secs(1)));
+    let tier = config(&var("URL"), &var("NS"), true).lock_ttl(Duration::from_secs(1));
+    // In `DIR`, if set: a store the parent holds, which this process reaches through it.
+    let machine = match std::env::var_os("DIR") {
+        Some(dir) => Store::builder(dir).remote(tier).open().unwrap(),
+        None => store(tier),
+    };
     println!("ready");
     while !std::path::Path::new(&var("GO")).exists() {
         std::thread::sleep(Duration::from_millis(2));
@@ -142,7 +148,26 @@ pub fn child_machine() {
 
 /// A child machine; its output piped.
 pub fn machine(url: &str, ns: &str, go: &std::path::Path, slow_ms: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+    machine_command(url, ns, go, slow_ms).spawn().unwrap()
+}
+
+/// A child machine using the store at `dir`.
+pub fn machine_in(
+    url: &str,
+    ns: &str,
+    go: &std::path::Path,
+    slow_ms: u64,
+    dir: &std::path::Path,
+) -> Child {
+    machine_command(url, ns, go, slow_ms)
+        .env("DIR", dir)
+        .spawn()
+        .unwrap()
+}
+
+fn machine_command(url: &str, ns: &str, go: &std::path::Path, slow_ms: u64) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "child_machine_computes_the_shared_key",
             "--exact",
@@ -156,9 +181,8 @@ pub fn machine(url: &str, ns: &str, go: &std::path::Path, slow_ms: u64) -> Child
         .env("SLOW_MS", slow_ms.to_string())
         .env_remove("MEMO_DIR")
         .env_remove("MEMO_REMOTE")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stdout(Stdio::piped());
+    command
 }
 
 /// Waits for `child` to print `line`; the rest of its output.

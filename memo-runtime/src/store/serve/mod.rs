@@ -69,6 +69,8 @@ pub(super) enum Request<'a> {
         size: u64,
         inputs: Vec<Digest>,
     },
+    /// What the asker's shared tier counted, for the store's totals.
+    CountRemote(crate::RemoteCounts),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -247,6 +249,10 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Hel
         )),
         Request::Release(key) => {
             leading.remove(&key);
+            Ok(Response::Done)
+        }
+        Request::CountRemote(counts) => {
+            store.inner.remote_counts.receive(counts);
             Ok(Response::Done)
         }
     };

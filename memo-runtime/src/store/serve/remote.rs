@@ -223,6 +223,11 @@ impl Remote {
         self.request(Request::Forget).map(drop)
     }
 
+    /// Hands the holder what this process's shared tier counted, for the store's totals.
+    pub(crate) fn count_remote(&self, counts: crate::RemoteCounts) -> Result<()> {
+        self.request(Request::CountRemote(counts)).map(drop)
+    }
+
     /// Gives up leading the computation of `key`.
     pub(crate) fn release(&self, key: &Digest) -> Result<()> {
         self.request(Request::Release(*key)).map(drop)

@@ -27,6 +27,7 @@ pub struct RemoteConfig {
     pub(crate) default_expiry: Duration,
     pub(crate) lock_ttl: Duration,
     pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) min_compute: Option<Duration>,
 }
 
 /// Where the secret comes from.
@@ -71,6 +72,7 @@ impl RemoteConfig {
             default_expiry: DEFAULT_EXPIRY,
             lock_ttl: LOCK_TTL,
             ca_file: None,
+            min_compute: None,
         }
     }
 
@@ -120,6 +122,23 @@ impl RemoteConfig {
         self
     }
 
+    /// How long a function must take to compute for the tier to be asked for it. A
+    /// function that computes faster is computed on a local miss, never looked up or
+    /// written remotely: the lookup would cost more than it saves. By default, 20 times
+    /// the time a lookup takes (measured as the process runs), so that the tier adds at
+    /// most 5% to a miss; `Duration::ZERO` shares every function. A function's first
+    /// call, before any computation of it was timed, always asks.
+    ///
+    /// ```
+    /// let remote = memo::RemoteConfig::new("redis://cache:6379/0")
+    ///     .min_compute(std::time::Duration::from_millis(5));
+    /// # drop(remote);
+    /// ```
+    pub fn min_compute(mut self, least: Duration) -> RemoteConfig {
+        self.min_compute = Some(least);
+        self
+    }
+
     /// For TLS: the PEM file of the certificate authority that signed the server's
     /// certificate, when the system does not trust it already (a team's own CA).
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> RemoteConfig {
@@ -130,7 +149,7 @@ impl RemoteConfig {
     /// The tier `MEMO_REMOTE` and its companions describe, if `MEMO_REMOTE` is set:
     /// `MEMO_REMOTE_NAMESPACE`, `MEMO_REMOTE_MODE=ro|rw` (`ro` by default),
     /// `MEMO_REMOTE_KEY` or `MEMO_REMOTE_KEY_FILE`, `MEMO_REMOTE_MAX_BYTES`,
-    /// `MEMO_REMOTE_CA_FILE`.
+    /// `MEMO_REMOTE_CA_FILE`, `MEMO_REMOTE_MIN_COMPUTE_MS`.
     pub(crate) fn from_env() -> Option<RemoteConfig> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut config = RemoteConfig::new(var("MEMO_REMOTE")?.trim());
@@ -151,6 +170,18 @@ impl RemoteConfig {
             .map(|key| Secret::Bytes(key.into_bytes()))
             .or_else(|| var("MEMO_REMOTE_KEY_FILE").map(|path| Secret::File(path.into())));
         config.ca_file = var("MEMO_REMOTE_CA_FILE").map(|path| PathBuf::from(path.trim()));
+        if let Some(raw) = var("MEMO_REMOTE_MIN_COMPUTE_MS") {
+            match raw.trim().parse::<f64>() {
+                Ok(ms) if ms >= 0.0 && ms.is_finite() => {
+                    config.min_compute = Some(Duration::from_secs_f64(ms / 1000.0));
+                }
+                _ => crate::warn::once("MEMO_REMOTE_MIN_COMPUTE_MS", || {
+                    format!(
+                        "MEMO_REMOTE_MIN_COMPUTE_MS={raw:?} is not a number of milliseconds; functions faster than 20 lookups are not shared"
+                    )
+                }),
+            }
+        }
         if let Some(raw) = var("MEMO_REMOTE_MAX_BYTES") {
             match raw.trim().parse::<usize>() {
                 Ok(bytes) => config.max_value_bytes = bytes,

@@ -20,6 +20,7 @@ mod connection;
 mod lock;
 #[cfg(feature = "remote")]
 mod tier;
+mod totals;
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 mod value;
 
@@ -28,6 +29,8 @@ pub use config::RemoteConfig;
 pub(crate) use lock::SharedLock;
 #[cfg(feature = "remote")]
 pub(crate) use tier::SharedTier;
+pub use totals::RemoteCounts;
+pub(crate) use totals::Totals;
 #[cfg_attr(not(feature = "remote"), allow(unused_imports))]
 pub(crate) use value::is_of_version;
 
@@ -56,6 +59,9 @@ pub struct RemoteStats {
     pub oversize: u64,
     /// Writes dropped because the queue was full.
     pub dropped: u64,
+    /// Lookups skipped because the function computes faster than the tier answers
+    /// ([`RemoteConfig::min_compute`]).
+    pub fast_skipped: u64,
     /// Whether the breaker is open: the server failed, and is skipped for a while.
     pub breaker_open: bool,
 }
@@ -110,6 +116,52 @@ pub struct RemoteReport {
     pub already: u64,
     /// Entries left out: too large to share, expired, or kept as a file.
     pub skipped: u64,
+}
+
+/// The meta key of the shared tier's totals.
+const TOTALS: &str = "remote_counters";
+
+impl super::Inner {
+    /// What this process's tier counted since it opened.
+    fn own_remote_counts(&self) -> RemoteCounts {
+        self.shared
+            .as_ref()
+            .map(SharedTier::counts)
+            .unwrap_or_default()
+    }
+
+    /// Adds the shared tier's counts not yet in the store's totals — this process's and
+    /// those the processes it serves sent — to them.
+    pub(super) fn persist_remote_counts(&self) -> crate::Result<()> {
+        self.remote_counts.persist(self.own_remote_counts(), |add| {
+            let stored = self.stored_remote_counts()?.plus(add);
+            self.trees()
+                .meta
+                .insert(TOTALS, super::record::encode(&stored))
+                .map_err(|e| self.storage(e))
+        })
+    }
+
+    /// Sends this process's shared-tier counts not yet sent to the holder, which adds
+    /// them to the totals.
+    pub(super) fn send_remote_counts(&self, holder: &super::serve::Remote) -> crate::Result<()> {
+        self.remote_counts
+            .persist(self.own_remote_counts(), |add| holder.count_remote(add))
+    }
+
+    fn stored_remote_counts(&self) -> crate::Result<RemoteCounts> {
+        let raw = self.trees().meta.get(TOTALS).map_err(|e| self.storage(e))?;
+        Ok(raw
+            .and_then(|raw| super::record::decode_exact(&raw))
+            .unwrap_or_default())
+    }
+
+    /// The shared tier's totals over every run, with what this process has not yet
+    /// added.
+    pub(super) fn remote_totals(&self) -> crate::Result<RemoteCounts> {
+        let pending = self.remote_counts.pending(self.own_remote_counts());
+        Ok(self.stored_remote_counts()?.plus(pending))
+    }
 }
 
 /// A build without the `remote` feature: a configured tier is said once to be off.
@@ -194,6 +246,18 @@ impl SharedTier {
         match self.0 {}
     }
 
+    pub(crate) fn worth(&self, _: Option<u64>, _: bool) -> bool {
+        match self.0 {}
+    }
+
+    pub(crate) fn counts(&self) -> RemoteCounts {
+        match self.0 {}
+    }
+
+    pub(crate) fn values(&self, _: &str) -> Result<u64, String> {
+        match self.0 {}
+    }
+
     pub(crate) fn ping(&self) -> Result<std::time::Duration, String> {
         match self.0 {}
     }
@@ -264,9 +328,16 @@ impl crate::Store {
         }
     }
 
-    /// Whether the store has a shared tier behind it.
-    pub(crate) fn has_shared(&self) -> bool {
-        self.inner.shared.is_some()
+    /// Whether the shared tier is worth asking for a function whose computations take
+    /// `compute_ns` here (`None`: none ran yet): one that computes faster than
+    /// [`RemoteConfig::min_compute`] — by default 20 round trips to the server — is
+    /// computed, never looked up or written, so the tier adds at most 5% to a miss.
+    /// `count`: a lookup skipped so is counted.
+    pub(crate) fn shares(&self, compute_ns: Option<u64>, count: bool) -> bool {
+        self.inner
+            .shared
+            .as_ref()
+            .is_some_and(|tier| tier.worth(compute_ns, count))
     }
 
     /// Queues `payload`, the result just stored locally under `key`, for the shared tier.
@@ -432,15 +503,7 @@ impl crate::Store {
     pub fn pull_shared(&self, progress: &mut dyn FnMut(u64, u64)) -> crate::Result<RemoteReport> {
         self.inner.local()?;
         let tier = self.tier()?;
-        let mut namespaces: Vec<String> = self
-            .crates()
-            .iter()
-            .map(|krate| tier.namespace(krate).to_owned())
-            .collect();
-        if let Some(namespace) = self.remote_stats().and_then(|stats| stats.namespace) {
-            namespaces = vec![namespace];
-        }
-        namespaces.dedup();
+        let namespaces = self.namespaces(tier);
         if namespaces.is_empty() {
             return Err(crate::Error::Remote(
                 "no namespace to pull: set MEMO_REMOTE_NAMESPACE, or run the program once so the store knows its functions".into(),
@@ -532,6 +595,40 @@ impl crate::Store {
     /// ```
     pub fn ping_remote(&self) -> Option<Result<std::time::Duration, String>> {
         self.inner.shared.as_ref().map(SharedTier::ping)
+    }
+
+    /// The namespaces this store's values live in on the tier: `MEMO_REMOTE_NAMESPACE`,
+    /// else those of the crates whose functions the store knows.
+    fn namespaces(&self, tier: &SharedTier) -> Vec<String> {
+        if let Some(namespace) = self.remote_stats().and_then(|stats| stats.namespace) {
+            return vec![namespace];
+        }
+        let mut namespaces: Vec<String> = self
+            .crates()
+            .iter()
+            .map(|krate| tier.namespace(krate).to_owned())
+            .collect();
+        namespaces.dedup();
+        namespaces
+    }
+
+    /// How many values the shared tier's indexes name in this store's namespaces (see
+    /// [`Store::pull_shared`]), if the store has a tier; why not, if it cannot say.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary().unwrap();
+    /// assert!(store.remote_values().is_none());
+    /// ```
+    pub fn remote_values(&self) -> Option<Result<u64, String>> {
+        let tier = self.inner.shared.as_ref()?;
+        let mut total = 0;
+        for namespace in self.namespaces(tier) {
+            match tier.values(&namespace) {
+                Ok(values) => total += values,
+                Err(why) => return Some(Err(why)),
+            }
+        }
+        Some(Ok(total))
     }
 
     /// The shared tier's counts and state, if the store has one.

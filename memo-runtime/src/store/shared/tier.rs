@@ -22,7 +22,13 @@ pub(crate) struct SharedTier {
     pub(super) counters: Arc<Counters>,
     /// The locks this process holds, kept alive by their keeper thread.
     pub(super) locks: Arc<super::lock::Held>,
+    /// How long a lookup takes, in ns, a moving average (0 until one answered).
+    round_trip_ns: AtomicU64,
 }
+
+/// A function is worth the tier when a computation takes this many lookups' time: the
+/// lookup then adds at most 5% to a miss.
+const WORTH_ROUND_TRIPS: u64 = 20;
 
 /// Work for the writer thread.
 pub(super) enum Job {
@@ -53,6 +59,7 @@ pub(crate) struct Counters {
     mac_failures: AtomicU64,
     oversize: AtomicU64,
     dropped: AtomicU64,
+    fast_skipped: AtomicU64,
 }
 
 impl SharedTier {
@@ -90,6 +97,7 @@ impl SharedTier {
             writes: Mutex::new(None),
             counters: Arc::default(),
             locks: Arc::default(),
+            round_trip_ns: AtomicU64::new(0),
         })
     }
 
@@ -102,11 +110,15 @@ impl SharedTier {
     /// `fingerprint`, if the server has one that checks out and has not expired.
     pub(crate) fn get(&self, krate: &str, fingerprint: &[u8; 32], key: &Digest) -> Option<Found> {
         let name = value::entry_key(self.namespace(krate), fingerprint, key);
+        let asked = std::time::Instant::now();
         let raw = match self
             .client
             .run(|con| redis::cmd("GET").arg(&name).query::<Option<Vec<u8>>>(con))
         {
-            Ok(raw) => raw,
+            Ok(raw) => {
+                self.timed(asked.elapsed());
+                raw
+            }
             Err(unreached) => {
                 self.unreached(&unreached);
                 return None;
@@ -148,6 +160,34 @@ impl SharedTier {
         })
     }
 
+    /// Counts a lookup that took `took` into the round trip's average.
+    fn timed(&self, took: std::time::Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let old = self.round_trip_ns.load(Ordering::Relaxed);
+        let new = if old == 0 { ns } else { (old / 8) * 7 + ns / 8 };
+        self.round_trip_ns.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// Whether a function whose computations take `compute_ns` is worth a lookup (see
+    /// `Store::shares`); counted when not and `count`.
+    pub(crate) fn worth(&self, compute_ns: Option<u64>, count: bool) -> bool {
+        let Some(compute_ns) = compute_ns else {
+            return true;
+        };
+        let least = match self.config.min_compute {
+            Some(least) => u64::try_from(least.as_nanos()).unwrap_or(u64::MAX),
+            None => match self.round_trip_ns.load(Ordering::Relaxed) {
+                0 => return true,
+                trip => trip.saturating_mul(WORTH_ROUND_TRIPS),
+            },
+        };
+        let worth = compute_ns >= least;
+        if !worth && count {
+            self.counters.fast_skipped.fetch_add(1, Ordering::Relaxed);
+        }
+        worth
+    }
+
     /// Queues the write of a result just stored locally, unless this process only reads,
     /// the result is too large, or it has expired already.
     pub(crate) fn put(
@@ -159,7 +199,9 @@ impl SharedTier {
         expires_ms: Option<u64>,
         payload: &[u8],
     ) {
-        if !self.config.read_write {
+        // While the breaker is open the writer would only drop it: not even queued, so a
+        // miss then costs what it does without a tier (no seal, no wake-up of the writer).
+        if !self.config.read_write || self.client.is_open() {
             return;
         }
         if payload.len() > self.config.max_value_bytes {
@@ -439,6 +481,29 @@ impl SharedTier {
         }
     }
 
+    /// How many values the index of `namespace` names (some may have expired since).
+    pub(crate) fn values(&self, namespace: &str) -> Result<u64, String> {
+        let index = value::index_key(namespace, "all", "");
+        self.client
+            .run(|con| redis::cmd("SCARD").arg(&index).query::<u64>(con))
+            .map_err(|unreached| self.failure(unreached))
+    }
+
+    /// What the tier counted since the store opened.
+    pub(crate) fn counts(&self) -> super::RemoteCounts {
+        let stats = self.stats();
+        super::RemoteCounts {
+            hits: stats.hits,
+            misses: stats.misses,
+            writes: stats.writes,
+            errors: stats.errors,
+            mac_failures: stats.mac_failures,
+            oversize: stats.oversize,
+            dropped: stats.dropped,
+            fast_skipped: stats.fast_skipped,
+        }
+    }
+
     /// The tier's counts and state.
     pub(crate) fn stats(&self) -> RemoteStats {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -454,6 +519,7 @@ impl SharedTier {
             mac_failures: load(&c.mac_failures),
             oversize: load(&c.oversize),
             dropped: load(&c.dropped),
+            fast_skipped: load(&c.fast_skipped),
             breaker_open: self.client.is_open(),
         }
     }
