@@ -152,6 +152,12 @@ fn miss(c: &mut Criterion) {
     group.finish();
     read_write.flush_shared(Duration::from_secs(10));
 
+    // What a call pays the open breaker, alone: each tier operation of a miss (lookup,
+    // lock, write) checks it once, as this does.
+    let mut group = c.benchmark_group("breaker_open_check");
+    group.bench_function("ping_remote", |b| b.iter(|| black_box(gone.ping_remote())));
+    group.finish();
+
     // A function slow enough to share: what the lookup and the lock add to its miss.
     let mut group = c.benchmark_group("miss_with_tier_10ms");
     group.sample_size(20);
