@@ -111,8 +111,10 @@ fn install_crypto() {
     }
 }
 
-#[cfg(feature = "remote-cluster")]
-fn cluster(scheme: &str, rest: &str, root: Option<Vec<u8>>) -> RedisResult<Server> {
+/// The URLs of the nodes a cluster URL names (`rest` follows `<scheme>+cluster://`):
+/// each with the URL's user, password and fragment (`#insecure`).
+#[cfg_attr(not(feature = "remote-cluster"), allow(dead_code))]
+fn cluster_nodes(scheme: &str, rest: &str) -> Vec<String> {
     let (userinfo, hosts) = match rest.rsplit_once('@') {
         Some((userinfo, hosts)) => (format!("{userinfo}@"), hosts),
         None => (String::new(), rest),
@@ -122,12 +124,17 @@ fn cluster(scheme: &str, rest: &str, root: Option<Vec<u8>>) -> RedisResult<Serve
         None => (hosts, String::new()),
     };
     let hosts = hosts.split('/').next().unwrap_or_default();
-    let nodes: Vec<String> = hosts
+    hosts
         .split(',')
         .map(str::trim)
         .filter(|host| !host.is_empty())
         .map(|host| format!("{scheme}://{userinfo}{host}{fragment}"))
-        .collect();
+        .collect()
+}
+
+#[cfg(feature = "remote-cluster")]
+fn cluster(scheme: &str, rest: &str, root: Option<Vec<u8>>) -> RedisResult<Server> {
+    let nodes = cluster_nodes(scheme, rest);
     if nodes.is_empty() {
         return Err(redis::RedisError::from((
             redis::ErrorKind::InvalidClientConfig,
@@ -289,4 +296,38 @@ impl Con {
 /// The answers of a batch, or the first command's refusal when one was refused.
 pub(crate) fn every(answers: Vec<RedisResult<Value>>) -> RedisResult<Vec<Value>> {
     answers.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_url_names_each_node_with_its_credentials() {
+        assert_eq!(
+            cluster_nodes("rediss", ":pw@a:7000, b:7001/0#insecure"),
+            [
+                "rediss://:pw@a:7000#insecure",
+                "rediss://:pw@b:7001#insecure"
+            ]
+        );
+        assert_eq!(cluster_nodes("redis", "a:1"), ["redis://a:1"]);
+        assert!(cluster_nodes("redis", " , /").is_empty());
+    }
+
+    #[test]
+    fn an_address_this_build_cannot_reach_says_which_feature_it_needs() {
+        if !cfg!(feature = "remote-tls") {
+            let why = Server::new("rediss://cache:6380", None).err().unwrap();
+            assert!(why.contains("remote-tls"), "{why}");
+        }
+        if !cfg!(feature = "remote-cluster") {
+            let why = Server::new("redis+cluster://a:1,b:2", None).err().unwrap();
+            assert!(why.contains("remote-cluster"), "{why}");
+        }
+        let why = Server::new("redis+cluster://:hunter2@/", None).err();
+        if let Some(why) = why {
+            assert!(!why.contains("hunter2"), "{why}");
+        }
+    }
 }
