@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Inspect and manage a memo store, like `git` for cached results.
 ///
@@ -92,6 +92,24 @@ pub enum Command {
         /// Fingerprints (or prefixes) to compare; one is compared with the current one.
         #[arg(value_name = "FINGERPRINT", num_args = 0..=2)]
         fingerprints: Vec<String>,
+        #[command(flatten)]
+        json: Json,
+    },
+
+    /// Draw the lineage of `Memo` chains: which entries fed which.
+    #[command(
+        after_help = "Examples:\n  memo graph                       # every chain, as DOT\n  memo graph 3fa9c1 --format svg > lineage.svg\n  memo graph --fn summarize --json"
+    )]
+    Graph {
+        /// Around this entry (its key, or a unique prefix): what fed it and what it fed.
+        #[arg(conflicts_with = "function")]
+        key: Option<String>,
+        /// Around every entry of this function.
+        #[arg(long = "fn", value_name = "NAME")]
+        function: Option<String>,
+        /// DOT (for Graphviz and most graph tools) or SVG (drawn here).
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
         #[command(flatten)]
         json: Json,
     },
@@ -217,4 +235,13 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .parse::<bytesize::ByteSize>()
         .map(|size| size.as_u64())
         .map_err(|e| format!("`{text}` is not a size like 500MB or 1GiB: {e}"))
+}
+
+/// How `memo graph` writes the graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz's language.
+    Dot,
+    /// An SVG picture.
+    Svg,
 }

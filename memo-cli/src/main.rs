@@ -5,10 +5,12 @@
 
 mod cli;
 mod commands;
+mod lineage;
 mod locate;
 mod output;
 mod progress;
 mod render;
+mod svg;
 
 use std::process::ExitCode;
 

@@ -725,3 +725,121 @@ fn stats_shows_what_the_shared_tier_did_across_runs() {
     let stats = json(other.path(), &["stats"]);
     assert_eq!(stats["remote_counts"]["hits"], 1, "{stats}");
 }
+
+#[cached]
+fn doubled(data: &Memo<Vec<u32>>) -> Memo<Vec<u32>> {
+    Memo::new(data.iter().map(|x| x * 2).collect())
+}
+
+/// A three-step pipeline: load → doubled → total.
+fn pipeline() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    memo::with_store(&store, || {
+        let data = load(4);
+        let twice = doubled(&data);
+        assert_eq!(total(&twice), 12);
+        greet("outside any chain");
+    });
+    dir
+}
+
+#[test]
+fn graph_draws_a_pipelines_lineage_as_dot_svg_and_json() {
+    let dir = pipeline();
+    let graph = json(dir.path(), &["graph"]);
+    let nodes = graph["nodes"].as_array().unwrap();
+    let edges = graph["edges"].as_array().unwrap();
+    assert_eq!((nodes.len(), edges.len()), (3, 2), "{graph}");
+    let function_of = |id: &Value| {
+        nodes.iter().find(|n| n["id"] == *id).unwrap()["label"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut flows: Vec<(String, String)> = edges
+        .iter()
+        .map(|e| (function_of(&e["from"]), function_of(&e["to"])))
+        .collect();
+    flows.sort();
+    assert_eq!(
+        flows,
+        [
+            ("cli::doubled".to_owned(), "cli::total".to_owned()),
+            ("cli::load".to_owned(), "cli::doubled".to_owned()),
+        ]
+    );
+
+    let dot = ok(dir.path(), &["graph"]);
+    assert!(dot.starts_with("digraph memo {"), "{dot}");
+    assert_eq!(dot.matches(" -> ").count(), 2, "{dot}");
+
+    let svg = ok(dir.path(), &["graph", "--format", "svg"]);
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG parses");
+    let class_count = |class: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .count()
+    };
+    assert_eq!((class_count("node"), class_count("edge")), (3, 2));
+
+    // Around one entry: the chain it is part of, nothing else.
+    let key = key_of(dir.path(), "cli::doubled");
+    let around = json(dir.path(), &["graph", &key[..8]]);
+    assert_eq!(around["nodes"].as_array().unwrap().len(), 3);
+    let alone = json(
+        dir.path(),
+        &["graph", &key_of(dir.path(), "cli::greet")[..8]],
+    );
+    assert_eq!(alone["nodes"].as_array().unwrap().len(), 1, "{alone}");
+    assert_eq!(alone["edges"].as_array().unwrap().len(), 0);
+}
+
+#[cached(name = "stage")]
+fn stage_v1(data: &Memo<Vec<u32>>) -> u64 {
+    data.len() as u64
+}
+
+#[cached(name = "stage")]
+fn stage_v2(data: &Memo<Vec<u32>>) -> u64 {
+    data.len() as u64 + 1
+}
+
+#[test]
+fn graph_marks_entries_of_older_code_and_inputs_not_in_the_store() {
+    let dir = pipeline();
+    for stage in [stage_v1 as fn(&Memo<Vec<u32>>) -> u64, stage_v2] {
+        // A run of the program with each version of `stage`.
+        let store = Store::open(dir.path()).unwrap();
+        memo::with_store(&store, || stage(&load(4)));
+    }
+    let graph = json(dir.path(), &["graph", "--fn", "stage"]);
+    let stale: Vec<bool> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["label"][0] == "stage")
+        .map(|n| n["stale"].as_bool().unwrap())
+        .collect();
+    assert_eq!(stale.len(), 2, "{graph}");
+    assert_eq!(
+        stale.iter().filter(|s| **s).count(),
+        1,
+        "the older one: {graph}"
+    );
+    assert!(ok(dir.path(), &["graph", "--fn", "stage"]).contains("style=dashed"));
+
+    // The producer of `doubled`'s input is removed: its input shows as not here.
+    let load_key = key_of(dir.path(), "cli::load");
+    ok(dir.path(), &["rm", &load_key[..8]]);
+    let graph = json(dir.path(), &["graph", "--fn", "doubled"]);
+    let missing: Vec<&Value> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["missing"] == true)
+        .collect();
+    assert_eq!(missing.len(), 1, "{graph}");
+    let dot = ok(dir.path(), &["graph", "--fn", "doubled"]);
+    assert!(dot.contains("style=dotted"), "{dot}");
+}

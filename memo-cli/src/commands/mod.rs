@@ -2,6 +2,7 @@
 
 mod archive;
 mod doctor;
+mod graph;
 mod inspect;
 mod manage;
 
@@ -73,6 +74,19 @@ pub fn run(cli: Cli) -> Result {
             json,
         } => inspect::get(&store, &key, output.as_deref(), raw, json.json),
         Command::Fns(json) => inspect::fns(&store, json.json),
+        Command::Graph {
+            key,
+            function,
+            format,
+            json,
+        } => {
+            let around = match (&key, &function) {
+                (Some(key), _) => graph::Around::Key(key),
+                (None, Some(function)) => graph::Around::Function(function),
+                (None, None) => graph::Around::Chains,
+            };
+            graph::graph(&store, around, format, json.json)
+        }
         Command::Explain {
             function,
             fingerprints,
