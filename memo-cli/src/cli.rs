@@ -96,6 +96,17 @@ pub enum Command {
         json: Json,
     },
 
+    /// How two entries differ: function, code, arguments and output.
+    #[command(after_help = "Example:\n  memo diff 3fa9c1 77b2e0")]
+    Diff {
+        /// The first entry's key, or any unique prefix of it.
+        a: String,
+        /// The second entry's key, or any unique prefix of it.
+        b: String,
+        #[command(flatten)]
+        json: Json,
+    },
+
     /// Draw the lineage of `Memo` chains: which entries fed which.
     #[command(
         after_help = "Examples:\n  memo graph                       # every chain, as DOT\n  memo graph 3fa9c1 --format svg > lineage.svg\n  memo graph --fn summarize --json"

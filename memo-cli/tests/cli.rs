@@ -843,3 +843,57 @@ fn graph_marks_entries_of_older_code_and_inputs_not_in_the_store() {
     let dot = ok(dir.path(), &["graph", "--fn", "doubled"]);
     assert!(dot.contains("style=dotted"), "{dot}");
 }
+
+#[test]
+fn diff_says_what_two_entries_differ_in() {
+    let dir = filled();
+    let keys: Vec<String> = json(dir.path(), &["ls", "--fn", "model"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap()[..10].to_owned())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    let diff = json(dir.path(), &["diff", &keys[0], &keys[1]]);
+    assert_eq!(diff["function"]["same"], true, "{diff}");
+    assert_eq!(diff["code"]["same"], false);
+    let changes = diff["code"]["changes"].as_array().unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["change"] == "changed" && c["path"] == "model"),
+        "the function's own code changed: {diff}"
+    );
+    assert_eq!(diff["output"]["same"], false);
+    let output = diff["output"]["diff"].as_str().unwrap();
+    assert!(
+        output.lines().any(|l| l == "-2" || l == "-3")
+            && output.lines().any(|l| l == "+2" || l == "+3"),
+        "{output}"
+    );
+
+    // One function, one version, two calls: the arguments differ, and so do the outputs.
+    let ada = key_of_where(dir.path(), "greet", "hello, ada");
+    let bob = key_of_where(dir.path(), "greet", "hello, bob");
+    let text = ok(dir.path(), &["diff", &ada[..8], &bob[..8]]);
+    assert!(text.contains("function     same"), "{text}");
+    assert!(text.contains("code         same"), "{text}");
+    assert!(text.contains("arguments    differ"), "{text}");
+    assert!(
+        text.contains("-\"hello, ada\"") && text.contains("+\"hello, bob\""),
+        "{text}"
+    );
+    let same = ok(dir.path(), &["diff", &ada[..8], &ada[..8]]);
+    assert!(same.contains("output       same"), "{same}");
+}
+
+/// The key of `function`'s entry whose value renders as `value`.
+fn key_of_where(dir: &Path, function: &str, value: &str) -> String {
+    json(dir, &["ls", "--fn", function])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .find(|key| json(dir, &["get", key])["value"] == value)
+        .unwrap()
+}

@@ -200,7 +200,7 @@ pub fn ls(
 }
 
 /// The components of the version of `entry`'s function that wrote it.
-fn components_of(store: &Store, entry: &Entry) -> Vec<Component> {
+pub fn components_of(store: &Store, entry: &Entry) -> Vec<Component> {
     store
         .function(&entry.function)
         .ok()

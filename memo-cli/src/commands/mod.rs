@@ -1,6 +1,7 @@
 //! The commands, over an open store.
 
 mod archive;
+mod diff;
 mod doctor;
 mod graph;
 mod inspect;
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> Result {
             json,
         } => inspect::get(&store, &key, output.as_deref(), raw, json.json),
         Command::Fns(json) => inspect::fns(&store, json.json),
+        Command::Diff { a, b, json } => diff::diff(&store, &a, &b, json.json),
         Command::Graph {
             key,
             function,

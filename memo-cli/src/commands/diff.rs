@@ -1,0 +1,114 @@
+//! `memo diff`: how two entries differ — their function, its code (which components), their
+//! arguments as far as the keys tell, and their outputs (a diff of the values, when both
+//! can be shown).
+
+use memo_runtime::{Entry, Store, diff_components};
+use serde_json::{Value, json};
+
+use super::inspect::components_of;
+use super::{Result, entry_by_prefix, fail};
+use crate::render::render;
+
+/// What one side of the diff renders to, when its type is one memo can show.
+fn rendered(store: &Store, entry: &Entry) -> Result<Option<Value>> {
+    let Some(blob) = store.result(&entry.key).map_err(fail)? else {
+        return Ok(None);
+    };
+    let type_name = store
+        .function(&entry.function)
+        .ok()
+        .flatten()
+        .map(|f| f.output_type)
+        .unwrap_or_default();
+    Ok(render(&type_name, &blob))
+}
+
+/// Whether the arguments differ, as far as two keys can say: a key is the hash of the
+/// function, its code and the arguments, so the same function and code under two keys
+/// means other arguments.
+fn arguments(a: &Entry, b: &Entry) -> &'static str {
+    if a.key == b.key {
+        "same"
+    } else if a.function == b.function && a.fingerprint == b.fingerprint {
+        "differ"
+    } else {
+        "unknown: the function or its code differs too, and a key tells nothing apart"
+    }
+}
+
+pub fn diff(store: &Store, a: &str, b: &str, json: bool) -> Result {
+    let (a, b) = (entry_by_prefix(store, a)?, entry_by_prefix(store, b)?);
+    let code = diff_components(&components_of(store, &a), &components_of(store, &b));
+    let (value_a, value_b) = (rendered(store, &a)?, rendered(store, &b)?);
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("JSON values print") + "\n";
+    let output_diff = match (&value_a, &value_b) {
+        (Some(va), Some(vb)) if a.output != b.output => Some(
+            similar::TextDiff::from_lines(&pretty(va), &pretty(vb))
+                .unified_diff()
+                .context_radius(3)
+                .header(&a.key.short(), &b.key.short())
+                .to_string(),
+        ),
+        _ => None,
+    };
+    if json {
+        crate::output::json(&json!({
+            "a": a.key.to_string(),
+            "b": b.key.to_string(),
+            "function": { "same": a.function == b.function, "a": a.function, "b": b.function },
+            "code": {
+                "same": a.fingerprint == b.fingerprint,
+                "a": a.fingerprint.to_string(),
+                "b": b.fingerprint.to_string(),
+                "changes": code.iter().map(|c| json!({
+                    "change": c.change.to_string(), "kind": c.kind, "path": c.path, "location": c.location,
+                })).collect::<Vec<_>>(),
+            },
+            "arguments": arguments(&a, &b),
+            "output": {
+                "same": a.output == b.output,
+                "a": a.output.to_string(),
+                "b": b.output.to_string(),
+                "diff": output_diff,
+            },
+        }));
+        return Ok(());
+    }
+    println!("a            {}  {}", a.key.short(), a.function);
+    println!("b            {}  {}", b.key.short(), b.function);
+    if a.function == b.function {
+        println!("function     same");
+    } else {
+        println!("function     differs: {} / {}", a.function, b.function);
+    }
+    if a.fingerprint == b.fingerprint {
+        println!("code         same (fingerprint {})", a.fingerprint.short());
+    } else {
+        println!(
+            "code         differs: fingerprint {} / {}",
+            a.fingerprint.short(),
+            b.fingerprint.short()
+        );
+        if code.is_empty() && a.function == b.function {
+            println!("  (the store has not recorded what one of them is made of)");
+        }
+        for c in &code {
+            println!("  {:<8} {:<7} {}  {}", c.change, c.kind, c.path, c.location);
+        }
+    }
+    println!("arguments    {}", arguments(&a, &b));
+    if a.output == b.output {
+        println!("output       same ({})", a.output.short());
+    } else {
+        println!(
+            "output       differs: {} / {}",
+            a.output.short(),
+            b.output.short()
+        );
+        match output_diff {
+            Some(diff) => print!("{diff}"),
+            None => println!("  (not shown: `memo get` each to compare them)"),
+        }
+    }
+    Ok(())
+}
