@@ -44,9 +44,10 @@ pub use memo_runtime::{
 #[doc(hidden)]
 pub mod __private {
     pub use memo_runtime::{
-        ArgsCloned, ArgsMoved, ArgsProbe, CacheKey, CallSite, Exact, ExactFallback, ExactField,
-        ExactKey, ExactTier, KeyHasher, Later, MemoOf, Moved, Plain, Registration, SameByBytes,
-        SameByEq, SameProbe, ShareBytes, ShareProbe, ShareTyped, SiteState, StaticComponent, call,
-        call_async, call_ok, call_ok_async, inventory, registered,
+        ArgsCloned, ArgsMoved, ArgsProbe, ArgsText, CacheKey, CallSite, Deferred, Describe,
+        DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, Exact, ExactFallback,
+        ExactField, ExactKey, ExactTier, KeyHasher, Later, MemoOf, Moved, Plain, Registration,
+        SameByBytes, SameByEq, SameProbe, ShareBytes, ShareProbe, ShareTyped, SiteState,
+        StaticComponent, call, call_async, call_ok, call_ok_async, inventory, registered,
     };
 }

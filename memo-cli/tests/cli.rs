@@ -897,3 +897,148 @@ fn key_of_where(dir: &Path, function: &str, value: &str) -> String {
         .find(|key| json(dir, &["get", key])["value"] == value)
         .unwrap()
 }
+
+/// A reading with a `Debug` of its own and a key written by hand.
+struct Celsius(f64);
+
+impl std::fmt::Debug for Celsius {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}°C", self.0)
+    }
+}
+
+impl memo::CacheKey for Celsius {
+    fn cache_key(&self, h: &mut memo::KeyHasher) {
+        h.update(&self.0.to_bits());
+    }
+}
+
+/// A handle with neither `Debug` nor a derived key.
+struct Handle(u32);
+
+impl memo::CacheKey for Handle {
+    fn cache_key(&self, h: &mut memo::KeyHasher) {
+        h.update(&self.0);
+    }
+}
+
+#[derive(memo::CacheKey, Debug)]
+struct Request {
+    url: String,
+    #[cache_key(skip)]
+    #[allow(dead_code)]
+    token: String,
+}
+
+#[cached]
+fn forecast(city: &str, days: u8, at: Celsius) -> u64 {
+    city.len() as u64 + u64::from(days) + at.0 as u64
+}
+
+#[cached]
+fn open_handle(handle: Handle) -> u32 {
+    handle.0
+}
+
+#[cached]
+fn fetch(request: &Request) -> usize {
+    request.url.len()
+}
+
+#[cached(args = "hidden")]
+fn login(user: &str, password: &str) -> usize {
+    user.len() + password.len()
+}
+
+#[cached(skip(verbose))]
+fn tally(n: u32, verbose: bool) -> u32 {
+    if verbose { n } else { n + 1 }
+}
+
+#[test]
+fn entries_record_their_arguments_readably_and_keep_secrets_out() {
+    let dir = filled();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        memo::with_store(&store, || {
+            forecast("Lyon", 3, Celsius(21.5));
+            open_handle(Handle(7));
+            fetch(&Request {
+                url: "https://example.invalid/a".into(),
+                token: "s3cret-token".into(),
+            });
+            login("ada", "hunter2");
+            tally(4, true);
+            greet(&"long ".repeat(2_000));
+        });
+    }
+    let args_of = |function: &str| -> Value {
+        json(dir.path(), &["ls", "--fn", function])[0]["args"].clone()
+    };
+    assert_eq!(
+        args_of("forecast"),
+        "city = \"Lyon\", days = 3, at = 21.5°C",
+        "std types and a Debug of the user's"
+    );
+    assert_eq!(
+        args_of("open_handle"),
+        "handle = <Handle>",
+        "no Debug: the type"
+    );
+    assert_eq!(
+        args_of("fetch"),
+        "request = Request { url: \"https://example.invalid/a\", .. }",
+        "a skipped field stays out"
+    );
+    assert_eq!(args_of("login"), Value::Null, "hidden");
+    assert_eq!(args_of("tally"), "n = 4", "a skipped argument stays out");
+    let long = json(dir.path(), &["ls", "--fn", "greet"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["args"].as_str().map(str::to_owned))
+        .find(|a| a.starts_with("name = \"long"))
+        .unwrap();
+    assert!(long.ends_with('…') && long.len() < 320, "{}", long.len());
+
+    // No secret anywhere in the store's files.
+    for file in walk(dir.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in [&b"s3cret-token"[..], b"hunter2"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{} holds a secret",
+                file.display()
+            );
+        }
+    }
+
+    // `Memo` arguments read as their hash; `show` names the function that produced it.
+    let total = key_of(dir.path(), "total");
+    let shown = ok(dir.path(), &["show", &total[..8]]);
+    let line = shown.lines().find(|l| l.starts_with("args")).unwrap();
+    assert!(
+        line.contains("data = Memo<Vec<u32>>#") && line.contains("(from cli::load)"),
+        "{line}"
+    );
+    let table = ok(dir.path(), &["ls", "--fn", "forecast"]);
+    assert!(
+        table.contains("ARGS") && table.contains("city = \"Lyon\""),
+        "{table}"
+    );
+    let login = key_of(dir.path(), "login");
+    assert!(ok(dir.path(), &["show", &login[..8]]).contains("args         (not recorded)"));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

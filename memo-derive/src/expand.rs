@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, Error, parse_quote};
 
 use crate::ast::{Body, Field, Input, Shape};
-use crate::{bound, exact};
+use crate::{bound, describe, exact};
 
 pub fn derive(input: &DeriveInput) -> TokenStream {
     let mut errors = Vec::new();
@@ -88,6 +88,7 @@ fn implement(input: &DeriveInput, model: &Input) -> TokenStream {
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let exact = exact::implement(input, model);
+    let describe = describe::implement(input, model);
 
     quote! {
         #[automatically_derived]
@@ -97,6 +98,7 @@ fn implement(input: &DeriveInput, model: &Input) -> TokenStream {
             }
         }
         #exact
+        #describe
     }
 }
 

@@ -3,6 +3,7 @@
 mod ast;
 mod attr;
 mod bound;
+mod describe;
 mod exact;
 mod expand;
 

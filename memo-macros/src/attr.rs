@@ -17,9 +17,11 @@ pub struct Options {
     pub version: Option<u64>,
     pub skip: Option<Vec<Ident>>,
     pub deps: Option<Vec<Path>>,
+    /// `args = "hidden"`: the arguments' readable form is not recorded with the entries.
+    pub hide_args: Option<bool>,
 }
 
-const KNOWN: &str = "`ttl`, `tags`, `name`, `version`, `skip`, `deps`";
+const KNOWN: &str = "`ttl`, `tags`, `name`, `version`, `skip`, `deps`, `args`";
 const TTL_HELP: &str =
     "`ttl` expects a duration like \"90s\", \"30m\", \"1h\" or \"7d\", or a number of seconds";
 
@@ -45,6 +47,7 @@ pub fn parse(args: TokenStream, errors: &mut Vec<Error>) -> Options {
             "version" => version(&meta).map(|v| options.version = Some(v)),
             "skip" => skip(&meta).map(|v| options.skip = Some(v)),
             "deps" => deps(&meta).map(|v| options.deps = Some(v)),
+            "args" => args_option(&meta).map(|v| options.hide_args = Some(v)),
             _ => {
                 errors.push(meta.error(format!(
                     "unknown `cached` option{}; expected one of {KNOWN}",
@@ -76,6 +79,24 @@ fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
         meta.input.parse::<proc_macro2::Group>()?;
     }
     Ok(())
+}
+
+/// `args = "hidden"` or `args = "shown"` (the default).
+fn args_option(meta: &ParseNestedMeta) -> syn::Result<bool> {
+    let lit: LitStr = meta.value()?.parse().map_err(|error| {
+        Error::new(
+            error.span(),
+            "`args` expects \"hidden\" (keep the arguments out of the store) or \"shown\"",
+        )
+    })?;
+    match lit.value().as_str() {
+        "hidden" => Ok(true),
+        "shown" => Ok(false),
+        _ => Err(Error::new(
+            lit.span(),
+            "`args` expects \"hidden\" (keep the arguments out of the store) or \"shown\"",
+        )),
+    }
 }
 
 fn ttl(meta: &ParseNestedMeta) -> syn::Result<u64> {

@@ -183,11 +183,22 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
             ArgsCloned as _, ArgsMoved as _, SameByBytes as _, SameByEq as _,
         };
     };
+    let describe = describe_fn(function, options);
     let body = if sig.asyncness.is_some() {
+        // The body takes the arguments, so that they can be described on a miss before
+        // its future is made. The closure's parameter is inferred, not written: the
+        // future borrows what the arguments borrow, for their own lifetimes.
+        let pats = function.args.iter().map(|arg| arg.pat);
+        let idents: Vec<_> = function.args.iter().filter_map(Arg::ident).collect();
         quote_spanned! {span=>
             {
                 #probes
-                ::memo::__private::Later::new(async move #block, #same)
+                ::memo::__private::Deferred::new(
+                    (#(#idents,)*),
+                    move |(#(#pats,)*)| async move #block,
+                    #same,
+                    #describe,
+                )
             }
         }
     } else {
@@ -219,6 +230,7 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
                         #(#stmts)*
                     },
                     #same,
+                    #describe,
                 )
             }
         }
@@ -315,6 +327,47 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
             #(#keys)*
             #call
         }
+    }
+}
+
+/// How the arguments read, for the entries: `None` with `args = "hidden"`, else a function
+/// of the argument tuple writing each keyed argument by the best its type has (see the
+/// runtime's `describe`), skipped ones left out.
+fn describe_fn(function: &Function, options: &Options) -> TokenStream {
+    if options.hide_args == Some(true) {
+        return quote!(::core::option::Option::None);
+    }
+    let skipped = |name: &str| options.skip.iter().flatten().any(|s| s == name);
+    let tys = function.args.iter().map(|arg| arg.ty);
+    let mut binds = Vec::new();
+    let mut writes = Vec::new();
+    for arg in &function.args {
+        let ident = arg
+            .ident()
+            .expect("validated: arguments are plain bindings");
+        let name = ident.to_string();
+        if skipped(&name) {
+            binds.push(quote!(_));
+            continue;
+        }
+        binds.push(quote!(#ident));
+        writes.push(quote! {
+            __memo_text.arg(#name);
+            (&&::memo::__private::Describe(#ident)).describe_into(__memo_text);
+        });
+    }
+    quote! {
+        ::core::option::Option::Some(
+            |__memo_args: &(#(#tys,)*), __memo_text: &mut ::memo::__private::ArgsText| {
+                #[allow(unused_imports)]
+                use ::memo::__private::{
+                    DescribeByDebug as _, DescribeByFields as _, DescribeByType as _,
+                };
+                #[allow(unused_variables)]
+                let (#(#binds,)*) = __memo_args;
+                #(#writes)*
+            },
+        )
     }
 }
 

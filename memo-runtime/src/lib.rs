@@ -51,9 +51,10 @@ pub use call::exact::{
 };
 #[doc(hidden)]
 pub use call::{
-    ArgsCloned, ArgsMoved, ArgsProbe, AsyncBody, Body, CallSite, Cloned, Later, MemoOf, Moved,
-    Once, Outcome, Plain, Registration, SameByBytes, SameByEq, SameFn, SameProbe, Share,
-    ShareBytes, ShareProbe, ShareTyped, SiteState, StaticComponent, Stored, Twice, call,
+    ArgsCloned, ArgsMoved, ArgsProbe, ArgsText, AsyncBody, Body, CallSite, Cloned, Deferred,
+    Describe, DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, DescribeFn, Later,
+    MemoOf, Moved, Once, Outcome, Plain, Registration, SameByBytes, SameByEq, SameFn, SameProbe,
+    Share, ShareBytes, ShareProbe, ShareTyped, SiteState, StaticComponent, Stored, Twice, call,
     call_async, call_ok, call_ok_async, registered,
 };
 pub use call::{MemoryUsage, memory_usage, set_memory_budget};

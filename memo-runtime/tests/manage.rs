@@ -279,6 +279,39 @@ fn a_store_of_another_format_version_is_refused() {
     assert!(message.contains("remove the directory"), "{message}");
 }
 
+/// Version 2 stores lack only the tree of the entries' arguments: they are upgraded in
+/// place, every entry kept and read as before, without arguments.
+#[test]
+fn a_store_of_the_version_before_is_upgraded_and_keeps_its_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site!("manage::upgraded");
+    let runs = Runs::default();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(square(&store, site, 6, &runs), 36);
+    }
+    {
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+        db.insert("meta", b"format", &2u32.to_le_bytes()).unwrap();
+    }
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(square(&store, site, 6, &runs), 36);
+        assert_eq!(
+            runs.get(),
+            1,
+            "the entry written before the upgrade is a hit"
+        );
+        assert_eq!(store.entries().unwrap().len(), 1);
+    }
+    let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+    assert_eq!(
+        db.get("meta", b"format").unwrap(),
+        Some(STORE_FORMAT_VERSION.to_le_bytes().to_vec()),
+        "stamped with this version"
+    );
+}
+
 #[test]
 fn damaged_index_lines_are_skipped_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
@@ -376,7 +409,8 @@ fn closing_a_store_compacts_a_file_left_mostly_free() {
         store.clear().unwrap();
         store.stats().unwrap().disk_bytes
     };
-    assert!(before > 12 << 20, "{before}");
+    // How much the file grew to depends on how the writes were batched into commits.
+    assert!(before > 6 << 20, "{before}");
     let store = Store::open(dir.path()).unwrap();
     let after = store.stats().unwrap().disk_bytes;
     assert!(after < 2 << 20, "{after}");

@@ -152,7 +152,22 @@ fn entry_json(entry: &Entry) -> Value {
         "tags": entry.tags,
         "size": entry.size,
         "inputs": entry.inputs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "args": entry.args,
     })
+}
+
+/// An entry's arguments for a table cell: cut to a width a row can hold.
+fn args_cell(entry: &Entry) -> String {
+    const WIDTH: usize = 40;
+    match &entry.args {
+        None => "-".into(),
+        Some(args) if args.chars().count() > WIDTH => {
+            let mut cut: String = args.chars().take(WIDTH - 1).collect();
+            cut.push('…');
+            cut
+        }
+        Some(args) => args.clone(),
+    }
 }
 
 pub fn ls(
@@ -189,11 +204,14 @@ pub fn ls(
                 e.expires.map_or_else(|| "-".into(), relative),
                 bytes(e.size),
                 e.tags.join(","),
+                args_cell(e),
             ]
         })
         .collect();
     table(
-        &["KEY", "FUNCTION", "CREATED", "EXPIRES", "SIZE", "TAGS"],
+        &[
+            "KEY", "FUNCTION", "CREATED", "EXPIRES", "SIZE", "TAGS", "ARGS",
+        ],
         &rows,
     );
     Ok(())
@@ -252,6 +270,7 @@ pub fn show(store: &Store, key: &str, json: bool) -> Result {
             entry.tags.join(", ")
         }
     );
+    println!("args         {}", shown_args(&entry, &outputs));
     println!("output       {}", entry.output);
     println!("size         {}", bytes(entry.size));
     section("components", components.is_empty(), "(not recorded)");
@@ -283,6 +302,22 @@ pub fn show(store: &Store, key: &str, json: bool) -> Result {
         println!("  {}  {function}", consumer.short());
     }
     Ok(())
+}
+
+/// An entry's arguments as `show` prints them: each `Memo` argument's hash followed by
+/// the function that produced it, when this store has it.
+fn shown_args(entry: &Entry, outputs: &HashMap<memo_runtime::Digest, Entry>) -> String {
+    let Some(args) = &entry.args else {
+        return "(not recorded)".into();
+    };
+    let mut shown = args.clone();
+    for input in &entry.inputs {
+        if let Some(from) = outputs.get(input) {
+            let hash = format!("#{}", input.short());
+            shown = shown.replace(&hash, &format!("{hash} (from {})", from.function));
+        }
+    }
+    shown
 }
 
 /// A heading of `show`, with `empty` beside it when nothing follows.

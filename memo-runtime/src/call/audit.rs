@@ -123,7 +123,7 @@ impl<V> Call<'_, V> {
         });
         match self.store.invalidate_fn(site.name) {
             Ok(_) => {
-                self.save::<S>(fresh);
+                self.save::<S>(fresh, None);
             }
             Err(error) => degraded(&self.store, &error),
         }

@@ -10,6 +10,8 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
+use super::describe::{ArgsText, DescribeFn};
+
 /// Compares two results of one function: `true` when they are the same value.
 pub type SameFn<V> = fn(&V, &V) -> bool;
 
@@ -26,6 +28,19 @@ pub trait Body<R, V> {
     fn run_twice(self) -> (R, Option<R>);
     /// How two stored values compare beyond their bytes.
     fn same_fn(&self) -> SameFn<V>;
+    /// The arguments' readable form, to record with the result; before the body runs.
+    fn describe(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The readable form of `args`, if the function describes them.
+fn described<A>(args: &A, describe: Option<DescribeFn<A>>) -> Option<String> {
+    let describe = describe?;
+    let mut text = ArgsText::default();
+    // A `Debug` that panics costs the description, never the call.
+    crate::contain::quietly(|| describe(args, &mut text)).ok()?;
+    Some(text.finish())
 }
 
 /// Any closure is a body that runs once and compares by bytes.
@@ -49,6 +64,7 @@ pub struct Twice<A, F, V> {
     args: A,
     body: F,
     same: SameFn<V>,
+    describe: Option<DescribeFn<A>>,
 }
 
 impl<A: Clone, F: Fn(A) -> R, R, V> Body<R, V> for Twice<A, F, V> {
@@ -64,6 +80,10 @@ impl<A: Clone, F: Fn(A) -> R, R, V> Body<R, V> for Twice<A, F, V> {
     fn same_fn(&self) -> SameFn<V> {
         self.same
     }
+
+    fn describe(&self) -> Option<String> {
+        described(&self.args, self.describe)
+    }
 }
 
 /// A body whose arguments cannot be cloned: it runs once.
@@ -72,6 +92,7 @@ pub struct Once<A, F, V> {
     args: A,
     body: F,
     same: SameFn<V>,
+    describe: Option<DescribeFn<A>>,
 }
 
 impl<A, F: FnOnce(A) -> R, R, V> Body<R, V> for Once<A, F, V> {
@@ -86,6 +107,10 @@ impl<A, F: FnOnce(A) -> R, R, V> Body<R, V> for Once<A, F, V> {
     fn same_fn(&self) -> SameFn<V> {
         self.same
     }
+
+    fn describe(&self) -> Option<String> {
+        described(&self.args, self.describe)
+    }
 }
 
 /// What an `async fn`'s body gives the call path: its future, run once, and how two
@@ -98,6 +123,10 @@ pub trait AsyncBody<R, V> {
     fn into_future(self) -> Self::Future;
     /// How two stored values compare beyond their bytes.
     fn same_fn(&self) -> SameFn<V>;
+    /// The arguments' readable form, to record with the result; before the body runs.
+    fn describe(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<Fut: Future<Output = R>, R, V> AsyncBody<R, V> for Fut {
@@ -135,6 +164,52 @@ impl<Fut: Future<Output = R>, R, V> AsyncBody<R, V> for Later<Fut, V> {
 
     fn same_fn(&self) -> SameFn<V> {
         self.same
+    }
+}
+
+/// An `async fn`'s body that takes its arguments, so they can be described before its
+/// future is made.
+#[doc(hidden)]
+pub struct Deferred<A, F, V> {
+    args: A,
+    body: F,
+    same: SameFn<V>,
+    describe: Option<DescribeFn<A>>,
+}
+
+impl<A, F, V> Deferred<A, F, V> {
+    /// The body `body`, to be called with `args`; its results compare with `same`.
+    pub fn new<Fut: Future>(
+        args: A,
+        body: F,
+        same: SameFn<V>,
+        describe: Option<DescribeFn<A>>,
+    ) -> Self
+    where
+        F: FnOnce(A) -> Fut,
+    {
+        Deferred {
+            args,
+            body,
+            same,
+            describe,
+        }
+    }
+}
+
+impl<A, F: FnOnce(A) -> Fut, Fut: Future<Output = R>, R, V> AsyncBody<R, V> for Deferred<A, F, V> {
+    type Future = Fut;
+
+    fn into_future(self) -> Fut {
+        (self.body)(self.args)
+    }
+
+    fn same_fn(&self) -> SameFn<V> {
+        self.same
+    }
+
+    fn describe(&self) -> Option<String> {
+        described(&self.args, self.describe)
     }
 }
 
@@ -188,8 +263,14 @@ impl Cloned {
         args: A,
         body: F,
         same: SameFn<V>,
+        describe: Option<DescribeFn<A>>,
     ) -> Twice<A, F, V> {
-        Twice { args, body, same }
+        Twice {
+            args,
+            body,
+            same,
+            describe,
+        }
     }
 }
 
@@ -200,8 +281,14 @@ impl Moved {
         args: A,
         body: F,
         same: SameFn<V>,
+        describe: Option<DescribeFn<A>>,
     ) -> Once<A, F, V> {
-        Once { args, body, same }
+        Once {
+            args,
+            body,
+            same,
+            describe,
+        }
     }
 }
 
@@ -260,6 +347,7 @@ mod tests {
             (String::from("x"),),
             |(text,): (String,)| text.into_bytes().len(),
             never_same::<usize>,
+            None,
         );
         assert_eq!(Body::<usize, usize>::run_twice(body), (1, Some(1)));
 
@@ -268,6 +356,7 @@ mod tests {
             (Token, 1),
             |(_token, n): (Token, u8)| n,
             never_same::<u8>,
+            None,
         );
         assert_eq!(Body::<u8, u8>::run_twice(body), (1, None));
     }

@@ -336,9 +336,14 @@ impl<'k, V> Call<'k, V> {
     }
 
     /// Stores the leader's result and hands it to the callers waiting in this process.
-    pub(super) fn finish<S: Stored<Value = V>>(&self, leader: Leader, value: Option<&S::Value>) {
+    pub(super) fn finish<S: Stored<Value = V>>(
+        &self,
+        leader: Leader,
+        value: Option<&S::Value>,
+        args: Option<String>,
+    ) {
         self.store.count_miss();
-        let shared = value.and_then(|value| self.save::<S>(value));
+        let shared = value.and_then(|value| self.save::<S>(value, args.as_deref()));
         leader.finish(shared);
     }
 
@@ -350,7 +355,12 @@ impl<'k, V> Call<'k, V> {
         Some(value)
     }
 
-    pub(super) fn save<S: Stored<Value = V>>(&self, value: &S::Value) -> Option<Shared> {
+    /// Stores `value`, the result of the call, with `args`, its arguments' readable form.
+    pub(super) fn save<S: Stored<Value = V>>(
+        &self,
+        value: &S::Value,
+        args: Option<&str>,
+    ) -> Option<Shared> {
         let site = self.site;
         // A result too large for memory is encoded into a file of the store as it goes.
         let stage = || self.store.stage();
@@ -381,7 +391,8 @@ impl<'k, V> Call<'k, V> {
             Err(file) => Bytes::File(file.size),
         };
         let inputs = self.key.inputs();
-        let entry = site.new_entry();
+        let mut entry = site.new_entry();
+        entry.args = args;
         let stored = contained(|| {
             self.store
                 .insert(&entry, &self.digest, output, held, inputs)

@@ -3,6 +3,7 @@
 mod audit;
 mod body;
 pub(crate) mod codec;
+mod describe;
 pub(crate) mod exact;
 mod flight;
 mod flow;
@@ -13,14 +14,19 @@ mod stored;
 mod tier;
 
 use std::convert::Infallible;
+use std::future::Future;
 
 use crate::KeyHasher;
 use crate::store::Ask;
 use flow::{Call, Start, Step, Tiers, degraded};
 
 pub use body::{
-    ArgsCloned, ArgsMoved, ArgsProbe, AsyncBody, Body, Cloned, Later, Moved, Once, SameByBytes,
-    SameByEq, SameFn, SameProbe, Twice,
+    ArgsCloned, ArgsMoved, ArgsProbe, AsyncBody, Body, Cloned, Deferred, Later, Moved, Once,
+    SameByBytes, SameByEq, SameFn, SameProbe, Twice,
+};
+pub use describe::{
+    ArgsText, Describe, DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields,
+    DescribeFn,
 };
 pub use site::{CallSite, Registration, SiteState, StaticComponent, registered};
 pub use stored::{MemoOf, Outcome, Plain, Stored};
@@ -59,6 +65,41 @@ impl<B: Body<V, V>, V> Body<Result<V, Infallible>, V> for Infallibly<B> {
     fn same_fn(&self) -> SameFn<V> {
         self.0.same_fn()
     }
+
+    fn describe(&self) -> Option<String> {
+        self.0.describe()
+    }
+}
+
+impl<B: AsyncBody<V, V>, V> AsyncBody<Result<V, Infallible>, V> for Infallibly<B> {
+    type Future = Oked<B::Future>;
+
+    fn into_future(self) -> Self::Future {
+        // Boxed, so that it can be polled without pinning it in place: once a call runs.
+        Oked(Box::pin(self.0.into_future()))
+    }
+
+    fn same_fn(&self) -> SameFn<V> {
+        self.0.same_fn()
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.0.describe()
+    }
+}
+
+/// A future whose output is always `Ok`.
+struct Oked<F>(std::pin::Pin<Box<F>>);
+
+impl<F: Future> Future for Oked<F> {
+    type Output = Result<F::Output, Infallible>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.0.as_mut().poll(cx).map(Ok)
+    }
 }
 
 /// Runs a cached function whose return is an [`Outcome`]: only what it says is stored.
@@ -85,8 +126,10 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
             Step::Hit(value) => return R::from_stored(value),
             Step::Reentrant => return compute.run(),
             Step::Compute(leader, guards) => {
+                // Before the body takes the arguments.
+                let args = compute.describe();
                 let result = call.leading(|| compute.run());
-                call.finish::<S>(leader, result.stored());
+                call.finish::<S>(leader, result.stored(), args);
                 drop(guards);
                 return result;
             }
@@ -119,9 +162,7 @@ pub async fn call_async<S: Stored>(
     share: Share<S::Value>,
     compute: impl AsyncBody<S::Value, S::Value>,
 ) -> S::Value {
-    let same = compute.same_fn();
-    let future = compute.into_future();
-    let ok = Later::new(async { Ok::<_, Infallible>(future.await) }, same);
+    let ok = Infallibly(compute);
     match call_ok_async::<S, Result<S::Value, Infallible>>(site, key, share, ok).await {
         Ok(value) => value,
         Err(never) => match never {},
@@ -138,13 +179,12 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     compute: impl AsyncBody<R, S::Value>,
 ) -> R {
     let same = compute.same_fn();
-    let compute = compute.into_future();
     let call = match flow::start::<S>(site, key, share, Tiers::Local) {
         Start::Hit(value) => return R::from_stored(value),
-        Start::Uncached => return compute.await,
+        Start::Uncached => return compute.into_future().await,
         // A future runs once: the audit has one fresh run to judge by.
         Start::Audit(call, found) => {
-            let fresh = compute.await;
+            let fresh = compute.into_future().await;
             return call.audit::<S, R>(found, same, (fresh, None));
         }
         Start::Missed(call) => call,
@@ -156,12 +196,14 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     loop {
         match call.step::<S>(held.take()) {
             Step::Hit(value) => return R::from_stored(value),
-            Step::Reentrant => return compute.await,
+            Step::Reentrant => return compute.into_future().await,
             Step::Compute(leader, guards) => {
+                // Before the body takes the arguments.
+                let args = compute.describe();
                 let began = std::time::Instant::now();
-                let result = call.leading_async(compute).await;
+                let result = call.leading_async(compute.into_future()).await;
                 call.computed(began);
-                call.finish::<S>(leader, result.stored());
+                call.finish::<S>(leader, result.stored(), args);
                 drop(guards);
                 return result;
             }

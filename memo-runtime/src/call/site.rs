@@ -153,6 +153,7 @@ impl CallSite {
                 .ttl_secs
                 .map(|secs| now.saturating_add(secs.saturating_mul(1000))),
             tags: self.tags.to_vec(),
+            args: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Reading and writing results: the store's half of the call path.
 
 use super::files::{self, BlobFile};
-use super::record::{EntryRecord, FunctionVersion, encode};
+use super::record::{CallRecord, EntryRecord, FunctionVersion, encode};
 use super::{Inner, Store, decode_exact};
 use crate::clock;
 use crate::error::Result;
@@ -193,6 +193,12 @@ impl Store {
                 .insert(lineage_key(input, key), [])
                 .map_err(storage)?;
         }
+        if let Some(args) = site.args {
+            let call = CallRecord {
+                args: args.to_owned(),
+            };
+            trees.calls.insert(key, encode(&call)).map_err(storage)?;
+        }
         let record = EntryRecord {
             output,
             created_ms: site.created_ms,
@@ -337,6 +343,9 @@ pub(crate) struct NewEntry<'a> {
     pub expires_ms: Option<u64>,
     #[serde(borrow)]
     pub tags: Vec<&'a str>,
+    /// The arguments' readable form, when the function describes them.
+    #[serde(borrow)]
+    pub args: Option<&'a str>,
 }
 
 /// A version of a function, as the function records keep it.
@@ -408,6 +417,7 @@ impl Inner {
         let trees = &self.trees();
         let storage = |e| self.storage(e);
         trees.entries.remove(key).map_err(storage)?;
+        trees.calls.remove(key).map_err(storage)?;
         for tag in &record.tags {
             trees.tags.remove(index_key(tag, key)).map_err(storage)?;
         }

@@ -9,12 +9,13 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde::{Deserialize, Serialize};
 
 use super::access::{index_key, lineage_key};
-use super::record::{EntryRecord, encode};
+use super::record::{CallRecord, EntryRecord, encode};
 use super::{Store, decode_exact};
 
 /// The version of the archive format: its frames and the records in them, which do not
-/// change with the storage engine.
-const ARCHIVE_VERSION: u32 = 1;
+/// change with the storage engine. Version 2 adds the frames of the entries' arguments;
+/// a version 1 archive is read as it was.
+const ARCHIVE_VERSION: u32 = 2;
 use crate::error::{Error, Result};
 use crate::{Digest, FunctionRecord};
 
@@ -22,6 +23,7 @@ const MAGIC: &[u8; 8] = b"MEMOARC\x01";
 const FUNCTION: u8 = 1;
 const BLOB: u8 = 2;
 const ENTRY: u8 = 3;
+const CALL: u8 = 4;
 const END: u8 = 0;
 /// No frame is larger: a bigger length means the archive is damaged.
 const MAX_FRAME: u64 = 1 << 34;
@@ -51,6 +53,12 @@ struct BlobFrame {
 struct EntryFrame {
     key: Digest,
     record: EntryRecord,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CallFrame {
+    key: Digest,
+    call: CallRecord,
 }
 
 fn damaged(detail: impl Into<String>) -> Error {
@@ -139,6 +147,21 @@ impl Store {
             done += 1;
             progress(done, total);
         }
+        // After the entries: an import keeps the arguments of the entries it added.
+        for item in inner.trees().calls.iter() {
+            let (key, raw) = item.map_err(|e| inner.storage(e))?;
+            let (Ok(key), Some(call)) = (
+                <[u8; 32]>::try_from(key.as_ref()),
+                decode_exact::<CallRecord>(&raw),
+            ) else {
+                continue;
+            };
+            let frame = CallFrame {
+                key: Digest(key),
+                call,
+            };
+            writer.frame(CALL, &encode(&frame)).map_err(io_error)?;
+        }
         let checksum = *writer.hasher.finalize().as_bytes();
         writer.out.write_all(&[END]).map_err(io_error)?;
         writer.out.write_all(&checksum).map_err(io_error)?;
@@ -169,15 +192,23 @@ impl Store {
         reader.read_exact(&mut header).map_err(io_error)?;
         let mut report = ArchiveReport::default();
         let mut read = 12u64;
+        // The entries this import added, whose arguments it keeps.
+        let mut added = std::collections::HashSet::new();
         while let Some((kind, payload)) = next_frame(&mut reader)? {
             read += 9 + payload.len() as u64;
-            self.apply(kind, &payload, &mut report)?;
+            self.apply(kind, &payload, &mut report, &mut added)?;
             progress(read, size);
         }
         Ok(report)
     }
 
-    fn apply(&self, kind: u8, payload: &[u8], report: &mut ArchiveReport) -> Result<()> {
+    fn apply(
+        &self,
+        kind: u8,
+        payload: &[u8],
+        report: &mut ArchiveReport,
+        added: &mut std::collections::HashSet<Digest>,
+    ) -> Result<()> {
         let inner = &*self.inner;
         let trees = &inner.trees();
         let storage = |e| inner.storage(e);
@@ -266,7 +297,16 @@ impl Store {
                     .entries
                     .insert(key, encode(&record))
                     .map_err(storage)?;
+                added.insert(key);
                 report.entries += 1;
+            }
+            CALL => {
+                let CallFrame { key, call } = decode_exact(payload)
+                    .ok_or_else(|| damaged("an entry's arguments do not decode"))?;
+                // Only for an entry this import added: one already here keeps its own.
+                if added.contains(&key) {
+                    trees.calls.insert(key, encode(&call)).map_err(storage)?;
+                }
             }
             other => return Err(damaged(format!("unknown frame kind {other}"))),
         }
@@ -313,7 +353,7 @@ fn check(input: &mut (impl Read + Seek), size: u64) -> Result<()> {
         return Err(damaged("it does not start like a memo archive"));
     }
     let version = u32::from_le_bytes(header[8..].try_into().expect("four bytes"));
-    if version != ARCHIVE_VERSION {
+    if version != ARCHIVE_VERSION && version != 1 {
         return Err(damaged(format!(
             "it has format version {version}, and this memo reads version {ARCHIVE_VERSION}"
         )));

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::access::tag_prefix;
-use super::record::EntryRecord;
+use super::record::{CallRecord, EntryRecord};
 use super::{Store, decode_exact};
 use crate::error::Result;
 use crate::{Digest, Entry, FunctionRecord};
@@ -105,10 +105,14 @@ impl Store {
     /// ```
     pub fn entries(&self) -> Result<Vec<Entry>> {
         self.inner.local()?;
+        let mut args = self.all_args()?;
         let mut entries: Vec<Entry> = self
             .records()?
             .into_iter()
-            .map(|(key, record)| record.to_entry(key))
+            .map(|(key, record)| Entry {
+                args: args.remove(&key),
+                ..record.to_entry(key)
+            })
             .collect();
         entries.sort_by(|a, b| b.created.cmp(&a.created).then(a.key.cmp(&b.key)));
         Ok(entries)
@@ -119,7 +123,27 @@ impl Store {
         self.inner.local()?;
         let inner = &*self.inner;
         let record: Option<EntryRecord> = inner.read(&inner.trees().entries, key)?;
-        Ok(record.map(|record| record.to_entry(*key)))
+        let call: Option<CallRecord> = inner.read(&inner.trees().calls, key)?;
+        Ok(record.map(|record| Entry {
+            args: call.map(|call| call.args),
+            ..record.to_entry(*key)
+        }))
+    }
+
+    /// The readable arguments of every entry that has them.
+    pub(super) fn all_args(&self) -> Result<HashMap<Digest, String>> {
+        let inner = &*self.inner;
+        let mut args = HashMap::new();
+        for item in inner.trees().calls.iter() {
+            let (key, raw) = item.map_err(|e| inner.storage(e))?;
+            if let (Ok(key), Some(call)) = (
+                <[u8; 32]>::try_from(key.as_ref()),
+                decode_exact::<CallRecord>(&raw),
+            ) {
+                args.insert(Digest(key), call.args);
+            }
+        }
+        Ok(args)
     }
 
     /// The encoded bytes (postcard) of the result stored under `key`, verified against its
@@ -249,7 +273,13 @@ impl Store {
         self.forget_hot();
         let inner = &*self.inner;
         let trees = &inner.trees();
-        for tree in [&trees.entries, &trees.tags, &trees.lineage, &trees.blobs] {
+        for tree in [
+            &trees.entries,
+            &trees.tags,
+            &trees.lineage,
+            &trees.blobs,
+            &trees.calls,
+        ] {
             tree.clear().map_err(|e| inner.storage(e))?;
         }
         super::files::remove_results(&inner.dir);

@@ -46,8 +46,10 @@ use record::Counters;
 /// The on-disk format of a store: its trees and records. A store stamped with another
 /// version is refused, never misread. Version 1 was a sled database in the store
 /// directory itself; version 2 is one database of the store's engine: a redb file,
-/// `store.redb`, or a sled directory, `store.sled`.
-pub const STORE_FORMAT_VERSION: u32 = 2;
+/// `store.redb`, or a sled directory, `store.sled`. Version 3 adds the `calls` tree (the
+/// readable arguments of each entry); a version 2 store is upgraded in place when opened,
+/// its entries without arguments, and a version 3 store is refused by older builds.
+pub const STORE_FORMAT_VERSION: u32 = 3;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.
 ///
@@ -158,6 +160,8 @@ struct Trees {
     lineage: engine::Tree,
     /// "format" → version, "counters" → `Counters`
     meta: engine::Tree,
+    /// key → `CallRecord`: what the entry's call was made with, for a person to read
+    calls: engine::Tree,
 }
 
 /// Options for opening a store: [`Store::builder`].

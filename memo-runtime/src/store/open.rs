@@ -211,6 +211,7 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         functions: db.tree(Table::Functions),
         lineage: db.tree(Table::Lineage),
         meta: db.tree(Table::Meta),
+        calls: db.tree(Table::Calls),
     };
     match check_format(dir, &trees) {
         // Damage redb cannot see: a file with entries and no readable stamp.
@@ -343,6 +344,14 @@ fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
                     detail: "its format version is unreadable".into(),
                 })?;
             if found == STORE_FORMAT_VERSION {
+                Ok(())
+            } else if found == 2 {
+                // Version 2 lacks only the `calls` tree, created as the file opened: its
+                // entries read as they did, without arguments.
+                trees
+                    .meta
+                    .insert("format", STORE_FORMAT_VERSION.to_le_bytes())
+                    .map_err(|e| storage_error(dir, e))?;
                 Ok(())
             } else {
                 Err(Error::FormatVersion {

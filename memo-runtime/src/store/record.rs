@@ -42,6 +42,7 @@ impl EntryRecord {
             tags: self.tags.clone(),
             size: self.size,
             inputs: self.inputs.clone(),
+            args: None,
         }
     }
 }
@@ -69,6 +70,12 @@ pub struct Entry {
     pub size: u64,
     /// The content hashes of the `Memo` arguments that fed this result (its lineage).
     pub inputs: Vec<Digest>,
+    /// What the call was made with, for a person to read (`rows = 3, name = "ada"`):
+    /// each keyed argument's `Debug` (a `#[derive(CacheKey)]` type's fields but those it
+    /// skips; a `Memo`'s hash; a type without `Debug`, its name), cut at a few hundred
+    /// bytes. `None` when it was not recorded: `#[cached(args = "hidden")]`, an entry
+    /// from before stores kept arguments, or one pulled from a shared tier.
+    pub args: Option<String>,
 }
 
 /// What the store knows of one cached function: where it is, and every fingerprint of its
@@ -115,6 +122,13 @@ pub struct Component {
     pub location: String,
     /// The hash of its canonical tokens.
     pub hash: Digest,
+}
+
+/// What the calls tree holds for one key: what the entry's call was made with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CallRecord {
+    /// The arguments' readable form (`name = value, …`), cut at a few hundred bytes.
+    pub args: String,
 }
 
 /// Counters kept across runs.

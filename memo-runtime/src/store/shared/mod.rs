@@ -355,6 +355,7 @@ impl crate::Store {
                 fingerprint: entry.fingerprint,
                 tags: entry.tags.iter().map(|tag| (*tag).to_owned()).collect(),
                 inputs: inputs.iter().map(|input| input.0).collect(),
+                args: entry.args.map(str::to_owned),
             };
             tier.put(
                 krate,
@@ -437,6 +438,7 @@ impl crate::Store {
             ));
         }
         let records = self.records()?;
+        let mut args = self.all_args()?;
         let total = records.len() as u64;
         let mut report = RemoteReport::default();
         let inner = &*self.inner;
@@ -467,6 +469,7 @@ impl crate::Store {
                             fingerprint: record.fingerprint.0,
                             tags: record.tags.clone(),
                             inputs: record.inputs.iter().map(|input| input.0).collect(),
+                            args: args.remove(key),
                         },
                         payload: bytes,
                     }),
@@ -523,6 +526,7 @@ impl crate::Store {
                             created_ms: found.created_ms,
                             expires_ms: found.expires_ms,
                             tags,
+                            args: found.meta.args.as_deref(),
                         };
                         let output = crate::Digest::of_bytes(&found.payload);
                         let inputs: Vec<crate::Digest> = found

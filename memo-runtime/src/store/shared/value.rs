@@ -49,6 +49,10 @@ pub(crate) struct Meta {
     pub tags: Vec<String>,
     /// The content hashes of the `Memo` arguments it was computed from.
     pub inputs: Vec<[u8; 32]>,
+    /// The arguments' readable form, if recorded: written after the fields above, inside
+    /// the entry's length, so a reader that does not know it reads the rest as before.
+    #[serde(skip)]
+    pub args: Option<String>,
 }
 
 /// A value read back and checked.
@@ -79,7 +83,11 @@ pub(crate) fn seal(
     meta: &Meta,
     payload: &[u8],
 ) -> Vec<u8> {
-    let meta = postcard::to_stdvec(meta).expect("a Meta always encodes");
+    let mut meta_bytes = postcard::to_stdvec(meta).expect("a Meta always encodes");
+    if let Some(args) = &meta.args {
+        meta_bytes.extend(postcard::to_stdvec(args).expect("a string always encodes"));
+    }
+    let meta = meta_bytes;
     let mut value = Vec::with_capacity(HEADER + 4 + meta.len() + payload.len() + MAC);
     value.extend_from_slice(MAGIC);
     value.push(VALUE_FORMAT);
@@ -115,7 +123,11 @@ pub(crate) fn open<'a>(secret: &Secret, key: &str, value: &'a [u8]) -> Result<Va
         return Err(Refused::Unreadable);
     }
     let (meta, payload) = rest.split_at(meta_len);
-    let meta = postcard::from_bytes(meta).map_err(|_| Refused::Unreadable)?;
+    let (mut meta, trailer) =
+        postcard::take_from_bytes::<Meta>(meta).map_err(|_| Refused::Unreadable)?;
+    if !trailer.is_empty() {
+        meta.args = postcard::from_bytes::<String>(trailer).ok();
+    }
     let expires = word(14);
     Ok(Value {
         created_ms: word(6),
@@ -194,7 +206,26 @@ mod tests {
             fingerprint: [9; 32],
             tags: vec!["ml".into()],
             inputs: Vec::new(),
+            args: None,
         }
+    }
+
+    #[test]
+    fn the_arguments_travel_after_the_entry_and_older_readers_skip_them() {
+        let key = entry_key("team", &[9; 32], &Digest([1; 32]));
+        let with = Meta {
+            args: Some("rows = 3".into()),
+            ..meta()
+        };
+        let value = seal(&secret(), &key, 1, None, &with, b"xyz");
+        let opened = open(&secret(), &key, &value).unwrap();
+        assert_eq!(opened.meta, with);
+        assert_eq!(opened.payload, b"xyz");
+        // What a reader of the first format reads: the fields it knows, nothing misread.
+        let meta_len = u32::from_le_bytes(value[HEADER..HEADER + 4].try_into().unwrap());
+        let section = &value[HEADER + 4..HEADER + 4 + meta_len as usize];
+        let old: Meta = postcard::from_bytes(section).unwrap();
+        assert_eq!(old, meta());
     }
 
     #[test]
