@@ -96,6 +96,16 @@ pub enum Command {
         json: Json,
     },
 
+    /// Every version of one call the store holds: the same function and arguments under
+    /// each version of the code, and whether the output changed.
+    #[command(after_help = "Example:\n  memo history 3fa9c1")]
+    History {
+        /// An entry of the call: its key, or any unique prefix of it.
+        key: String,
+        #[command(flatten)]
+        json: Json,
+    },
+
     /// How two entries differ: function, code, arguments and output.
     #[command(after_help = "Example:\n  memo diff 3fa9c1 77b2e0")]
     Diff {

@@ -1042,3 +1042,66 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[cached(name = "scale")]
+fn scale_v1(x: u32) -> u32 {
+    x * 2
+}
+
+#[cached(name = "scale")]
+fn scale_v2(x: u32) -> u32 {
+    x * 3
+}
+
+#[cached(name = "scale")]
+fn scale_v3(x: u32) -> u32 {
+    x + x + x
+}
+
+#[test]
+fn history_lists_every_version_of_one_call_and_whether_its_output_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    for version in [scale_v1 as fn(u32) -> u32, scale_v2, scale_v3] {
+        // A run of the program with each version of `scale`.
+        let store = Store::open(dir.path()).unwrap();
+        memo::with_store(&store, || {
+            version(7);
+            version(9); // another call: not in 7's history
+        });
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let latest = json(dir.path(), &["ls", "--fn", "scale"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["args"] == "x = 7")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let history = json(dir.path(), &["history", &latest[..8]]);
+    let versions = history["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 3, "{history}");
+    let changed: Vec<&Value> = versions.iter().map(|v| &v["output_changed"]).collect();
+    assert_eq!(
+        changed,
+        [&Value::Null, &Value::from(true), &Value::from(false)],
+        "v2 changed the output, v3 did not: {history}"
+    );
+    let fingerprints: std::collections::HashSet<&str> = versions
+        .iter()
+        .map(|v| v["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(fingerprints.len(), 3, "three versions of the code");
+    assert_eq!(versions[2]["current"], true);
+    assert_eq!(history["args"], "x = 7");
+    let text = ok(dir.path(), &["history", &latest[..8]]);
+    assert!(
+        text.contains("changed") && text.contains("same") && text.contains("(current)"),
+        "{text}"
+    );
+    // `gc --stale` removes the older versions; the history is then the current one.
+    ok(dir.path(), &["gc", "--stale"]);
+    let after = json(dir.path(), &["history", &latest[..8]]);
+    assert_eq!(after["versions"].as_array().unwrap().len(), 1, "{after}");
+}

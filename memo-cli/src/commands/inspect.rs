@@ -153,6 +153,7 @@ fn entry_json(entry: &Entry) -> Value {
         "size": entry.size,
         "inputs": entry.inputs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "args": entry.args,
+        "call": entry.call.map(|call| call.to_string()),
     })
 }
 

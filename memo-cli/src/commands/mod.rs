@@ -4,6 +4,7 @@ mod archive;
 mod diff;
 mod doctor;
 mod graph;
+mod history;
 mod inspect;
 mod manage;
 
@@ -76,6 +77,7 @@ pub fn run(cli: Cli) -> Result {
         } => inspect::get(&store, &key, output.as_deref(), raw, json.json),
         Command::Fns(json) => inspect::fns(&store, json.json),
         Command::Diff { a, b, json } => diff::diff(&store, &a, &b, json.json),
+        Command::History { key, json } => history::history(&store, &key, json.json),
         Command::Graph {
             key,
             function,

@@ -393,6 +393,7 @@ impl<'k, V> Call<'k, V> {
         let inputs = self.key.inputs();
         let mut entry = site.new_entry();
         entry.args = args;
+        entry.call = self.key.call_identity();
         let stored = contained(|| {
             self.store
                 .insert(&entry, &self.digest, output, held, inputs)

@@ -154,6 +154,7 @@ impl CallSite {
                 .map(|secs| now.saturating_add(secs.saturating_mul(1000))),
             tags: self.tags.to_vec(),
             args: None,
+            call: None,
         }
     }
 

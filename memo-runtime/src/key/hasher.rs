@@ -105,19 +105,45 @@ impl KeyHasher {
         digest
     }
 
+    /// A cached call's key hashes the function's name, the arguments, then the code's
+    /// fingerprint: what comes before the fingerprint is the call's identity across code
+    /// versions ([`KeyHasher::call_identity`]), had in the same pass.
     fn compute(&self) -> Digest {
+        let fingerprint = self.prefix.map(|(fingerprint, _)| fingerprint);
         if let Some(spill) = &self.spill {
-            return Digest::from(spill.finalize());
+            return match fingerprint {
+                None => Digest::from(spill.finalize()),
+                Some(fingerprint) => {
+                    let mut hasher = (**spill).clone();
+                    hasher.update(fingerprint);
+                    Digest::from(hasher.finalize())
+                }
+            };
         }
-        match self.prefix {
+        match fingerprint {
             None => Digest::from(blake3::keyed_hash(DOMAIN, self.filled())),
-            Some(_) => {
+            Some(fingerprint) => {
                 let mut hasher = blake3::Hasher::new_keyed(DOMAIN);
                 self.feed_prefix(&mut hasher);
                 hasher.update(self.filled());
+                hasher.update(fingerprint);
                 Digest::from(hasher.finalize())
             }
         }
+    }
+
+    /// What names a cached call whatever the version of the function's code: the hash of
+    /// its name and arguments, without the fingerprint (`memo history`). `None` for a
+    /// stream that is not a cached call's.
+    pub(crate) fn call_identity(&self) -> Option<Digest> {
+        self.prefix?;
+        if let Some(spill) = &self.spill {
+            return Some(Digest::from(spill.finalize()));
+        }
+        let mut hasher = blake3::Hasher::new_keyed(DOMAIN);
+        self.feed_prefix(&mut hasher);
+        hasher.update(self.filled());
+        Some(Digest::from(hasher.finalize()))
     }
 
     /// The stream after the prefix, while it is short enough to be kept whole.
@@ -182,9 +208,9 @@ impl KeyHasher {
         &self.inputs
     }
 
+    /// The function's name, which starts a cached call's stream (its fingerprint ends it).
     fn feed_prefix(&self, hasher: &mut blake3::Hasher) {
-        if let Some((fingerprint, name)) = self.prefix {
-            hasher.update(fingerprint);
+        if let Some((_, name)) = self.prefix {
             hasher.update(&(name.len() as u64).to_le_bytes());
             hasher.update(name.as_bytes());
         }
@@ -257,5 +283,34 @@ impl KeyHasher {
             self.spill = Some(hasher);
         }
         self.spill.as_mut().expect("just set")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static OLD: [u8; 32] = [1; 32];
+    static NEW: [u8; 32] = [2; 32];
+
+    fn call(fingerprint: &'static [u8; 32], arg: &str) -> KeyHasher {
+        let mut h = KeyHasher::for_function(fingerprint, "app::train");
+        h.update(arg);
+        h
+    }
+
+    #[test]
+    fn a_calls_identity_outlives_its_code_and_its_key_does_not() {
+        for arg in ["short", &"long ".repeat(200)] {
+            let (old, new) = (call(&OLD, arg), call(&NEW, arg));
+            assert_ne!(old.finish(), new.finish(), "another version, another key");
+            assert_eq!(old.call_identity(), new.call_identity(), "the same call");
+            assert_ne!(old.call_identity(), call(&OLD, "other").call_identity());
+            assert_ne!(old.call_identity(), Some(old.finish()));
+        }
+        // A stream past the inline buffer spills: its key and identity are as stable.
+        let long = "long ".repeat(200);
+        assert_eq!(call(&OLD, &long).finish(), call(&OLD, &long).finish());
+        assert!(KeyHasher::new().call_identity().is_none());
     }
 }

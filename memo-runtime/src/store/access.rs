@@ -193,9 +193,10 @@ impl Store {
                 .insert(lineage_key(input, key), [])
                 .map_err(storage)?;
         }
-        if let Some(args) = site.args {
+        if site.call.is_some() || site.args.is_some() {
             let call = CallRecord {
-                args: args.to_owned(),
+                call: site.call,
+                args: site.args.map(str::to_owned),
             };
             trees.calls.insert(key, encode(&call)).map_err(storage)?;
         }
@@ -346,6 +347,8 @@ pub(crate) struct NewEntry<'a> {
     /// The arguments' readable form, when the function describes them.
     #[serde(borrow)]
     pub args: Option<&'a str>,
+    /// The call's identity across versions of the code.
+    pub call: Option<Digest>,
 }
 
 /// A version of a function, as the function records keep it.

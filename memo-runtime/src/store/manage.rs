@@ -105,13 +105,17 @@ impl Store {
     /// ```
     pub fn entries(&self) -> Result<Vec<Entry>> {
         self.inner.local()?;
-        let mut args = self.all_args()?;
+        let mut calls = self.all_calls()?;
         let mut entries: Vec<Entry> = self
             .records()?
             .into_iter()
-            .map(|(key, record)| Entry {
-                args: args.remove(&key),
-                ..record.to_entry(key)
+            .map(|(key, record)| {
+                let call = calls.remove(&key);
+                Entry {
+                    args: call.as_ref().and_then(|c| c.args.clone()),
+                    call: call.and_then(|c| c.call),
+                    ..record.to_entry(key)
+                }
             })
             .collect();
         entries.sort_by(|a, b| b.created.cmp(&a.created).then(a.key.cmp(&b.key)));
@@ -125,13 +129,14 @@ impl Store {
         let record: Option<EntryRecord> = inner.read(&inner.trees().entries, key)?;
         let call: Option<CallRecord> = inner.read(&inner.trees().calls, key)?;
         Ok(record.map(|record| Entry {
-            args: call.map(|call| call.args),
+            args: call.as_ref().and_then(|c| c.args.clone()),
+            call: call.and_then(|c| c.call),
             ..record.to_entry(*key)
         }))
     }
 
-    /// The readable arguments of every entry that has them.
-    pub(super) fn all_args(&self) -> Result<HashMap<Digest, String>> {
+    /// What the calls tree says of every entry it knows.
+    pub(super) fn all_calls(&self) -> Result<HashMap<Digest, CallRecord>> {
         let inner = &*self.inner;
         let mut args = HashMap::new();
         for item in inner.trees().calls.iter() {
@@ -140,7 +145,7 @@ impl Store {
                 <[u8; 32]>::try_from(key.as_ref()),
                 decode_exact::<CallRecord>(&raw),
             ) {
-                args.insert(Digest(key), call.args);
+                args.insert(Digest(key), call);
             }
         }
         Ok(args)

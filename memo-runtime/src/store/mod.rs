@@ -46,9 +46,11 @@ use record::Counters;
 /// The on-disk format of a store: its trees and records. A store stamped with another
 /// version is refused, never misread. Version 1 was a sled database in the store
 /// directory itself; version 2 is one database of the store's engine: a redb file,
-/// `store.redb`, or a sled directory, `store.sled`. Version 3 adds the `calls` tree (the
-/// readable arguments of each entry); a version 2 store is upgraded in place when opened,
-/// its entries without arguments, and a version 3 store is refused by older builds.
+/// `store.redb`, or a sled directory, `store.sled`. Version 3 keys a call with its code's
+/// fingerprint last, so that its identity across versions comes with its key, and adds the
+/// `calls` tree (each entry's call and readable arguments). A version 2 store, whose keys
+/// cannot be found again, is emptied when opened (with one warning); older builds refuse a
+/// version 3 store.
 pub const STORE_FORMAT_VERSION: u32 = 3;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.

@@ -346,13 +346,7 @@ fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
             if found == STORE_FORMAT_VERSION {
                 Ok(())
             } else if found == 2 {
-                // Version 2 lacks only the `calls` tree, created as the file opened: its
-                // entries read as they did, without arguments.
-                trees
-                    .meta
-                    .insert("format", STORE_FORMAT_VERSION.to_le_bytes())
-                    .map_err(|e| storage_error(dir, e))?;
-                Ok(())
+                upgrade_from_2(dir, trees)
             } else {
                 Err(Error::FormatVersion {
                     dir: dir.to_owned(),
@@ -362,6 +356,38 @@ fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
             }
         }
     }
+}
+
+/// A version 2 store keyed its entries with the fingerprint first; this version keys
+/// them with it last (so a call's identity across versions comes with its key), so none of
+/// its entries can be found again. They are removed — results are recomputed as they are
+/// needed — with one warning; the function records and counters stay.
+fn upgrade_from_2(dir: &Path, trees: &Trees) -> Result<()> {
+    let storage = |e| storage_error(dir, e);
+    let entries = trees.entries.len().map_err(storage)?;
+    for tree in [
+        &trees.entries,
+        &trees.tags,
+        &trees.lineage,
+        &trees.blobs,
+        &trees.calls,
+    ] {
+        tree.clear().map_err(storage)?;
+    }
+    super::files::remove_results(dir);
+    trees
+        .meta
+        .insert("format", STORE_FORMAT_VERSION.to_le_bytes())
+        .map_err(storage)?;
+    if entries > 0 {
+        crate::warn::once(&format!("upgraded {}", dir.display()), || {
+            format!(
+                "the store at {} was written by an older memo (format 2), whose keys this one does not read: its {entries} entries were removed, and results are computed again as they are needed",
+                dir.display()
+            )
+        });
+    }
+    Ok(())
 }
 
 fn write_gitignore(dir: &Path) -> Result<()> {

@@ -43,6 +43,7 @@ impl EntryRecord {
             size: self.size,
             inputs: self.inputs.clone(),
             args: None,
+            call: None,
         }
     }
 }
@@ -76,6 +77,10 @@ pub struct Entry {
     /// bytes. `None` when it was not recorded: `#[cached(args = "hidden")]`, an entry
     /// from before stores kept arguments, or one pulled from a shared tier.
     pub args: Option<String>,
+    /// The call this entry is a result of, whatever the version of the code: entries of
+    /// one call under several versions share it (`memo history`). `None` for an entry
+    /// stored before stores kept it.
+    pub call: Option<Digest>,
 }
 
 /// What the store knows of one cached function: where it is, and every fingerprint of its
@@ -124,11 +129,15 @@ pub struct Component {
     pub hash: Digest,
 }
 
-/// What the calls tree holds for one key: what the entry's call was made with.
+/// What the calls tree holds for one key: which call the entry is, and what it was made
+/// with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CallRecord {
+    /// The call's identity across versions of the code: its function's name and
+    /// arguments, hashed without the fingerprint.
+    pub call: Option<Digest>,
     /// The arguments' readable form (`name = value, …`), cut at a few hundred bytes.
-    pub args: String,
+    pub args: Option<String>,
 }
 
 /// Counters kept across runs.

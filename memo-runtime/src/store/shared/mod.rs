@@ -356,6 +356,7 @@ impl crate::Store {
                 tags: entry.tags.iter().map(|tag| (*tag).to_owned()).collect(),
                 inputs: inputs.iter().map(|input| input.0).collect(),
                 args: entry.args.map(str::to_owned),
+                call: entry.call.map(|call| call.0),
             };
             tier.put(
                 krate,
@@ -438,7 +439,7 @@ impl crate::Store {
             ));
         }
         let records = self.records()?;
-        let mut args = self.all_args()?;
+        let mut calls = self.all_calls()?;
         let total = records.len() as u64;
         let mut report = RemoteReport::default();
         let inner = &*self.inner;
@@ -469,7 +470,8 @@ impl crate::Store {
                             fingerprint: record.fingerprint.0,
                             tags: record.tags.clone(),
                             inputs: record.inputs.iter().map(|input| input.0).collect(),
-                            args: args.remove(key),
+                            args: calls.get(key).and_then(|c| c.args.clone()),
+                            call: calls.remove(key).and_then(|c| c.call).map(|c| c.0),
                         },
                         payload: bytes,
                     }),
@@ -527,6 +529,7 @@ impl crate::Store {
                             expires_ms: found.expires_ms,
                             tags,
                             args: found.meta.args.as_deref(),
+                            call: found.meta.call.map(crate::Digest),
                         };
                         let output = crate::Digest::of_bytes(&found.payload);
                         let inputs: Vec<crate::Digest> = found

@@ -53,6 +53,17 @@ pub(crate) struct Meta {
     /// the entry's length, so a reader that does not know it reads the rest as before.
     #[serde(skip)]
     pub args: Option<String>,
+    /// The call's identity across code versions, if recorded: after the fields above,
+    /// with `args`.
+    #[serde(skip)]
+    pub call: Option<[u8; 32]>,
+}
+
+/// What a value's entry carries after the fields every reader knows.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Extra {
+    args: Option<String>,
+    call: Option<[u8; 32]>,
 }
 
 /// A value read back and checked.
@@ -84,8 +95,12 @@ pub(crate) fn seal(
     payload: &[u8],
 ) -> Vec<u8> {
     let mut meta_bytes = postcard::to_stdvec(meta).expect("a Meta always encodes");
-    if let Some(args) = &meta.args {
-        meta_bytes.extend(postcard::to_stdvec(args).expect("a string always encodes"));
+    if meta.args.is_some() || meta.call.is_some() {
+        let extra = Extra {
+            args: meta.args.clone(),
+            call: meta.call,
+        };
+        meta_bytes.extend(postcard::to_stdvec(&extra).expect("an Extra always encodes"));
     }
     let meta = meta_bytes;
     let mut value = Vec::with_capacity(HEADER + 4 + meta.len() + payload.len() + MAC);
@@ -125,8 +140,9 @@ pub(crate) fn open<'a>(secret: &Secret, key: &str, value: &'a [u8]) -> Result<Va
     let (meta, payload) = rest.split_at(meta_len);
     let (mut meta, trailer) =
         postcard::take_from_bytes::<Meta>(meta).map_err(|_| Refused::Unreadable)?;
-    if !trailer.is_empty() {
-        meta.args = postcard::from_bytes::<String>(trailer).ok();
+    if let Ok(extra) = postcard::from_bytes::<Extra>(trailer) {
+        meta.args = extra.args;
+        meta.call = extra.call;
     }
     let expires = word(14);
     Ok(Value {
@@ -207,6 +223,7 @@ mod tests {
             tags: vec!["ml".into()],
             inputs: Vec::new(),
             args: None,
+            call: None,
         }
     }
 
@@ -215,6 +232,7 @@ mod tests {
         let key = entry_key("team", &[9; 32], &Digest([1; 32]));
         let with = Meta {
             args: Some("rows = 3".into()),
+            call: Some([7; 32]),
             ..meta()
         };
         let value = seal(&secret(), &key, 1, None, &with, b"xyz");
