@@ -304,9 +304,17 @@ impl Shared {
         self.db.write().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Writes `batch` in one durable transaction.
+    /// Writes `batch` in one durable transaction. Refused while the file could not be
+    /// opened again (the stand-in would take it and forget it): the writer keeps the
+    /// batch's removals for when the file is back, so nothing removed comes back with it.
     fn commit(&self, batch: &writer::Batch) -> EngineResult<()> {
-        self.db().commit(batch)
+        let db = self.db();
+        if self.detached.load(Ordering::Acquire) {
+            return Err(EngineError::Refusing(
+                "the database file is not open again yet after an I/O error".into(),
+            ));
+        }
+        db.commit(batch)
     }
 }
 
