@@ -304,17 +304,15 @@ impl Shared {
         self.db.write().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Writes `batch` in one durable transaction. Refused while the file could not be
-    /// opened again (the stand-in would take it and forget it): the writer keeps the
-    /// batch's removals for when the file is back, so nothing removed comes back with it.
+    /// Writes `batch` in one durable transaction.
     fn commit(&self, batch: &writer::Batch) -> EngineResult<()> {
-        let db = self.db();
-        if self.detached.load(Ordering::Acquire) {
-            return Err(EngineError::Refusing(
-                "the database file is not open again yet after an I/O error".into(),
-            ));
-        }
-        db.commit(batch)
+        self.db().commit(batch)
+    }
+
+    /// Whether the file could not be opened again after an I/O error, so that what is
+    /// committed goes to the empty stand-in serving meanwhile.
+    pub(super) fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::Acquire)
     }
 }
 

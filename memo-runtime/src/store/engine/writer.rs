@@ -315,6 +315,9 @@ fn run(shared: &Shared) {
         // A panic inside the engine must not take the writer down with what it holds; a
         // damaged file is replaced and the batch committed to the fresh one.
         let result = shared.healing(|| super::contained(|| shared.commit(&batch)));
+        // Taken by the empty stand-in of a file that could not be opened again: it
+        // serves the batch meanwhile, and forgets it when the file is back.
+        let detached = shared.is_detached();
         if let Err(error) = &result {
             (buffer.on_error)(error);
         }
@@ -335,10 +338,13 @@ fn run(shared: &Shared) {
                 },
                 error.is_damage(),
             ));
+        }
+        if failed || detached {
             // A lost result is only a miss; a lost removal would bring back what was
             // invalidated. Removals go back in the buffer, unless a newer write of the
-            // same key is there, and are committed with the next batch (not once the
-            // writer is stopping: nothing would be left to take them).
+            // same key is there, and are committed with the next batch — to the file,
+            // once it is back (not once the writer is stopping: nothing would be left to
+            // take them).
             let stopping = state.stop;
             for table in Table::ALL.into_iter().filter(|_| !stopping) {
                 for (key, value) in batch.ops(table) {
@@ -353,8 +359,8 @@ fn run(shared: &Shared) {
         drop(state);
         drop(stale); // its read transaction ends here, outside the lock
         buffer.changed.notify_all();
-        if failed {
-            // Not straight back at a disk that just failed.
+        if failed || detached {
+            // Not straight back at a disk that just failed, or a file not back yet.
             let state = buffer.lock();
             let _unused = buffer
                 .changed
