@@ -856,6 +856,10 @@ fn diff_says_what_two_entries_differ_in() {
     assert_eq!(keys.len(), 2);
     let diff = json(dir.path(), &["diff", &keys[0], &keys[1]]);
     assert_eq!(diff["function"]["same"], true, "{diff}");
+    assert_eq!(
+        diff["arguments"], "same: x = 1",
+        "one call, two versions: {diff}"
+    );
     assert_eq!(diff["code"]["same"], false);
     let changes = diff["code"]["changes"].as_array().unwrap();
     assert!(
@@ -878,7 +882,10 @@ fn diff_says_what_two_entries_differ_in() {
     let text = ok(dir.path(), &["diff", &ada[..8], &bob[..8]]);
     assert!(text.contains("function     same"), "{text}");
     assert!(text.contains("code         same"), "{text}");
-    assert!(text.contains("arguments    differ"), "{text}");
+    assert!(
+        text.contains("arguments    differ: name = \"ada\" / name = \"bob\""),
+        "{text}"
+    );
     assert!(
         text.contains("-\"hello, ada\"") && text.contains("+\"hello, bob\""),
         "{text}"

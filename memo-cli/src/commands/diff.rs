@@ -23,16 +23,28 @@ fn rendered(store: &Store, entry: &Entry) -> Result<Option<Value>> {
     Ok(render(&type_name, &blob))
 }
 
-/// Whether the arguments differ, as far as two keys can say: a key is the hash of the
-/// function, its code and the arguments, so the same function and code under two keys
-/// means other arguments.
-fn arguments(a: &Entry, b: &Entry) -> &'static str {
-    if a.key == b.key {
-        "same"
-    } else if a.function == b.function && a.fingerprint == b.fingerprint {
-        "differ"
+/// Whether the arguments differ: by the calls the entries are (one call under two
+/// versions of the code has the same arguments), by their recorded text, or as far as two
+/// keys can say (the same function and code under two keys means other arguments).
+fn arguments(a: &Entry, b: &Entry) -> String {
+    let texts = |verb: &str| match (&a.args, &b.args) {
+        (Some(x), Some(y)) if x != y => format!("{verb}: {x} / {y}"),
+        (Some(x), _) | (_, Some(x)) => format!("{verb}: {x}"),
+        _ => verb.to_owned(),
+    };
+    if a.key == b.key || (a.call.is_some() && a.call == b.call) {
+        texts("same")
+    } else if (a.function == b.function && a.fingerprint == b.fingerprint)
+        || (a.call.is_some() && b.call.is_some() && a.function == b.function)
+    {
+        texts("differ")
     } else {
-        "unknown: the function or its code differs too, and a key tells nothing apart"
+        match (&a.args, &b.args) {
+            (Some(x), Some(y)) if x == y => "same text (the functions differ)".into(),
+            (Some(x), Some(y)) => format!("differ: {x} / {y}"),
+            _ => "unknown: the function or its code differs too, and a key tells nothing apart"
+                .into(),
+        }
     }
 }
 
