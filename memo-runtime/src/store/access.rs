@@ -1,7 +1,7 @@
 //! Reading and writing results: the store's half of the call path.
 
 use super::files::{self, BlobFile};
-use super::record::{CallRecord, EntryRecord, FunctionVersion, encode};
+use super::record::{EntryRecord, FunctionVersion, encode};
 use super::{Inner, Store, decode_exact};
 use crate::clock;
 use crate::error::Result;
@@ -193,13 +193,6 @@ impl Store {
                 .insert(lineage_key(input, key), [])
                 .map_err(storage)?;
         }
-        if site.call.is_some() || site.args.is_some() {
-            let call = CallRecord {
-                call: site.call,
-                args: site.args.map(str::to_owned),
-            };
-            trees.calls.insert(key, encode(&call)).map_err(storage)?;
-        }
         let record = EntryRecord {
             output,
             created_ms: site.created_ms,
@@ -211,6 +204,8 @@ impl Store {
             tags: site.tags.iter().map(|t| (*t).to_owned()).collect(),
             size: bytes.len(),
             inputs: inputs.to_vec(),
+            call: site.call,
+            args: site.args.map(str::to_owned),
         };
         // An entry written over a live one (a refresh, or a race) keeps the old one's index
         // lines; `invalidate_tag` checks the entry's own tags, so a stale line is harmless,
@@ -420,7 +415,6 @@ impl Inner {
         let trees = &self.trees();
         let storage = |e| self.storage(e);
         trees.entries.remove(key).map_err(storage)?;
-        trees.calls.remove(key).map_err(storage)?;
         for tag in &record.tags {
             trees.tags.remove(index_key(tag, key)).map_err(storage)?;
         }

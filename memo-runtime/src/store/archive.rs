@@ -9,12 +9,12 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde::{Deserialize, Serialize};
 
 use super::access::{index_key, lineage_key};
-use super::record::{CallRecord, EntryRecord, encode};
+use super::record::{EntryRecord, EntryRecordV1, encode};
 use super::{Store, decode_exact};
 
 /// The version of the archive format: its frames and the records in them, which do not
-/// change with the storage engine. Version 2 adds the frames of the entries' arguments;
-/// a version 1 archive is read as it was.
+/// change with the storage engine. Version 2's entries end with their call's identity and
+/// arguments; a version 1 archive is read as it was.
 const ARCHIVE_VERSION: u32 = 2;
 use crate::error::{Error, Result};
 use crate::{Digest, FunctionRecord};
@@ -23,7 +23,6 @@ const MAGIC: &[u8; 8] = b"MEMOARC\x01";
 const FUNCTION: u8 = 1;
 const BLOB: u8 = 2;
 const ENTRY: u8 = 3;
-const CALL: u8 = 4;
 const END: u8 = 0;
 /// No frame is larger: a bigger length means the archive is damaged.
 const MAX_FRAME: u64 = 1 << 34;
@@ -55,10 +54,11 @@ struct EntryFrame {
     record: EntryRecord,
 }
 
+/// An entry frame of a format 1 archive.
 #[derive(Serialize, Deserialize)]
-struct CallFrame {
+struct EntryFrameV1 {
     key: Digest,
-    call: CallRecord,
+    record: EntryRecordV1,
 }
 
 fn damaged(detail: impl Into<String>) -> Error {
@@ -147,21 +147,6 @@ impl Store {
             done += 1;
             progress(done, total);
         }
-        // After the entries: an import keeps the arguments of the entries it added.
-        for item in inner.trees().calls.iter() {
-            let (key, raw) = item.map_err(|e| inner.storage(e))?;
-            let (Ok(key), Some(call)) = (
-                <[u8; 32]>::try_from(key.as_ref()),
-                decode_exact::<CallRecord>(&raw),
-            ) else {
-                continue;
-            };
-            let frame = CallFrame {
-                key: Digest(key),
-                call,
-            };
-            writer.frame(CALL, &encode(&frame)).map_err(io_error)?;
-        }
         let checksum = *writer.hasher.finalize().as_bytes();
         writer.out.write_all(&[END]).map_err(io_error)?;
         writer.out.write_all(&checksum).map_err(io_error)?;
@@ -192,23 +177,15 @@ impl Store {
         reader.read_exact(&mut header).map_err(io_error)?;
         let mut report = ArchiveReport::default();
         let mut read = 12u64;
-        // The entries this import added, whose arguments it keeps.
-        let mut added = std::collections::HashSet::new();
         while let Some((kind, payload)) = next_frame(&mut reader)? {
             read += 9 + payload.len() as u64;
-            self.apply(kind, &payload, &mut report, &mut added)?;
+            self.apply(kind, &payload, &mut report)?;
             progress(read, size);
         }
         Ok(report)
     }
 
-    fn apply(
-        &self,
-        kind: u8,
-        payload: &[u8],
-        report: &mut ArchiveReport,
-        added: &mut std::collections::HashSet<Digest>,
-    ) -> Result<()> {
+    fn apply(&self, kind: u8, payload: &[u8], report: &mut ArchiveReport) -> Result<()> {
         let inner = &*self.inner;
         let trees = &inner.trees();
         let storage = |e| inner.storage(e);
@@ -270,8 +247,14 @@ impl Store {
                 }
             }
             ENTRY => {
-                let EntryFrame { key, record } =
-                    decode_exact(payload).ok_or_else(|| damaged("an entry does not decode"))?;
+                let EntryFrame { key, record } = decode_exact(payload)
+                    .or_else(|| {
+                        decode_exact::<EntryFrameV1>(payload).map(|v1| EntryFrame {
+                            key: v1.key,
+                            record: v1.record.into(),
+                        })
+                    })
+                    .ok_or_else(|| damaged("an entry does not decode"))?;
                 if trees.entries.contains_key(key).map_err(storage)? {
                     report.skipped_entries += 1;
                     return Ok(());
@@ -297,16 +280,7 @@ impl Store {
                     .entries
                     .insert(key, encode(&record))
                     .map_err(storage)?;
-                added.insert(key);
                 report.entries += 1;
-            }
-            CALL => {
-                let CallFrame { key, call } = decode_exact(payload)
-                    .ok_or_else(|| damaged("an entry's arguments do not decode"))?;
-                // Only for an entry this import added: one already here keeps its own.
-                if added.contains(&key) {
-                    trees.calls.insert(key, encode(&call)).map_err(storage)?;
-                }
             }
             other => return Err(damaged(format!("unknown frame kind {other}"))),
         }
@@ -377,4 +351,58 @@ fn check(input: &mut (impl Read + Seek), size: u64) -> Result<()> {
         return Err(damaged("its checksum does not match its contents"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An archive as format 1 wrote it: one entry whose result is inside it.
+    fn archive_v1(key: Digest, value: &[u8]) -> Vec<u8> {
+        let mut writer = FrameWriter {
+            out: Vec::new(),
+            hasher: blake3::Hasher::new(),
+        };
+        writer.raw(MAGIC).unwrap();
+        writer.raw(&1u32.to_le_bytes()).unwrap();
+        let record = EntryRecordV1 {
+            output: Digest::of_bytes(value),
+            created_ms: 1,
+            expires_ms: None,
+            last_used_ms: 1,
+            inline: Some(value.to_vec()),
+            function: "old::f".into(),
+            fingerprint: Digest([3; 32]),
+            tags: vec!["t".into()],
+            size: value.len() as u64,
+            inputs: Vec::new(),
+        };
+        writer
+            .frame(ENTRY, &encode(&EntryFrameV1 { key, record }))
+            .unwrap();
+        let checksum = *writer.hasher.finalize().as_bytes();
+        let mut out = writer.out;
+        out.push(END);
+        out.extend_from_slice(&checksum);
+        out
+    }
+
+    #[test]
+    fn an_archive_of_format_1_is_imported_without_arguments() {
+        let store = Store::temporary().unwrap();
+        let key = Digest([9; 32]);
+        let report = store
+            .import(
+                std::io::Cursor::new(archive_v1(key, b"\x07")),
+                &mut |_, _| {},
+            )
+            .unwrap();
+        assert_eq!(report.entries, 1);
+        let entry = store.entry(&key).unwrap().unwrap();
+        assert_eq!(
+            (entry.function.as_str(), entry.args, entry.call),
+            ("old::f", None, None)
+        );
+        assert_eq!(store.result(&key).unwrap().unwrap(), b"\x07");
+    }
 }

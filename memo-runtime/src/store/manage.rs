@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::access::tag_prefix;
-use super::record::{CallRecord, EntryRecord};
+use super::record::EntryRecord;
 use super::{Store, decode_exact};
 use crate::error::Result;
 use crate::{Digest, Entry, FunctionRecord};
@@ -105,18 +105,10 @@ impl Store {
     /// ```
     pub fn entries(&self) -> Result<Vec<Entry>> {
         self.inner.local()?;
-        let mut calls = self.all_calls()?;
         let mut entries: Vec<Entry> = self
             .records()?
             .into_iter()
-            .map(|(key, record)| {
-                let call = calls.remove(&key);
-                Entry {
-                    args: call.as_ref().and_then(|c| c.args.clone()),
-                    call: call.and_then(|c| c.call),
-                    ..record.to_entry(key)
-                }
-            })
+            .map(|(key, record)| record.to_entry(key))
             .collect();
         entries.sort_by(|a, b| b.created.cmp(&a.created).then(a.key.cmp(&b.key)));
         Ok(entries)
@@ -127,28 +119,7 @@ impl Store {
         self.inner.local()?;
         let inner = &*self.inner;
         let record: Option<EntryRecord> = inner.read(&inner.trees().entries, key)?;
-        let call: Option<CallRecord> = inner.read(&inner.trees().calls, key)?;
-        Ok(record.map(|record| Entry {
-            args: call.as_ref().and_then(|c| c.args.clone()),
-            call: call.and_then(|c| c.call),
-            ..record.to_entry(*key)
-        }))
-    }
-
-    /// What the calls tree says of every entry it knows.
-    pub(super) fn all_calls(&self) -> Result<HashMap<Digest, CallRecord>> {
-        let inner = &*self.inner;
-        let mut args = HashMap::new();
-        for item in inner.trees().calls.iter() {
-            let (key, raw) = item.map_err(|e| inner.storage(e))?;
-            if let (Ok(key), Some(call)) = (
-                <[u8; 32]>::try_from(key.as_ref()),
-                decode_exact::<CallRecord>(&raw),
-            ) {
-                args.insert(Digest(key), call);
-            }
-        }
-        Ok(args)
+        Ok(record.map(|record| record.to_entry(*key)))
     }
 
     /// The encoded bytes (postcard) of the result stored under `key`, verified against its
@@ -278,13 +249,7 @@ impl Store {
         self.forget_hot();
         let inner = &*self.inner;
         let trees = &inner.trees();
-        for tree in [
-            &trees.entries,
-            &trees.tags,
-            &trees.lineage,
-            &trees.blobs,
-            &trees.calls,
-        ] {
+        for tree in [&trees.entries, &trees.tags, &trees.lineage, &trees.blobs] {
             tree.clear().map_err(|e| inner.storage(e))?;
         }
         super::files::remove_results(&inner.dir);

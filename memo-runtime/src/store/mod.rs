@@ -47,10 +47,10 @@ use record::Counters;
 /// version is refused, never misread. Version 1 was a sled database in the store
 /// directory itself; version 2 is one database of the store's engine: a redb file,
 /// `store.redb`, or a sled directory, `store.sled`. Version 3 keys a call with its code's
-/// fingerprint last, so that its identity across versions comes with its key, and adds the
-/// `calls` tree (each entry's call and readable arguments). A version 2 store, whose keys
-/// cannot be found again, is emptied when opened (with one warning); older builds refuse a
-/// version 3 store.
+/// fingerprint last, so that its identity across versions comes with its key, and each
+/// entry record ends with that identity and the call's readable arguments. A version 2
+/// store, whose keys cannot be found again, is emptied when opened (with one warning);
+/// older builds refuse a version 3 store.
 pub const STORE_FORMAT_VERSION: u32 = 3;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.
@@ -162,8 +162,6 @@ struct Trees {
     lineage: engine::Tree,
     /// "format" → version, "counters" → `Counters`
     meta: engine::Tree,
-    /// key → `CallRecord`: what the entry's call was made with, for a person to read
-    calls: engine::Tree,
 }
 
 /// Options for opening a store: [`Store::builder`].

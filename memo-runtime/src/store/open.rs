@@ -211,7 +211,6 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         functions: db.tree(Table::Functions),
         lineage: db.tree(Table::Lineage),
         meta: db.tree(Table::Meta),
-        calls: db.tree(Table::Calls),
     };
     match check_format(dir, &trees) {
         // Damage redb cannot see: a file with entries and no readable stamp.
@@ -365,13 +364,7 @@ fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
 fn upgrade_from_2(dir: &Path, trees: &Trees) -> Result<()> {
     let storage = |e| storage_error(dir, e);
     let entries = trees.entries.len().map_err(storage)?;
-    for tree in [
-        &trees.entries,
-        &trees.tags,
-        &trees.lineage,
-        &trees.blobs,
-        &trees.calls,
-    ] {
+    for tree in [&trees.entries, &trees.tags, &trees.lineage, &trees.blobs] {
         tree.clear().map_err(storage)?;
     }
     super::files::remove_results(dir);

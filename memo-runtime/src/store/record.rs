@@ -23,6 +23,45 @@ pub(crate) struct EntryRecord {
     pub tags: Vec<String>,
     pub size: u64,
     pub inputs: Vec<Digest>,
+    /// The call's identity across versions of the code (name and arguments, hashed
+    /// without the fingerprint). Last, with `args`: a hit reads only the head.
+    pub call: Option<Digest>,
+    /// The arguments' readable form, cut at a few hundred bytes.
+    pub args: Option<String>,
+}
+
+/// An entry record as archives of format 1 hold it: without `call` and `args`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EntryRecordV1 {
+    pub output: Digest,
+    pub created_ms: u64,
+    pub expires_ms: Option<u64>,
+    pub last_used_ms: u64,
+    pub inline: Option<Vec<u8>>,
+    pub function: String,
+    pub fingerprint: Digest,
+    pub tags: Vec<String>,
+    pub size: u64,
+    pub inputs: Vec<Digest>,
+}
+
+impl From<EntryRecordV1> for EntryRecord {
+    fn from(v1: EntryRecordV1) -> EntryRecord {
+        EntryRecord {
+            output: v1.output,
+            created_ms: v1.created_ms,
+            expires_ms: v1.expires_ms,
+            last_used_ms: v1.last_used_ms,
+            inline: v1.inline,
+            function: v1.function,
+            fingerprint: v1.fingerprint,
+            tags: v1.tags,
+            size: v1.size,
+            inputs: v1.inputs,
+            call: None,
+            args: None,
+        }
+    }
 }
 
 impl EntryRecord {
@@ -42,8 +81,8 @@ impl EntryRecord {
             tags: self.tags.clone(),
             size: self.size,
             inputs: self.inputs.clone(),
-            args: None,
-            call: None,
+            args: self.args.clone(),
+            call: self.call,
         }
     }
 }
@@ -127,17 +166,6 @@ pub struct Component {
     pub location: String,
     /// The hash of its canonical tokens.
     pub hash: Digest,
-}
-
-/// What the calls tree holds for one key: which call the entry is, and what it was made
-/// with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct CallRecord {
-    /// The call's identity across versions of the code: its function's name and
-    /// arguments, hashed without the fingerprint.
-    pub call: Option<Digest>,
-    /// The arguments' readable form (`name = value, …`), cut at a few hundred bytes.
-    pub args: Option<String>,
 }
 
 /// Counters kept across runs.

@@ -39,18 +39,16 @@ pub(crate) enum Table {
     Functions,
     Lineage,
     Meta,
-    Calls,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 7] = [
+    pub(crate) const ALL: [Table; 6] = [
         Table::Entries,
         Table::Blobs,
         Table::Tags,
         Table::Functions,
         Table::Lineage,
         Table::Meta,
-        Table::Calls,
     ];
 
     fn index(self) -> usize {
@@ -66,7 +64,6 @@ impl Table {
             Table::Functions => "functions",
             Table::Lineage => "lineage",
             Table::Meta => "meta",
-            Table::Calls => "calls",
         }
     }
 }

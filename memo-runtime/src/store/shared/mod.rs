@@ -439,7 +439,6 @@ impl crate::Store {
             ));
         }
         let records = self.records()?;
-        let mut calls = self.all_calls()?;
         let total = records.len() as u64;
         let mut report = RemoteReport::default();
         let inner = &*self.inner;
@@ -470,8 +469,8 @@ impl crate::Store {
                             fingerprint: record.fingerprint.0,
                             tags: record.tags.clone(),
                             inputs: record.inputs.iter().map(|input| input.0).collect(),
-                            args: calls.get(key).and_then(|c| c.args.clone()),
-                            call: calls.remove(key).and_then(|c| c.call).map(|c| c.0),
+                            args: record.args.clone(),
+                            call: record.call.map(|c| c.0),
                         },
                         payload: bytes,
                     }),
