@@ -728,6 +728,23 @@ fn a_disk_that_fills_then_frees_takes_results_again() {
     );
 }
 
+/// The database of a store just dropped: the last handle can be let go of on another of
+/// the store's threads a moment later (sled's file lock goes with it), so a `Locked` is
+/// waited out.
+fn raw_store(dir: &std::path::Path) -> memo_runtime::raw::RawStore {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match memo_runtime::raw::RawStore::open(dir) {
+            Ok(db) => return db,
+            Err(error) if std::time::Instant::now() < deadline => {
+                let _ = error;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => panic!("the store's database stays locked: {error:?}"),
+        }
+    }
+}
+
 /// Damage that gets past the storage engine's own checksums — results changed inside the
 /// database — is what memo's hashes are for: `verify` reports exactly it, and every call
 /// still returns the right value.
@@ -742,7 +759,7 @@ fn damaged_results_are_reported_by_verify_and_recomputed() {
     let mut random = Lcg(99);
     for round in 0..10 {
         let damaged: usize = {
-            let db = memo_runtime::raw::RawStore::open(&store_dir).unwrap();
+            let db = raw_store(&store_dir);
             let hashes = db.keys("blobs").unwrap();
             let mut hit = std::collections::HashSet::new();
             for _ in 0..1 + random.below(5) {

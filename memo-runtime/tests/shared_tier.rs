@@ -411,18 +411,7 @@ fn child_machine_computes_the_shared_key() {
 
 #[test]
 fn eight_machines_missing_one_key_at_once_compute_it_once() {
-    let ns = namespace();
-    let dir = tempfile::tempdir().unwrap();
-    let go = dir.path().join("go");
-    let machines: Vec<_> = (0..8)
-        .map(|_| {
-            let mut child = machine(SERVER, &ns, &go, 300);
-            let out = said(&mut child, "ready");
-            (child, out)
-        })
-        .collect();
-    std::fs::write(&go, "").unwrap();
-    let total: u64 = machines.into_iter().map(|(c, out)| computed(c, out)).sum();
+    let total = support::shared::machines_on_one_key(SERVER, &namespace(), 8, 300);
     assert_eq!(total, 1, "one machine computed, the others took its value");
 }
 

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use memo_runtime::Store;
-use support::shared::{Cluster, TlsServer, computed, config, machine, namespace, said, store};
+use support::shared::{Cluster, TlsServer, config, namespace, store};
 use support::{Runs, square};
 
 #[test]
@@ -79,18 +79,7 @@ fn a_cluster_shares_results_whose_keys_live_on_every_node() {
 fn machines_on_a_cluster_compute_one_key_once() {
     let cluster = Cluster::start();
     let url = cluster.url();
-    let ns = namespace();
-    let dir = tempfile::tempdir().unwrap();
-    let go = dir.path().join("go");
-    let machines: Vec<_> = (0..4)
-        .map(|_| {
-            let mut child = machine(&url, &ns, &go, 300);
-            let out = said(&mut child, "ready");
-            (child, out)
-        })
-        .collect();
-    std::fs::write(&go, "").unwrap();
-    let total: u64 = machines.into_iter().map(|(c, out)| computed(c, out)).sum();
+    let total = support::shared::machines_on_one_key(&url, &namespace(), 4, 300);
     assert_eq!(total, 1, "one machine computed, the others took its value");
 }
 

@@ -5,7 +5,7 @@
 use memo_runtime::{Entry, Store, diff_components};
 use serde_json::{Value, json};
 
-use super::inspect::components_of;
+use super::inspect::{components_of, output_type};
 use super::{Result, entry_by_prefix, fail};
 use crate::render::render;
 
@@ -14,13 +14,7 @@ fn rendered(store: &Store, entry: &Entry) -> Result<Option<Value>> {
     let Some(blob) = store.result(&entry.key).map_err(fail)? else {
         return Ok(None);
     };
-    let type_name = store
-        .function(&entry.function)
-        .ok()
-        .flatten()
-        .map(|f| f.output_type)
-        .unwrap_or_default();
-    Ok(render(&type_name, &blob))
+    Ok(render(&output_type(store, entry), &blob))
 }
 
 /// Whether the arguments differ: by the calls the entries are (one call under two

@@ -218,6 +218,16 @@ pub fn ls(
     Ok(())
 }
 
+/// The result type of `entry`'s function, as its record names it (empty if unknown).
+pub fn output_type(store: &Store, entry: &Entry) -> String {
+    store
+        .function(&entry.function)
+        .ok()
+        .flatten()
+        .map(|f| f.output_type)
+        .unwrap_or_default()
+}
+
 /// The components of the version of `entry`'s function that wrote it.
 pub fn components_of(store: &Store, entry: &Entry) -> Vec<Component> {
     store
@@ -349,12 +359,7 @@ pub fn get(store: &Store, key: &str, out: Option<&Path>, raw: bool, json: bool) 
         );
         return Ok(());
     }
-    let type_name = store
-        .function(&entry.function)
-        .ok()
-        .flatten()
-        .map(|f| f.output_type)
-        .unwrap_or_default();
+    let type_name = output_type(store, &entry);
     let rendered = (!raw).then(|| render(&type_name, &blob)).flatten();
     match (json, rendered) {
         (true, rendered) => output::json(&json!({

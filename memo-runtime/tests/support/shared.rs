@@ -151,6 +151,22 @@ pub fn machine(url: &str, ns: &str, go: &std::path::Path, slow_ms: u64) -> Child
     machine_command(url, ns, go, slow_ms).spawn().unwrap()
 }
 
+/// `count` machines of their own, started together on one key the first of them computes
+/// for `slow_ms`: how many computations they made in all.
+pub fn machines_on_one_key(url: &str, ns: &str, count: usize, slow_ms: u64) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let machines: Vec<_> = (0..count)
+        .map(|_| {
+            let mut child = machine(url, ns, &go, slow_ms);
+            let out = said(&mut child, "ready");
+            (child, out)
+        })
+        .collect();
+    std::fs::write(&go, "").unwrap();
+    machines.into_iter().map(|(c, out)| computed(c, out)).sum()
+}
+
 /// A child machine using the store at `dir`.
 pub fn machine_in(
     url: &str,
