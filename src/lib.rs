@@ -4,6 +4,15 @@
 //! so edited code never returns stale results. This crate is the one dependency to add; it
 //! re-exports the runtime and the macros.
 //!
+//! # Cargo features
+//!
+//! - `sled`: the sled storage engine beside redb (`StoreBuilder::engine`, `MEMO_ENGINE=sled`).
+//! - `remote`: the shared tier on Redis behind the local store (`MEMO_REMOTE`,
+//!   `StoreBuilder::remote`).
+//! - `remote-cluster`: the shared tier on a Redis Cluster
+//!   (`MEMO_REMOTE=redis+cluster://host:port,host:port`).
+//! - `remote-tls`: the shared tier over TLS (`rediss://…`, `MEMO_REMOTE_CA_FILE`).
+//!
 //! # Keys
 //!
 //! Every argument of a cached function is keyed through [`CacheKey`]: a typed stream fed to
