@@ -370,3 +370,46 @@ fn helpers_are_components_of_the_fingerprint() {
             .starts_with("tests/cached.rs:")
     );
 }
+
+/// What `reading` returns: set by the test, seen by no fingerprint.
+static READING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+#[cached]
+fn reading(sensor: &str) -> u64 {
+    sensor.len() as u64 * READING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+#[ignore = "run by a parent test in a child process"]
+fn child_audits_a_reading() {
+    if !support::child::in_child() {
+        return;
+    }
+    let store = memo::current_store().unwrap();
+    reading("north");
+    READING.store(2, std::sync::atomic::Ordering::SeqCst);
+    // Audited: the fresh result replaces the stored one.
+    assert_eq!(reading("north"), 10);
+    store.flush().unwrap();
+    let entries = store.entries().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].args.as_deref(), Some("sensor = \"north\""));
+    assert!(entries[0].call.is_some());
+    println!("audited");
+}
+
+/// An audit that replaces a stored result keeps what the call was made with.
+#[test]
+fn a_result_an_audit_replaces_keeps_its_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::child::child("child_audits_a_reading", &dir.path().join("store"))
+        .env("MEMO_AUDIT", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("audited"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -37,6 +37,14 @@ fn a_result_computed_by_one_store_is_a_remote_hit_and_a_backfill_in_another() {
     let stats = reader.remote_stats().unwrap();
     assert_eq!((stats.hits, stats.misses, stats.writes), (20, 0, 0));
     assert_eq!(reader.stats().unwrap().entries, 20, "backfilled");
+    // With what the value says of its call: the same identity as the writer's entries.
+    let calls = |store: &Store| {
+        let mut calls: Vec<_> = store.entries().unwrap().iter().map(|e| e.call).collect();
+        calls.sort();
+        calls
+    };
+    assert!(calls(&reader).iter().all(Option::is_some));
+    assert_eq!(calls(&reader), calls(&writer));
     // Backfilled: the next calls are local hits, the tier is not asked again.
     memo_runtime::set_memory_budget(0);
     for x in 0..20 {

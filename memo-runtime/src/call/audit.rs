@@ -90,6 +90,7 @@ impl<V> Call<'_, V> {
         found: Found<S::Value>,
         same: super::body::SameFn<S::Value>,
         (first, second): (R, Option<R>),
+        args: Option<String>,
     ) -> R {
         let site = self.site;
         // A fresh run that failed says nothing of the stored result.
@@ -123,7 +124,7 @@ impl<V> Call<'_, V> {
         });
         match self.store.invalidate_fn(site.name) {
             Ok(_) => {
-                self.save::<S>(fresh, None);
+                self.save::<S>(fresh, args.as_deref());
             }
             Err(error) => degraded(&self.store, &error),
         }

@@ -116,7 +116,9 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
         Start::Uncached => return compute.run(),
         Start::Audit(call, found) => {
             let same = compute.same_fn();
-            return call.audit::<S, R>(found, same, compute.run_twice());
+            // The fresh result may replace the stored one: with what it was called with.
+            let args = compute.describe();
+            return call.audit::<S, R>(found, same, compute.run_twice(), args);
         }
         Start::Missed(call) => call,
     };
@@ -184,8 +186,9 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
         Start::Uncached => return compute.into_future().await,
         // A future runs once: the audit has one fresh run to judge by.
         Start::Audit(call, found) => {
+            let args = compute.describe();
             let fresh = compute.into_future().await;
-            return call.audit::<S, R>(found, same, (fresh, None));
+            return call.audit::<S, R>(found, same, (fresh, None), args);
         }
         Start::Missed(call) => call,
     };

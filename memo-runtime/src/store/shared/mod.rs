@@ -303,9 +303,12 @@ impl crate::Store {
         found: Found,
     ) -> super::access::Hit {
         let output = crate::Digest::of_bytes(&found.payload);
+        // The value says what call it is and what it was called with: kept with it.
         let entry = super::NewEntry {
             created_ms: found.created_ms,
             expires_ms: found.expires_ms,
+            args: found.meta.args.as_deref(),
+            call: found.meta.call.map(crate::Digest),
             ..entry.clone()
         };
         if let Err(error) = self.insert(
