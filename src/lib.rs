@@ -55,7 +55,7 @@ pub mod __private {
     pub use memo_runtime::{
         ArgsCloned, ArgsMoved, ArgsProbe, ArgsText, CacheKey, CallSite, Deferred, Describe,
         DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, Exact, ExactFallback,
-        ExactField, ExactKey, ExactTier, KeyHasher, Later, MemoOf, Moved, Plain, Registration,
+        ExactField, ExactKey, ExactTier, KeyHasher, MemoOf, Moved, Plain, Registration,
         SameByBytes, SameByEq, SameProbe, ShareBytes, ShareProbe, ShareTyped, SiteState,
         StaticComponent, call, call_async, call_ok, call_ok_async, inventory, registered,
     };

@@ -52,7 +52,7 @@ pub use call::exact::{
 #[doc(hidden)]
 pub use call::{
     ArgsCloned, ArgsMoved, ArgsProbe, ArgsText, AsyncBody, Body, CallSite, Cloned, Deferred,
-    Describe, DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, DescribeFn, Later,
+    Describe, DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, DescribeFn,
     MemoOf, Moved, Once, Outcome, Plain, Registration, SameByBytes, SameByEq, SameFn, SameProbe,
     Share, ShareBytes, ShareProbe, ShareTyped, SiteState, StaticComponent, Stored, Twice, call,
     call_async, call_ok, call_ok_async, registered,

@@ -300,7 +300,7 @@ fn an_async_call_waits_for_the_tier_off_its_executor() {
                 site,
                 &key(site, 5),
                 memo_runtime::Share::typed(),
-                memo_runtime::Later::new(async { 25u64 }, |a, b| a == b),
+                async { 25u64 },
             )
             .await
         })

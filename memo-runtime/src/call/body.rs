@@ -141,32 +141,6 @@ impl<Fut: Future<Output = R>, R, V> AsyncBody<R, V> for Fut {
     }
 }
 
-/// An `async fn`'s body with its comparison.
-#[doc(hidden)]
-pub struct Later<Fut, V> {
-    future: Fut,
-    same: SameFn<V>,
-}
-
-impl<Fut, V> Later<Fut, V> {
-    /// The body `future`, whose results compare with `same`.
-    pub fn new(future: Fut, same: SameFn<V>) -> Later<Fut, V> {
-        Later { future, same }
-    }
-}
-
-impl<Fut: Future<Output = R>, R, V> AsyncBody<R, V> for Later<Fut, V> {
-    type Future = Fut;
-
-    fn into_future(self) -> Fut {
-        self.future
-    }
-
-    fn same_fn(&self) -> SameFn<V> {
-        self.same
-    }
-}
-
 /// An `async fn`'s body that takes its arguments, so they can be described before its
 /// future is made.
 #[doc(hidden)]

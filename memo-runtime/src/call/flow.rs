@@ -228,10 +228,7 @@ impl<'k, V> Call<'k, V> {
     /// Runs `compute` as the leader of the call's flight: a call on the same key from
     /// inside it is [`Step::Reentrant`].
     pub(super) fn leading<T>(&self, compute: impl FnOnce() -> T) -> T {
-        let began = std::time::Instant::now();
-        let result = flight::leading(self.flight_key(), compute);
-        self.computed(began);
-        result
+        flight::leading(self.flight_key(), compute)
     }
 
     /// Counts a computation that began at `began` into the function's average, which

@@ -21,8 +21,8 @@ use crate::store::Ask;
 use flow::{Call, Start, Step, Tiers, degraded};
 
 pub use body::{
-    ArgsCloned, ArgsMoved, ArgsProbe, AsyncBody, Body, Cloned, Deferred, Later, Moved, Once,
-    SameByBytes, SameByEq, SameFn, SameProbe, Twice,
+    ArgsCloned, ArgsMoved, ArgsProbe, AsyncBody, Body, Cloned, Deferred, Moved, Once, SameByBytes,
+    SameByEq, SameFn, SameProbe, Twice,
 };
 pub use describe::{
     ArgsText, Describe, DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields,
@@ -130,7 +130,9 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
             Step::Compute(leader, guards) => {
                 // Before the body takes the arguments.
                 let args = compute.describe();
+                let began = std::time::Instant::now();
                 let result = call.leading(|| compute.run());
+                call.computed(began);
                 call.finish::<S>(leader, result.stored(), args);
                 drop(guards);
                 return result;

@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde::{Deserialize, Serialize};
 
 use super::access::{index_key, lineage_key};
-use super::record::{EntryRecord, EntryRecordV1, encode};
+use super::record::{EntryRecord, encode};
 use super::{Store, decode_exact};
 
 /// The version of the archive format: its frames and the records in them, which do not
@@ -52,13 +52,6 @@ struct BlobFrame {
 struct EntryFrame {
     key: Digest,
     record: EntryRecord,
-}
-
-/// An entry frame of a format 1 archive.
-#[derive(Serialize, Deserialize)]
-struct EntryFrameV1 {
-    key: Digest,
-    record: EntryRecordV1,
 }
 
 fn damaged(detail: impl Into<String>) -> Error {
@@ -175,17 +168,25 @@ impl Store {
         let mut reader = io::BufReader::new(input);
         let mut header = [0u8; 12];
         reader.read_exact(&mut header).map_err(io_error)?;
+        // Checked above: this format, or format 1.
+        let format_1 = header[8..] == 1u32.to_le_bytes();
         let mut report = ArchiveReport::default();
         let mut read = 12u64;
         while let Some((kind, payload)) = next_frame(&mut reader)? {
             read += 9 + payload.len() as u64;
-            self.apply(kind, &payload, &mut report)?;
+            self.apply(kind, &payload, format_1, &mut report)?;
             progress(read, size);
         }
         Ok(report)
     }
 
-    fn apply(&self, kind: u8, payload: &[u8], report: &mut ArchiveReport) -> Result<()> {
+    fn apply(
+        &self,
+        kind: u8,
+        payload: &[u8],
+        format_1: bool,
+        report: &mut ArchiveReport,
+    ) -> Result<()> {
         let inner = &*self.inner;
         let trees = &inner.trees();
         let storage = |e| inner.storage(e);
@@ -247,14 +248,14 @@ impl Store {
                 }
             }
             ENTRY => {
-                let EntryFrame { key, record } = decode_exact(payload)
-                    .or_else(|| {
-                        decode_exact::<EntryFrameV1>(payload).map(|v1| EntryFrame {
-                            key: v1.key,
-                            record: v1.record.into(),
-                        })
-                    })
-                    .ok_or_else(|| damaged("an entry does not decode"))?;
+                // A format 1 entry ends before the record's last fields, the call and its
+                // arguments: two `None`s (a zero byte each) complete it.
+                let payload = match format_1 {
+                    true => std::borrow::Cow::Owned([payload, &[0, 0]].concat()),
+                    false => std::borrow::Cow::Borrowed(payload),
+                };
+                let EntryFrame { key, record } =
+                    decode_exact(&payload).ok_or_else(|| damaged("an entry does not decode"))?;
                 if trees.entries.contains_key(key).map_err(storage)? {
                     report.skipped_entries += 1;
                     return Ok(());
@@ -365,7 +366,22 @@ mod tests {
         };
         writer.raw(MAGIC).unwrap();
         writer.raw(&1u32.to_le_bytes()).unwrap();
-        let record = EntryRecordV1 {
+        // The entry record of format 1, written out here as it was, so that the import
+        // is checked against it rather than against its own idea of it.
+        #[derive(Serialize)]
+        struct RecordV1 {
+            output: Digest,
+            created_ms: u64,
+            expires_ms: Option<u64>,
+            last_used_ms: u64,
+            inline: Option<Vec<u8>>,
+            function: String,
+            fingerprint: Digest,
+            tags: Vec<String>,
+            size: u64,
+            inputs: Vec<Digest>,
+        }
+        let record = RecordV1 {
             output: Digest::of_bytes(value),
             created_ms: 1,
             expires_ms: None,
@@ -377,9 +393,7 @@ mod tests {
             size: value.len() as u64,
             inputs: Vec::new(),
         };
-        writer
-            .frame(ENTRY, &encode(&EntryFrameV1 { key, record }))
-            .unwrap();
+        writer.frame(ENTRY, &encode(&(key, record))).unwrap();
         let checksum = *writer.hasher.finalize().as_bytes();
         let mut out = writer.out;
         out.push(END);

@@ -30,40 +30,6 @@ pub(crate) struct EntryRecord {
     pub args: Option<String>,
 }
 
-/// An entry record as archives of format 1 hold it: without `call` and `args`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct EntryRecordV1 {
-    pub output: Digest,
-    pub created_ms: u64,
-    pub expires_ms: Option<u64>,
-    pub last_used_ms: u64,
-    pub inline: Option<Vec<u8>>,
-    pub function: String,
-    pub fingerprint: Digest,
-    pub tags: Vec<String>,
-    pub size: u64,
-    pub inputs: Vec<Digest>,
-}
-
-impl From<EntryRecordV1> for EntryRecord {
-    fn from(v1: EntryRecordV1) -> EntryRecord {
-        EntryRecord {
-            output: v1.output,
-            created_ms: v1.created_ms,
-            expires_ms: v1.expires_ms,
-            last_used_ms: v1.last_used_ms,
-            inline: v1.inline,
-            function: v1.function,
-            fingerprint: v1.fingerprint,
-            tags: v1.tags,
-            size: v1.size,
-            inputs: v1.inputs,
-            call: None,
-            args: None,
-        }
-    }
-}
-
 impl EntryRecord {
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_ms.is_some_and(|at| at <= now_ms)
