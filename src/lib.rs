@@ -49,6 +49,28 @@ pub use memo_runtime::{
     set_memory_budget, with_store, with_store_async,
 };
 
+/// The source text `#[cached]` packs into each function's call site, for `memo explain
+/// --diff`: kept with the `source` feature (on by default), an empty pack without it, so a
+/// binary shipped to others need not carry its code.
+#[doc(hidden)]
+#[cfg(feature = "source")]
+#[macro_export]
+macro_rules! __source {
+    ($pack:literal) => {
+        $pack
+    };
+}
+
+/// See the other `__source`.
+#[doc(hidden)]
+#[cfg(not(feature = "source"))]
+#[macro_export]
+macro_rules! __source {
+    ($pack:literal) => {
+        b""
+    };
+}
+
 /// What generated code names. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {

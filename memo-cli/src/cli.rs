@@ -84,7 +84,7 @@ pub enum Command {
 
     /// What a function's fingerprint is made of; with fingerprints, which parts differ.
     #[command(
-        after_help = "Examples:\n  memo explain train               # current vs the version before\n  memo explain train 1a2b 9f8e     # two versions, by fingerprint prefix"
+        after_help = "Examples:\n  memo explain train               # current vs the version before\n  memo explain train --diff        # and the lines that changed\n  memo explain train 1a2b 9f8e     # two versions, by fingerprint prefix"
     )]
     Explain {
         /// The function's stored name, or the last part of it.
@@ -92,6 +92,9 @@ pub enum Command {
         /// Fingerprints (or prefixes) to compare; one is compared with the current one.
         #[arg(value_name = "FINGERPRINT", num_args = 0..=2)]
         fingerprints: Vec<String>,
+        /// Print each changed component's code as a unified diff.
+        #[arg(long)]
+        diff: bool,
         #[command(flatten)]
         json: Json,
     },

@@ -168,6 +168,7 @@ fn walk(
             path: "source locations (line!, file!, module_path!, type_name)".into(),
             location: String::new(),
             hash: *hash.finalize().as_bytes(),
+            source: None,
         });
     }
     out.extend(widened.into_iter().map(|(root, locations)| Component {
@@ -175,6 +176,7 @@ fn walk(
         path: format!("glob import `use {root}::*`: all of crate {root}"),
         location: locations.join(", "),
         hash: *blake3::hash(root.as_bytes()).as_bytes(),
+        source: None,
     }));
     out.extend(items.into_iter().map(|id| {
         let item = &index.items[id];
@@ -183,6 +185,7 @@ fn walk(
             path: item.path.clone(),
             location: item.location.clone(),
             hash: item.hash,
+            source: Some(item.source.clone()),
         }
     }));
     out.extend(crates.into_iter().map(|(name, location, hash)| Component {
@@ -190,9 +193,17 @@ fn walk(
         path: name,
         location,
         hash,
+        source: None,
     }));
     out.extend(files.into_iter().map(|file| {
-        let hash = fs::read(&file).map_or([0; 32], |bytes| *blake3::hash(&bytes).as_bytes());
+        let bytes = fs::read(&file).ok();
+        let hash = bytes
+            .as_deref()
+            .map_or([0; 32], |bytes| *blake3::hash(bytes).as_bytes());
+        // An included text is shown in a diff; a large or binary one only by its hash.
+        let source = bytes
+            .filter(|bytes| bytes.len() <= crate::source::MAX_TEXT)
+            .and_then(|bytes| String::from_utf8(bytes).ok());
         Component {
             kind: "file",
             path: file
@@ -200,6 +211,7 @@ fn walk(
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             location: file.to_string_lossy().into_owned(),
             hash,
+            source,
         }
     }));
     // What `env!` and `option_env!` read is fixed when the code is compiled.
@@ -218,6 +230,7 @@ fn walk(
             path: var,
             location: shown,
             hash: *hash.finalize().as_bytes(),
+            source: None,
         }
     }));
     out.extend(config.components.iter().map(|c| Component {
@@ -225,6 +238,7 @@ fn walk(
         path: c.path.clone(),
         location: c.location.clone(),
         hash: c.hash,
+        source: None,
     }));
     out.sort_by(|a, b| (a.kind, &a.path, a.hash).cmp(&(b.kind, &b.path, b.hash)));
     out
@@ -332,6 +346,15 @@ pub(crate) fn resolve(index: &Index, module: &str, usage: Usage, name: &str) -> 
             if local.is_empty() { paths } else { local }
         }
     }
+}
+
+/// The source text of the function being fingerprinted, as its index entry has it.
+pub fn own_source(index: &Index, origin: &Origin) -> Option<String> {
+    index
+        .items
+        .iter()
+        .find(|item| is_origin(item, origin))
+        .map(|item| item.source.clone())
 }
 
 /// The index's own entry for the function being fingerprinted: same file, and the

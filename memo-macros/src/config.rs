@@ -78,6 +78,7 @@ fn component(kind: &'static str, path: String, value: &str) -> Component {
         hash: *blake3::hash(value.as_bytes()).as_bytes(),
         location: value.to_owned(),
         path,
+        source: None,
     }
 }
 

@@ -8,7 +8,7 @@ use syn::{Error, GenericParam, ItemFn};
 use crate::ast::{Arg, Function, Stored};
 use crate::attr::{self, Options};
 use crate::fingerprint::{self, Component};
-use crate::{cargo, closure, config, index, valid};
+use crate::{cargo, closure, config, index, source, valid};
 
 /// Where the macro was invoked: the source file and the attribute's line.
 pub struct Origin {
@@ -31,26 +31,27 @@ pub fn cached(args: TokenStream, item: TokenStream, origin: &Origin) -> TokenStr
     let options = attr::parse(args, &mut errors);
     let function = Function::from_syn(&item_fn);
     valid::check(&function, &options, &mut errors);
-    let components = reach(&function, &options, origin, &mut errors);
+    let (components, own_source) = reach(&function, &options, origin, &mut errors);
     match errors.into_iter().reduce(|mut all, next| {
         all.combine(next);
         all
     }) {
         Some(error) => with_item(error, item),
-        None => expand(&function, &options, &components),
+        None => expand(&function, &options, &components, own_source),
     }
 }
 
-/// The package items and crates the function reaches, and those named by `deps`.
+/// The package items and crates the function reaches, and those named by `deps`; and the
+/// function's own source text, as its file has it.
 fn reach(
     function: &Function,
     options: &Options,
     origin: &Origin,
     errors: &mut Vec<Error>,
-) -> Vec<Component> {
+) -> (Vec<Component>, Option<String>) {
     let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from)
     else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
@@ -82,6 +83,7 @@ fn reach(
         line: origin.line,
     };
     let mut components = closure::components(&refs, &index, &deps, config::current(), &origin);
+    let own_source = closure::own_source(&index, &origin);
     for component in &mut components {
         if component.kind == "file" {
             let path = std::path::Path::new(&component.location);
@@ -90,7 +92,7 @@ fn reach(
             }
         }
     }
-    components
+    (components, own_source)
 }
 
 /// The errors, beside the user's function unchanged, so that one mistake gives one
@@ -100,7 +102,12 @@ fn with_item(error: Error, item: TokenStream) -> TokenStream {
     quote!(#error #item)
 }
 
-fn expand(function: &Function, options: &Options, reached: &[Component]) -> TokenStream {
+fn expand(
+    function: &Function,
+    options: &Options,
+    reached: &[Component],
+    own_source: Option<String>,
+) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -126,6 +133,8 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
         path: options.name.as_ref().map_or(fn_name, syn::LitStr::value),
         location: String::new(),
         hash: fingerprint::hash_tokens(quote!(#(#attrs)* #anonymous #block)),
+        // A function the index does not hold (a macro wrote it) shows as its tokens.
+        source: Some(own_source.unwrap_or_else(|| quote!(#(#attrs)* #sig #block).to_string())),
     };
     let mut all = vec![own];
     all.extend(reached.iter().map(|c| Component {
@@ -133,11 +142,13 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
         path: c.path.clone(),
         location: c.location.clone(),
         hash: c.hash,
+        source: c.source.clone(),
     }));
     let fingerprint = fingerprint::combine(&all, &options.semantic());
     let fingerprint = bytes(&fingerprint);
     let own_hash = bytes(&all[0].hash);
     let own_kind = all[0].kind;
+    let sources = proc_macro2::Literal::byte_string(&source::pack(&all));
     let reached_lines: String = reached
         .iter()
         .map(|c| {
@@ -315,6 +326,7 @@ fn expand(function: &Function, options: &Options, reached: &[Component]) -> Toke
                     hash: [#(#own_hash),*],
                 }],
                 reached: #reached_lines,
+                sources: ::memo::__source!(#sources),
                 output_type: #output_type,
                 state: ::memo::__private::SiteState::new(),
             };

@@ -16,6 +16,9 @@ pub struct Component {
     /// change the fingerprint.
     pub location: String,
     pub hash: [u8; 32],
+    /// Its source text as written, when it has one worth showing (`memo explain --diff`);
+    /// never hashed.
+    pub source: Option<String>,
 }
 
 /// The hash of a token stream's canonical form.

@@ -9,6 +9,7 @@ mod expand;
 mod fingerprint;
 mod graph;
 mod index;
+mod source;
 mod valid;
 
 use proc_macro::TokenStream;

@@ -36,6 +36,10 @@ pub struct Change {
     pub location: String,
     /// What happened to it.
     pub change: ChangeKind,
+    /// Its code's lines that changed, as a unified diff, when the source text of both
+    /// sides is known (for an added or removed component, of the side that has it); for
+    /// a component without text (an environment variable, a cfg), its old and new value.
+    pub diff: Option<String>,
 }
 
 /// See [`Change`].
@@ -60,63 +64,123 @@ impl fmt::Display for ChangeKind {
 }
 
 /// What changed from the components `old` to `new`: matched by kind and path, compared by
-/// hash.
+/// hash; with the lines that changed where the components carry their source text.
 ///
 /// ```
 /// use memo::{ChangeKind, Component, Digest};
 ///
-/// let part = |path: &str, byte: u8| Component {
+/// let part = |path: &str, byte: u8, source: &str| Component {
 ///     kind: "fn".into(),
 ///     path: path.into(),
 ///     location: "src/lib.rs:1".into(),
 ///     hash: Digest([byte; 32]),
+///     source: Some(source.into()),
 /// };
-/// let old = [part("crate::f", 1), part("crate::helper", 2)];
-/// let new = [part("crate::f", 1), part("crate::helper", 3)];
+/// let old = [part("crate::f", 1, "fn f() {}\n"), part("crate::helper", 2, "fn helper() -> u8 {\n    1\n}\n")];
+/// let new = [part("crate::f", 1, "fn f() {}\n"), part("crate::helper", 3, "fn helper() -> u8 {\n    2\n}\n")];
 /// let changes = memo::diff_components(&old, &new);
 /// assert_eq!(changes.len(), 1);
 /// assert_eq!(changes[0].path, "crate::helper");
 /// assert_eq!(changes[0].change, ChangeKind::Modified);
+/// let diff = changes[0].diff.as_deref().unwrap();
+/// assert!(diff.contains("-    1\n") && diff.contains("+    2\n"));
 /// ```
 pub fn diff_components(old: &[Component], new: &[Component]) -> Vec<Change> {
-    type Parts<'a> = BTreeMap<(&'a str, &'a str), (Vec<Digest>, &'a str)>;
-    fn group(components: &[Component]) -> Parts<'_> {
-        let mut parts: Parts = BTreeMap::new();
-        for c in components {
-            let entry = parts
-                .entry((c.kind.as_str(), c.path.as_str()))
-                .or_insert_with(|| (Vec::new(), c.location.as_str()));
-            entry.0.push(c.hash);
-            entry.0.sort();
-        }
-        parts
-    }
     let (old, new) = (group(old), group(new));
     let mut changes = Vec::new();
-    for (&(kind, path), (hashes, location)) in &new {
+    for (&(kind, path), side) in &new {
         let change = match old.get(&(kind, path)) {
             None => ChangeKind::Added,
-            Some((old_hashes, _)) if old_hashes != hashes => ChangeKind::Modified,
+            Some(before) if before.hashes != side.hashes => ChangeKind::Modified,
             Some(_) => continue,
         };
         changes.push(Change {
             kind: kind.to_owned(),
             path: path.to_owned(),
-            location: (*location).to_owned(),
+            location: side.location.to_owned(),
             change,
+            diff: code_diff(old.get(&(kind, path)), Some(side)),
         });
     }
-    for (&(kind, path), (_, location)) in &old {
+    for (&(kind, path), side) in &old {
         if !new.contains_key(&(kind, path)) {
             changes.push(Change {
                 kind: kind.to_owned(),
                 path: path.to_owned(),
-                location: (*location).to_owned(),
+                location: side.location.to_owned(),
                 change: ChangeKind::Removed,
+                diff: code_diff(Some(side), None),
             });
         }
     }
     changes
+}
+
+/// The components of one kind and path in one version: usually one, but several impls'
+/// methods can share a path.
+struct Side<'a> {
+    hashes: Vec<Digest>,
+    location: &'a str,
+    /// Their texts, in hash order, joined; `None` if any lacks one.
+    source: Option<String>,
+}
+
+fn group(components: &[Component]) -> BTreeMap<(&str, &str), Side<'_>> {
+    let mut parts: BTreeMap<(&str, &str), Vec<&Component>> = BTreeMap::new();
+    for c in components {
+        parts
+            .entry((c.kind.as_str(), c.path.as_str()))
+            .or_default()
+            .push(c);
+    }
+    parts
+        .into_iter()
+        .map(|(at, mut same)| {
+            same.sort_by_key(|c| c.hash);
+            let source = same
+                .iter()
+                .map(|c| c.source.as_deref())
+                .collect::<Option<Vec<&str>>>()
+                .map(|texts| texts.concat());
+            let side = Side {
+                hashes: same.iter().map(|c| c.hash).collect(),
+                location: same[0].location.as_str(),
+                source,
+            };
+            (at, side)
+        })
+        .collect()
+}
+
+/// The unified diff from `old` to `new`, either of which may be missing; for sides without
+/// text, their locations (where a cfg or a variable keeps its value).
+fn code_diff(old: Option<&Side>, new: Option<&Side>) -> Option<String> {
+    let lacks_text = |side: Option<&Side>| side.is_some_and(|s| s.source.is_none());
+    if lacks_text(old) || lacks_text(new) {
+        return match (old, new) {
+            (Some(a), Some(b))
+                if a.location != b.location && !a.location.is_empty() && !b.location.is_empty() =>
+            {
+                Some(format!("-{}\n+{}\n", a.location, b.location))
+            }
+            _ => None,
+        };
+    }
+    let before = old.and_then(|s| s.source.as_deref()).unwrap_or("");
+    let after = new.and_then(|s| s.source.as_deref()).unwrap_or("");
+    if before == after {
+        return None;
+    }
+    Some(
+        similar::TextDiff::from_lines(before, after)
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                old.map_or("(none)", |s| s.location),
+                new.map_or("(none)", |s| s.location),
+            )
+            .to_string(),
+    )
 }
 
 impl Explanation {
@@ -168,6 +232,9 @@ impl fmt::Display for Explanation {
                     "  {:<8} {} {} ({})",
                     change.change, change.kind, change.path, change.location
                 )?;
+                for line in change.diff.iter().flat_map(|diff| diff.lines()) {
+                    writeln!(f, "    {line}")?;
+                }
             }
         }
         Ok(())
@@ -210,19 +277,28 @@ pub fn explain(name: &str) -> Option<Explanation> {
         }
     })?;
     let fingerprint = Digest(site.fingerprint);
-    let previous = scope::current_store()
+    let store = scope::current_store();
+    let previous = store
+        .as_ref()
         .and_then(|store| store.function(site.name).ok().flatten())
         .and_then(|record| {
             let mut versions = record.versions;
             versions.sort_by_key(|v| std::cmp::Reverse(v.last_seen_ms));
             versions.into_iter().find(|v| v.fingerprint != fingerprint)
+        })
+        .map(|mut version| {
+            if let Some(store) = &store {
+                // Without its text, the diff names what changed, not how.
+                let _ = store.load_sources(&mut version);
+            }
+            version
         });
     Some(Explanation {
         name: site.name.to_owned(),
         module: site.module.to_owned(),
         location: format!("{}:{}", site.file, site.line),
         fingerprint,
-        components: site.components(),
+        components: site.components_with_source(),
         previous,
     })
 }

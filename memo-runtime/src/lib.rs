@@ -16,6 +16,7 @@
 
 mod call;
 mod clock;
+mod code;
 mod contain;
 mod digest;
 mod error;

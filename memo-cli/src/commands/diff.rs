@@ -5,7 +5,7 @@
 use memo_runtime::{Entry, Store, diff_components};
 use serde_json::{Value, json};
 
-use super::inspect::{components_of, output_type};
+use super::inspect::{code_of, output_type, print_diff};
 use super::{Result, entry_by_prefix, fail};
 use crate::render::render;
 
@@ -44,7 +44,7 @@ fn arguments(a: &Entry, b: &Entry) -> String {
 
 pub fn diff(store: &Store, a: &str, b: &str, json: bool) -> Result {
     let (a, b) = (entry_by_prefix(store, a)?, entry_by_prefix(store, b)?);
-    let code = diff_components(&components_of(store, &a), &components_of(store, &b));
+    let code = diff_components(&code_of(store, &a), &code_of(store, &b));
     let (value_a, value_b) = (rendered(store, &a)?, rendered(store, &b)?);
     let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("JSON values print") + "\n";
     let output_diff = match (&value_a, &value_b) {
@@ -68,6 +68,7 @@ pub fn diff(store: &Store, a: &str, b: &str, json: bool) -> Result {
                 "b": b.fingerprint.to_string(),
                 "changes": code.iter().map(|c| json!({
                     "change": c.change.to_string(), "kind": c.kind, "path": c.path, "location": c.location,
+                    "diff": c.diff,
                 })).collect::<Vec<_>>(),
             },
             "arguments": arguments(&a, &b),
@@ -100,6 +101,7 @@ pub fn diff(store: &Store, a: &str, b: &str, json: bool) -> Result {
         }
         for c in &code {
             println!("  {:<8} {:<7} {}  {}", c.change, c.kind, c.path, c.location);
+            print_diff(c, true);
         }
     }
     println!("arguments    {}", arguments(&a, &b));

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use memo_runtime::{Change, Component, Entry, Store, diff_components};
+use memo_runtime::{Change, Component, Entry, FunctionVersion, Store, diff_components};
 use serde_json::{Value, json};
 
 use super::{Result, entry_by_prefix, fail, fingerprint_by_prefix, function_name, short};
@@ -229,7 +229,17 @@ pub fn output_type(store: &Store, entry: &Entry) -> String {
 }
 
 /// The components of the version of `entry`'s function that wrote it.
-pub fn components_of(store: &Store, entry: &Entry) -> Vec<Component> {
+/// Prints a change's diff, indented under it, when asked for and known.
+pub fn print_diff(change: &Change, wanted: bool) {
+    if let Some(diff) = change.diff.as_deref().filter(|_| wanted) {
+        for line in diff.lines() {
+            println!("      {line}");
+        }
+    }
+}
+
+/// The version of its function's code an entry was computed by, if the store recorded it.
+fn version_of(store: &Store, entry: &Entry) -> Option<FunctionVersion> {
     store
         .function(&entry.function)
         .ok()
@@ -240,6 +250,19 @@ pub fn components_of(store: &Store, entry: &Entry) -> Vec<Component> {
                 .into_iter()
                 .find(|v| v.fingerprint == entry.fingerprint)
         })
+}
+
+/// [`components_of`], with the source text the store recorded for that version.
+pub fn code_of(store: &Store, entry: &Entry) -> Vec<Component> {
+    let Some(mut version) = version_of(store, entry) else {
+        return Vec::new();
+    };
+    let _ = store.load_sources(&mut version);
+    version.components
+}
+
+pub fn components_of(store: &Store, entry: &Entry) -> Vec<Component> {
+    version_of(store, entry)
         .map(|v| v.components)
         .unwrap_or_default()
 }
@@ -461,7 +484,13 @@ pub fn fns(store: &Store, json: bool) -> Result {
     Ok(())
 }
 
-pub fn explain(store: &Store, function: &str, fingerprints: &[String], json: bool) -> Result {
+pub fn explain(
+    store: &Store,
+    function: &str,
+    fingerprints: &[String],
+    diff: bool,
+    json: bool,
+) -> Result {
     let name = function_name(store, function)?;
     let record = store
         .function(&name)
@@ -488,8 +517,16 @@ pub fn explain(store: &Store, function: &str, fingerprints: &[String], json: boo
             fingerprint_by_prefix(&record.versions, b)?,
         ),
     };
+    let with_source = |version: &FunctionVersion| {
+        let mut version = version.clone();
+        if diff {
+            // A version recorded without its text still says what changed, not how.
+            let _ = store.load_sources(&mut version);
+        }
+        version
+    };
     let changes: Vec<Change> = old
-        .map(|old| diff_components(&old.components, &new.components))
+        .map(|old| diff_components(&with_source(old).components, &with_source(new).components))
         .unwrap_or_default();
     if json {
         output::json(&json!({
@@ -499,6 +536,7 @@ pub fn explain(store: &Store, function: &str, fingerprints: &[String], json: boo
             "compared_with": old.map(|o| o.fingerprint.to_string()),
             "changes": changes.iter().map(|c| json!({
                 "change": c.change.to_string(), "kind": c.kind, "path": c.path, "location": c.location,
+                "diff": c.diff,
             })).collect::<Vec<_>>(),
         }));
         return Ok(());
@@ -527,6 +565,12 @@ pub fn explain(store: &Store, function: &str, fingerprints: &[String], json: boo
             );
             for c in &changes {
                 println!("  {:<8} {:<7} {}  {}", c.change, c.kind, c.path, c.location);
+                print_diff(c, diff);
+            }
+            if diff && changes.iter().any(|c| c.diff.is_none() && c.kind != "crate") {
+                println!(
+                    "\n(a version without its code recorded shows what changed, not how: it ran with memo's `source` feature off, or an older memo)"
+                );
             }
         }
     }

@@ -94,8 +94,9 @@ pub fn run(cli: Cli) -> Result {
         Command::Explain {
             function,
             fingerprints,
+            diff,
             json,
-        } => inspect::explain(&store, &function, &fingerprints, json.json),
+        } => inspect::explain(&store, &function, &fingerprints, diff, json.json),
         Command::Invalidate { tag, function } => manage::invalidate(&store, tag, function),
         Command::Rm { key } => manage::rm(&store, &key),
         Command::Gc {

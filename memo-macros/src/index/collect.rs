@@ -13,6 +13,8 @@ use crate::fingerprint::hash_tokens;
 
 struct Ctx<'a> {
     file: &'a Path,
+    /// The file's text, from which each item's source is cut.
+    text: &'a str,
     relative: String,
     /// The package's `src/`, whose files the index reads anyway.
     src: &'a Path,
@@ -20,7 +22,7 @@ struct Ctx<'a> {
     depth: usize,
 }
 
-pub fn file(index: &mut Index, parsed: &syn::File, file: &Path, relative: &Path) {
+pub fn file(index: &mut Index, parsed: &syn::File, text: &str, file: &Path, relative: &Path) {
     let manifest_dir = file
         .ancestors()
         .nth(relative.components().count())
@@ -28,6 +30,7 @@ pub fn file(index: &mut Index, parsed: &syn::File, file: &Path, relative: &Path)
     let src = manifest_dir.join("src");
     let ctx = Ctx {
         file,
+        text,
         relative: relative.to_string_lossy().replace('\\', "/"),
         src: &src,
         depth: 0,
@@ -58,6 +61,7 @@ fn outside(index: &mut Index, ctx: &Ctx, path: &Path, module: &str) {
     };
     let inner = Ctx {
         file: path,
+        text: &text,
         relative: path.to_string_lossy().into_owned(),
         src: ctx.src,
         depth: ctx.depth + 1,
@@ -327,10 +331,23 @@ fn add(index: &mut Index, ctx: &Ctx, module: &str, entry: Entry) -> usize {
         path,
         file: ctx.file.to_path_buf(),
         lines: (start, end.max(start)),
+        source: lines_of(ctx.text, start, end.max(start)),
         location: format!("{}:{start}", ctx.relative),
         hash: hash_tokens(tokens),
         refs,
     })
+}
+
+/// Lines `start..=end` (counted from 1) of `text`, as written.
+fn lines_of(text: &str, start: usize, end: usize) -> String {
+    let mut out: String = text
+        .lines()
+        .skip(start.saturating_sub(1))
+        .take(end + 1 - start.max(1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    out
 }
 
 /// A type's tokens for its hash. A derive from outside std and serde may turn doc

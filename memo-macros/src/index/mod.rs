@@ -30,6 +30,8 @@ pub struct Item {
     /// The file, as an absolute path, and the lines the item spans there.
     pub file: PathBuf,
     pub lines: (usize, usize),
+    /// Its source text, as written: the lines it spans.
+    pub source: String,
     /// `file:line`, with the file relative to the package.
     pub location: String,
     /// The hash of its canonical tokens.
@@ -159,7 +161,7 @@ fn build(manifest_dir: &Path, files: &[PathBuf]) -> Index {
             continue;
         };
         let relative = file.strip_prefix(manifest_dir).unwrap_or(file);
-        collect::file(&mut index, &parsed, file, relative);
+        collect::file(&mut index, &parsed, &text, file, relative);
     }
     proc_macro2::fallback::unforce();
     index

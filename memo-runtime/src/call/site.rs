@@ -31,6 +31,9 @@ pub struct CallSite {
     /// hash in hex, `\\`, tab and newline escaped): one string literal costs the compiler
     /// far less than thousands of structs.
     pub reached: &'static str,
+    /// The source text of the components, packed by the macro (a format byte, then
+    /// deflated frames of hash, length and text); empty when built without it.
+    pub sources: &'static [u8],
     /// The type of the stored value, as written in the signature (`Vec<f32>`).
     pub output_type: &'static str,
     /// What the runtime remembers of this function while the program runs.
@@ -137,6 +140,7 @@ impl CallSite {
             output_type: self.output_type.to_owned(),
             fingerprint: Digest(self.fingerprint),
             components: self.components(),
+            sources: self.sources.to_vec(),
         })?;
         self.state.recorded_in.store(token, Ordering::Release);
         Ok(())
@@ -163,12 +167,21 @@ impl CallSite {
         KeyHasher::for_function(&self.fingerprint, self.name)
     }
 
+    /// [`components`](CallSite::components) with their source text, as far as the
+    /// program carries it.
+    pub(crate) fn components_with_source(&self) -> Vec<Component> {
+        let mut components = self.components();
+        crate::code::attach(&mut components, self.sources);
+        components
+    }
+
     pub(crate) fn components(&self) -> Vec<Component> {
         let own = self.components.iter().map(|c| Component {
             kind: c.kind.to_owned(),
             path: c.path.to_owned(),
             location: c.location.to_owned(),
             hash: Digest(c.hash),
+            source: None,
         });
         own.chain(self.reached.lines().filter_map(reached_component))
             .collect()
@@ -192,6 +205,7 @@ fn reached_component(line: &str) -> Option<Component> {
         path: unescape(path),
         location: unescape(location),
         hash: hash.parse().ok()?,
+        source: None,
     })
 }
 

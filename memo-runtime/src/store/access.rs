@@ -319,6 +319,18 @@ impl Store {
                 components: info.components,
             }),
         }
+        // Once a version: its code does not change under one fingerprint. A version first
+        // seen by a program without the text gets it from the first one that has it.
+        let sources = &inner.trees().sources;
+        if !info.sources.is_empty()
+            && !sources
+                .contains_key(info.fingerprint)
+                .map_err(|e| inner.storage(e))?
+        {
+            sources
+                .insert(info.fingerprint, info.sources)
+                .map_err(|e| inner.storage(e))?;
+        }
         functions
             .insert(info.name.as_bytes(), encode(&record))
             .map_err(|e| inner.storage(e))?;
@@ -356,6 +368,8 @@ pub(crate) struct FunctionInfo {
     pub output_type: String,
     pub fingerprint: Digest,
     pub components: Vec<crate::Component>,
+    /// The components' source text, packed (`crate::code`); empty if the program has none.
+    pub sources: Vec<u8>,
 }
 
 impl Store {

@@ -1,4 +1,5 @@
-//! Export and import: a portable archive of a store's entries, blobs and function records.
+//! Export and import: a portable archive of a store's entries, blobs, function records and
+//! the source text of their versions.
 //!
 //! The archive is a stream of frames — a kind byte, a length and a postcard payload —
 //! after a magic header, closed by a frame holding the blake3 hash of all that came before.
@@ -14,8 +15,9 @@ use super::{Store, decode_exact};
 
 /// The version of the archive format: its frames and the records in them, which do not
 /// change with the storage engine. Version 2's entries end with their call's identity and
-/// arguments; a version 1 archive is read as it was.
-const ARCHIVE_VERSION: u32 = 2;
+/// arguments; version 3 adds the source frames. Archives of versions 1 and 2 are read as
+/// they were.
+const ARCHIVE_VERSION: u32 = 3;
 use crate::error::{Error, Result};
 use crate::{Digest, FunctionRecord};
 
@@ -23,6 +25,7 @@ const MAGIC: &[u8; 8] = b"MEMOARC\x01";
 const FUNCTION: u8 = 1;
 const BLOB: u8 = 2;
 const ENTRY: u8 = 3;
+const SOURCE: u8 = 4;
 const END: u8 = 0;
 /// No frame is larger: a bigger length means the archive is damaged.
 const MAX_FRAME: u64 = 1 << 34;
@@ -46,6 +49,13 @@ pub struct ArchiveReport {
 struct BlobFrame {
     hash: Digest,
     bytes: Vec<u8>,
+}
+
+/// The packed source text of one code version (`crate::code`), as the store keeps it.
+#[derive(Serialize, Deserialize)]
+struct SourceFrame {
+    fingerprint: Digest,
+    pack: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -102,6 +112,7 @@ impl Store {
             .map_err(io_error)?;
         let storage = |e| inner.storage(e);
         let total = trees.functions.len().map_err(storage)?
+            + trees.sources.len().map_err(storage)?
             + trees.blobs.len().map_err(storage)?
             + trees.entries.len().map_err(storage)?;
         let mut done = 0;
@@ -110,6 +121,19 @@ impl Store {
             let raw = raw.map_err(|e| inner.storage(e))?;
             writer.frame(FUNCTION, &raw).map_err(io_error)?;
             report.functions += 1;
+            done += 1;
+            progress(done, total);
+        }
+        for item in trees.sources.iter() {
+            let (fingerprint, pack) = item.map_err(|e| inner.storage(e))?;
+            let Ok(fingerprint) = <[u8; 32]>::try_from(fingerprint.as_ref()) else {
+                continue;
+            };
+            let frame = SourceFrame {
+                fingerprint: Digest(fingerprint),
+                pack: pack.to_vec(),
+            };
+            writer.frame(SOURCE, &encode(&frame)).map_err(io_error)?;
             done += 1;
             progress(done, total);
         }
@@ -214,6 +238,20 @@ impl Store {
                     .insert(merged.name.as_bytes(), encode(&merged))
                     .map_err(storage)?;
                 report.functions += 1;
+            }
+            SOURCE => {
+                let frame: SourceFrame = decode_exact(payload)
+                    .ok_or_else(|| damaged("a source record does not decode"))?;
+                if !trees
+                    .sources
+                    .contains_key(frame.fingerprint)
+                    .map_err(storage)?
+                {
+                    trees
+                        .sources
+                        .insert(frame.fingerprint, frame.pack)
+                        .map_err(storage)?;
+                }
             }
             BLOB => {
                 let frame: BlobFrame =
@@ -328,7 +366,7 @@ fn check(input: &mut (impl Read + Seek), size: u64) -> Result<()> {
         return Err(damaged("it does not start like a memo archive"));
     }
     let version = u32::from_le_bytes(header[8..].try_into().expect("four bytes"));
-    if version != ARCHIVE_VERSION && version != 1 {
+    if !(1..=ARCHIVE_VERSION).contains(&version) {
         return Err(damaged(format!(
             "it has format version {version}, and this memo reads version {ARCHIVE_VERSION}"
         )));

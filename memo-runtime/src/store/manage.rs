@@ -186,6 +186,35 @@ impl Store {
         inner.read(&inner.trees().functions, name)
     }
 
+    /// Gives `version`'s components the source text the store recorded for that version
+    /// (when a program with it first used the store, built with memo's `source` feature);
+    /// whether it had any.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn double(x: u64) -> u64 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || double(21));
+    /// let record = store.function(memo::explain("double").unwrap().name.as_str())?.unwrap();
+    /// let mut version = record.versions[0].clone();
+    /// assert!(store.load_sources(&mut version)?);
+    /// assert!(version.components[0].source.as_deref().unwrap().contains("x * 2"));
+    /// # Ok::<(), memo::Error>(())
+    /// ```
+    pub fn load_sources(&self, version: &mut crate::FunctionVersion) -> Result<bool> {
+        self.inner.local()?;
+        let inner = &*self.inner;
+        let pack = inner
+            .trees()
+            .sources
+            .get(version.fingerprint)
+            .map_err(|e| inner.storage(e))?;
+        Ok(pack.is_some_and(|pack| crate::code::attach(&mut version.components, &pack)))
+    }
+
     /// Removes every entry stored with `tag`; returns how many.
     pub fn invalidate_tag(&self, tag: &str) -> Result<usize> {
         self.inner.local()?;

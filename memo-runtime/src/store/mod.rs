@@ -162,6 +162,9 @@ struct Trees {
     lineage: engine::Tree,
     /// "format" → version, "counters" → `Counters`
     meta: engine::Tree,
+    /// fingerprint → the packed source text of that version's components (`crate::code`),
+    /// written once, when a program with that version first records it
+    sources: engine::Tree,
 }
 
 /// Options for opening a store: [`Store::builder`].

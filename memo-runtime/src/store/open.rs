@@ -211,6 +211,7 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         functions: db.tree(Table::Functions),
         lineage: db.tree(Table::Lineage),
         meta: db.tree(Table::Meta),
+        sources: db.tree(Table::Sources),
     };
     match check_format(dir, &trees) {
         // Damage redb cannot see: a file with entries and no readable stamp.

@@ -132,6 +132,12 @@ pub struct Component {
     pub location: String,
     /// The hash of its canonical tokens.
     pub hash: Digest,
+    /// Its source text, as the program of this version had it, once loaded
+    /// ([`Store::load_sources`](crate::Store::load_sources), [`explain`](crate::explain));
+    /// `None` for what has none (a crate, a cfg) or was not recorded. Kept apart from the
+    /// function records, so not part of their encoding.
+    #[serde(skip)]
+    pub source: Option<String>,
 }
 
 /// Counters kept across runs.

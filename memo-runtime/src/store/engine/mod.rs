@@ -39,16 +39,18 @@ pub(crate) enum Table {
     Functions,
     Lineage,
     Meta,
+    Sources,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 6] = [
+    pub(crate) const ALL: [Table; 7] = [
         Table::Entries,
         Table::Blobs,
         Table::Tags,
         Table::Functions,
         Table::Lineage,
         Table::Meta,
+        Table::Sources,
     ];
 
     fn index(self) -> usize {
@@ -64,6 +66,7 @@ impl Table {
             Table::Functions => "functions",
             Table::Lineage => "lineage",
             Table::Meta => "meta",
+            Table::Sources => "sources",
         }
     }
 }
