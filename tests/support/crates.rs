@@ -1,6 +1,7 @@
 //! Real crates for fingerprint tests: a throwaway crate that uses memo, written into a
 //! temporary directory with its own store, built with cargo, run, edited and built again.
-//! Every case shares one target directory, so memo and its dependencies build once.
+//! Every case shares one target directory, so memo and its dependencies build once. The
+//! CLI's tests use it too (`#[path]`), from the workspace root whichever package they are.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ impl Case {
             dir: tempfile::tempdir().unwrap(),
             store: tempfile::tempdir().unwrap(),
         };
-        let root = env!("CARGO_MANIFEST_DIR");
+        let root = workspace();
         case.write(
             "Cargo.toml",
             &format!(
@@ -42,7 +43,7 @@ impl Case {
         );
         // The same versions as memo's own build, so the shared target directory reuses them.
         fs::copy(
-            Path::new(root).join("Cargo.lock"),
+            root.join("Cargo.lock"),
             case.dir.path().join("Cargo.lock"),
         )
         .unwrap();
@@ -50,6 +51,12 @@ impl Case {
             case.write(path, text);
         }
         case
+    }
+
+    /// The case's store directory (`MEMO_DIR` of its runs).
+    #[allow(dead_code)]
+    pub fn store(&self) -> &Path {
+        self.store.path()
     }
 
     pub fn write(&self, path: &str, text: &str) {
@@ -147,8 +154,17 @@ pub fn ran(out: &str) -> Vec<String> {
     names
 }
 
+/// memo's workspace: the package of the test, or the one above it that holds `Cargo.lock`.
+fn workspace() -> &'static Path {
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+    package
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(package)
+}
+
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    workspace()
         .join("target")
         .join("fingerprint-cases")
 }
