@@ -99,7 +99,10 @@ fn explain_diff_shows_the_lines_that_changed_in_each_version() {
     assert!(out.contains("-    let factor = 3;"), "{out}");
     assert!(out.contains("+    let factor = 4;"), "{out}");
     assert!(out.contains("crate::util::helper"), "{out}");
-    assert!(!out.contains("untouched"), "an unchanged helper is not shown:\n{out}");
+    assert!(
+        !out.contains("untouched"),
+        "an unchanged helper is not shown:\n{out}"
+    );
     assert!(
         !out.contains("println!(\"ran f\")"),
         "the function itself did not change:\n{out}"
@@ -202,7 +205,10 @@ fn a_build_without_the_source_feature_records_what_changed_not_how() {
     );
     // The case's own manifest names memo with its default features; this one without.
     let manifest = std::fs::read_to_string(case.dir.path().join("Cargo.toml")).unwrap();
-    let without = manifest.replace("memo = { path =", "memo = { default-features = false, path =");
+    let without = manifest.replace(
+        "memo = { path =",
+        "memo = { default-features = false, path =",
+    );
     assert_ne!(manifest, without);
     case.write("Cargo.toml", &without);
     let build = Build::default();

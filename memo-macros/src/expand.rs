@@ -148,7 +148,13 @@ fn expand(
     let fingerprint = bytes(&fingerprint);
     let own_hash = bytes(&all[0].hash);
     let own_kind = all[0].kind;
-    let sources = proc_macro2::Literal::byte_string(&source::pack(&all));
+    // A function under a `cfg` of its own may be compiled out, and the texts with it.
+    let conditional = attrs
+        .iter()
+        .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
+    let own_source = all[0].source.as_deref().map(source::deflate);
+    let own_source = proc_macro2::Literal::byte_string(own_source.as_deref().unwrap_or_default());
+    let sources = proc_macro2::Literal::byte_string(&source::frames(&all[1..], conditional));
     let reached_lines: String = reached
         .iter()
         .map(|c| {
@@ -326,6 +332,7 @@ fn expand(
                     hash: [#(#own_hash),*],
                 }],
                 reached: #reached_lines,
+                source: ::memo::__source!(#own_source),
                 sources: ::memo::__source!(#sources),
                 output_type: #output_type,
                 state: ::memo::__private::SiteState::new(),

@@ -1,47 +1,92 @@
-//! The source text of a function's components, packed into its `CallSite` so that the
-//! store can keep the code of every version it sees (`memo explain --diff`).
+//! The source text of what a function's fingerprint is made of, carried into the program
+//! so that the store can keep the code of every version it sees (`memo explain --diff`).
 //!
-//! The pack is a format byte, then a raw deflate stream of frames, one for each component
-//! that has text: its 32-byte hash, its length as a little-endian `u32`, and its UTF-8
-//! bytes. Frames are keyed by hash, so the reader matches them to components whatever
-//! their order, and one text shared by two components is packed once. The runtime's
-//! `code` module reads it.
+//! Each text is deflated once per compiler process and carried once per crate: by the
+//! call site of the first `#[cached]` function expanded that reaches it. The runtime
+//! gathers every call site's texts into one table (`code` in the runtime), so a helper
+//! that 200 functions reach costs the binary one copy, and the macro one compression.
+//!
+//! A site's texts are frames: a 32-byte [`key`], the deflated length as a little-endian
+//! `u32`, the raw deflate stream of the UTF-8 text.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use crate::fingerprint::Component;
 
-/// The pack's format; the runtime refuses any other.
-const FORMAT: u8 = 1;
-/// No component's text is packed beyond this many bytes (an included data file, a
+/// No component's text is carried beyond this many bytes (an included data file, a
 /// generated table): a diff of it would not be read.
 pub const MAX_TEXT: usize = 64 * 1024;
-/// Nor more than this in all, so a function reaching half a package stays cheap.
-const MAX_TOTAL: usize = 1 << 20;
+/// Nor more than this for one crate, so a binary never grows without bound.
+const MAX_CRATE: usize = 16 << 20;
 
-/// The pack of `components`' texts; empty if none has one.
-pub fn pack(components: &[Component]) -> Vec<u8> {
-    let mut frames = Vec::new();
-    let mut seen = HashSet::new();
-    for component in components {
+/// What this compiler process has carried, for the crate it compiles (one crate a process
+/// under rustc; keyed anyway, for tools that expand many crates in one).
+struct Carried {
+    krate: String,
+    keys: HashSet<[u8; 32]>,
+    bytes: usize,
+}
+
+static CARRIED: Mutex<Option<Carried>> = Mutex::new(None);
+
+/// The key a text is kept under, in the program and in the store: the component's path
+/// and hash, so two items with the same tokens under different names stay apart. The
+/// runtime's `code::key` is the same function.
+pub fn key(path: &str, hash: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"memo source v1");
+    hasher.update(&(path.len() as u64).to_le_bytes());
+    hasher.update(path.as_bytes());
+    hasher.update(hash);
+    *hasher.finalize().as_bytes()
+}
+
+/// One text, deflated.
+pub fn deflate(text: &str) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec(text.as_bytes(), 6)
+}
+
+/// The frames of `reached`'s texts that no function of this crate carries yet, marked
+/// carried unless `conditional` (a function under a `cfg` of its own may be compiled out,
+/// and what it carries with it: then the next function carries the same texts again).
+pub fn frames(reached: &[Component], conditional: bool) -> Vec<u8> {
+    let krate = format!(
+        "{}\0{}",
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default(),
+        std::env::var("CARGO_CRATE_NAME").unwrap_or_default()
+    );
+    let mut carried = CARRIED.lock().unwrap_or_else(|p| p.into_inner());
+    if carried.as_ref().is_none_or(|c| c.krate != krate) {
+        *carried = Some(Carried {
+            krate,
+            keys: HashSet::new(),
+            bytes: 0,
+        });
+    }
+    let carried = carried.as_mut().expect("set above");
+    let mut out = Vec::new();
+    let mut here = HashSet::new();
+    for component in reached {
         let Some(text) = &component.source else {
             continue;
         };
+        let key = key(&component.path, &component.hash);
         if text.len() > MAX_TEXT
-            || frames.len() + text.len() > MAX_TOTAL
-            || !seen.insert(component.hash)
+            || carried.bytes + text.len() > MAX_CRATE
+            || carried.keys.contains(&key)
+            || !here.insert(key)
         {
             continue;
         }
-        frames.extend_from_slice(&component.hash);
-        frames.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        frames.extend_from_slice(text.as_bytes());
+        let deflated = deflate(text);
+        out.extend_from_slice(&key);
+        out.extend_from_slice(&(deflated.len() as u32).to_le_bytes());
+        out.extend_from_slice(&deflated);
+        if !conditional {
+            carried.bytes += text.len();
+            carried.keys.insert(key);
+        }
     }
-    if frames.is_empty() {
-        return Vec::new();
-    }
-    let mut out = vec![FORMAT];
-    // Level 6: source text shrinks about fourfold, in well under a millisecond a function.
-    out.extend(miniz_oxide::deflate::compress_to_vec(&frames, 6));
     out
 }

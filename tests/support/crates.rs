@@ -42,11 +42,7 @@ impl Case {
             ),
         );
         // The same versions as memo's own build, so the shared target directory reuses them.
-        fs::copy(
-            root.join("Cargo.lock"),
-            case.dir.path().join("Cargo.lock"),
-        )
-        .unwrap();
+        fs::copy(root.join("Cargo.lock"), case.dir.path().join("Cargo.lock")).unwrap();
         for (path, text) in files {
             case.write(path, text);
         }
@@ -164,7 +160,5 @@ fn workspace() -> &'static Path {
 }
 
 fn target_dir() -> PathBuf {
-    workspace()
-        .join("target")
-        .join("fingerprint-cases")
+    workspace().join("target").join("fingerprint-cases")
 }

@@ -567,7 +567,11 @@ pub fn explain(
                 println!("  {:<8} {:<7} {}  {}", c.change, c.kind, c.path, c.location);
                 print_diff(c, diff);
             }
-            if diff && changes.iter().any(|c| c.diff.is_none() && c.kind != "crate") {
+            if diff
+                && changes
+                    .iter()
+                    .any(|c| c.diff.is_none() && c.kind != "crate")
+            {
                 println!(
                     "\n(a version without its code recorded shows what changed, not how: it ran with memo's `source` feature off, or an older memo)"
                 );

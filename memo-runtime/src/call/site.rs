@@ -1,6 +1,8 @@
 //! `CallSite`: what `#[cached]` compiles into a `static` for each function, and the
 //! process-wide list of them.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::error::Result;
@@ -31,8 +33,10 @@ pub struct CallSite {
     /// hash in hex, `\\`, tab and newline escaped): one string literal costs the compiler
     /// far less than thousands of structs.
     pub reached: &'static str,
-    /// The source text of the components, packed by the macro (a format byte, then
-    /// deflated frames of hash, length and text); empty when built without it.
+    /// The function's own source text, deflated; empty when built without it.
+    pub source: &'static [u8],
+    /// The source text of reached components that no other function of its crate carries,
+    /// as frames (key, length, deflated text); empty when built without it.
     pub sources: &'static [u8],
     /// The type of the stored value, as written in the signature (`Vec<f32>`).
     pub output_type: &'static str,
@@ -140,7 +144,11 @@ impl CallSite {
             output_type: self.output_type.to_owned(),
             fingerprint: Digest(self.fingerprint),
             components: self.components(),
-            sources: self.sources.to_vec(),
+            sources: self
+                .texts()
+                .into_iter()
+                .map(|(key, text)| (key, std::borrow::Cow::Borrowed(text)))
+                .collect(),
         })?;
         self.state.recorded_in.store(token, Ordering::Release);
         Ok(())
@@ -169,10 +177,28 @@ impl CallSite {
 
     /// [`components`](CallSite::components) with their source text, as far as the
     /// program carries it.
-    pub(crate) fn components_with_source(&self) -> Vec<Component> {
+    pub(crate) fn components_with_source(&'static self) -> Vec<Component> {
         let mut components = self.components();
-        crate::code::attach(&mut components, self.sources);
+        let texts: HashMap<Digest, &[u8]> = self.texts().into_iter().collect();
+        crate::code::attach(&mut components, |key| {
+            texts.get(key).and_then(|text| crate::code::inflate(text))
+        });
         components
+    }
+
+    /// The deflated texts of this function's components (its own first), by key, as far
+    /// as the program carries them.
+    fn texts(&'static self) -> Vec<(Digest, &'static [u8])> {
+        let mut texts = Vec::new();
+        for (i, component) in self.components().iter().enumerate() {
+            let key = crate::code::key(&component.path, &component.hash);
+            let text = match i {
+                0 => Some(self.source).filter(|text| !text.is_empty()),
+                _ => carried().get(&key).copied(),
+            };
+            texts.extend(text.map(|text| (key, text)));
+        }
+        texts
     }
 
     pub(crate) fn components(&self) -> Vec<Component> {
@@ -186,6 +212,18 @@ impl CallSite {
         own.chain(self.reached.lines().filter_map(reached_component))
             .collect()
     }
+}
+
+/// Every reached component's text the program carries, by key: gathered once from every
+/// call site linked in, each of which carries the texts no other function of its crate
+/// does.
+fn carried() -> &'static HashMap<Digest, &'static [u8]> {
+    static CARRIED: OnceLock<HashMap<Digest, &'static [u8]>> = OnceLock::new();
+    CARRIED.get_or_init(|| {
+        registered()
+            .flat_map(|site| crate::code::frames(site.sources))
+            .collect()
+    })
 }
 
 /// One line of [`CallSite::reached`]; `None` for a line that is not one.

@@ -306,11 +306,12 @@ impl Store {
         record.line = info.line;
         record.output_type = info.output_type;
         record.current = info.fingerprint;
-        match record
+        let seen = record
             .versions
             .iter_mut()
-            .find(|v| v.fingerprint == info.fingerprint)
-        {
+            .find(|v| v.fingerprint == info.fingerprint);
+        let new = seen.is_none();
+        match seen {
             Some(version) => version.last_seen_ms = now,
             None => record.versions.push(FunctionVersion {
                 fingerprint: info.fingerprint,
@@ -319,17 +320,19 @@ impl Store {
                 components: info.components,
             }),
         }
-        // Once a version: its code does not change under one fingerprint. A version first
-        // seen by a program without the text gets it from the first one that has it.
+        // Each text once, under its key, when a version is new; a version first seen by a
+        // program without its text (its own is missing) gets it from the first that has it.
         let sources = &inner.trees().sources;
-        if !info.sources.is_empty()
-            && !sources
-                .contains_key(info.fingerprint)
-                .map_err(|e| inner.storage(e))?
+        let storage = |e| inner.storage(e);
+        let missing = |key: &Digest| sources.contains_key(key).map(|has| !has);
+        if let Some((own, _)) = info.sources.first()
+            && (new || missing(own).map_err(storage)?)
         {
-            sources
-                .insert(info.fingerprint, info.sources)
-                .map_err(|e| inner.storage(e))?;
+            for (key, text) in info.sources {
+                if missing(&key).map_err(storage)? {
+                    sources.insert(key, text.into_owned()).map_err(storage)?;
+                }
+            }
         }
         functions
             .insert(info.name.as_bytes(), encode(&record))
@@ -368,8 +371,9 @@ pub(crate) struct FunctionInfo {
     pub output_type: String,
     pub fingerprint: Digest,
     pub components: Vec<crate::Component>,
-    /// The components' source text, packed (`crate::code`); empty if the program has none.
-    pub sources: Vec<u8>,
+    /// The components' source texts the program carries, deflated, by key (`crate::code`):
+    /// the function's own first.
+    pub sources: Vec<(Digest, std::borrow::Cow<'static, [u8]>)>,
 }
 
 impl Store {

@@ -51,11 +51,11 @@ struct BlobFrame {
     bytes: Vec<u8>,
 }
 
-/// The packed source text of one code version (`crate::code`), as the store keeps it.
+/// One component's source text, deflated, under its key (`crate::code`).
 #[derive(Serialize, Deserialize)]
 struct SourceFrame {
-    fingerprint: Digest,
-    pack: Vec<u8>,
+    key: Digest,
+    text: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -125,13 +125,13 @@ impl Store {
             progress(done, total);
         }
         for item in trees.sources.iter() {
-            let (fingerprint, pack) = item.map_err(|e| inner.storage(e))?;
-            let Ok(fingerprint) = <[u8; 32]>::try_from(fingerprint.as_ref()) else {
+            let (key, text) = item.map_err(|e| inner.storage(e))?;
+            let Ok(key) = <[u8; 32]>::try_from(key.as_ref()) else {
                 continue;
             };
             let frame = SourceFrame {
-                fingerprint: Digest(fingerprint),
-                pack: pack.to_vec(),
+                key: Digest(key),
+                text: text.to_vec(),
             };
             writer.frame(SOURCE, &encode(&frame)).map_err(io_error)?;
             done += 1;
@@ -242,14 +242,10 @@ impl Store {
             SOURCE => {
                 let frame: SourceFrame = decode_exact(payload)
                     .ok_or_else(|| damaged("a source record does not decode"))?;
-                if !trees
-                    .sources
-                    .contains_key(frame.fingerprint)
-                    .map_err(storage)?
-                {
+                if !trees.sources.contains_key(frame.key).map_err(storage)? {
                     trees
                         .sources
-                        .insert(frame.fingerprint, frame.pack)
+                        .insert(frame.key, frame.text)
                         .map_err(storage)?;
                 }
             }

@@ -186,9 +186,9 @@ impl Store {
         inner.read(&inner.trees().functions, name)
     }
 
-    /// Gives `version`'s components the source text the store recorded for that version
-    /// (when a program with it first used the store, built with memo's `source` feature);
-    /// whether it had any.
+    /// Gives `version`'s components the source text the store recorded for them (when a
+    /// program with that version first used the store, built with memo's `source`
+    /// feature); whether it had any.
     ///
     /// ```
     /// #[memo::cached]
@@ -207,12 +207,19 @@ impl Store {
     pub fn load_sources(&self, version: &mut crate::FunctionVersion) -> Result<bool> {
         self.inner.local()?;
         let inner = &*self.inner;
-        let pack = inner
-            .trees()
-            .sources
-            .get(version.fingerprint)
-            .map_err(|e| inner.storage(e))?;
-        Ok(pack.is_some_and(|pack| crate::code::attach(&mut version.components, &pack)))
+        let sources = &inner.trees().sources;
+        let mut failed = None;
+        let any = crate::code::attach(&mut version.components, |key| match sources.get(key) {
+            Ok(text) => text.and_then(|text| crate::code::inflate(&text)),
+            Err(e) => {
+                failed.get_or_insert(e);
+                None
+            }
+        });
+        match failed {
+            Some(e) => Err(inner.storage(e)),
+            None => Ok(any),
+        }
     }
 
     /// Removes every entry stored with `tag`; returns how many.

@@ -162,8 +162,8 @@ struct Trees {
     lineage: engine::Tree,
     /// "format" → version, "counters" → `Counters`
     meta: engine::Tree,
-    /// fingerprint → the packed source text of that version's components (`crate::code`),
-    /// written once, when a program with that version first records it
+    /// `code::key` (a component's path and hash) → its source text, deflated: written
+    /// once, when a program with a version that reaches it first records that version
     sources: engine::Tree,
 }
 

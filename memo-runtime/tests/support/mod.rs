@@ -28,6 +28,7 @@ macro_rules! site {
             tags: $tags,
             components: &[],
             reached: "",
+            source: b"",
             sources: b"",
             output_type: "u64",
             state: memo_runtime::SiteState::new(),
