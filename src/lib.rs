@@ -6,6 +6,10 @@
 //!
 //! # Cargo features
 //!
+//! - `source` (on by default): each cached function carries the source text of what its
+//!   fingerprint is made of (deflated, each text once per crate), which the store keeps
+//!   for `memo explain --diff`. Turn default features off for a binary that must not
+//!   carry its code; `explain` then names what changed but not the lines.
 //! - `sled`: the sled storage engine beside redb (`StoreBuilder::engine`, `MEMO_ENGINE=sled`).
 //! - `remote`: the shared tier on Redis behind the local store (`MEMO_REMOTE`,
 //!   `StoreBuilder::remote`).
