@@ -1,10 +1,13 @@
 //! The `memo` binary against real stores, filled by a program through the macros.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 use memo::{Memo, Store, cached};
 use serde_json::Value;
+use support::{fails, json, memo, ok};
 
 #[cached(tags = ["ml"])]
 fn load(rows: u32) -> Memo<Vec<u32>> {
@@ -67,43 +70,6 @@ fn filled() -> tempfile::TempDir {
         memo::with_store(&store, || model_v2(1));
     }
     dir
-}
-
-fn memo(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memo"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("MEMO_DIR")
-        .output()
-        .unwrap()
-}
-
-/// Runs a command that must succeed; its standard output.
-#[track_caller]
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = memo(dir, args);
-    assert!(
-        out.status.success(),
-        "memo {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-#[track_caller]
-fn json(dir: &Path, args: &[&str]) -> Value {
-    let mut args = args.to_vec();
-    args.push("--json");
-    serde_json::from_str(&ok(dir, &args)).unwrap()
-}
-
-/// Runs a command that must fail with `code`; its error line.
-#[track_caller]
-fn fails(dir: &Path, args: &[&str], code: i32) -> String {
-    let out = memo(dir, args);
-    assert_eq!(out.status.code(), Some(code), "memo {args:?}");
-    String::from_utf8(out.stderr).unwrap()
 }
 
 fn key_of(dir: &Path, function: &str) -> String {

@@ -6,12 +6,12 @@
 #[allow(dead_code)]
 #[path = "../../tests/support/crates.rs"]
 mod crates;
+mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use crates::{Build, Case};
-use serde_json::Value;
+use support::{json, ok};
 
 const MAIN: &str = r#"
 mod util;
@@ -43,31 +43,6 @@ pub fn untouched(x: u64) -> u64 {
     x - 1
 }
 "#;
-
-fn memo(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memo"))
-        .args(args)
-        .env("MEMO_DIR", store)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn ok(store: &Path, args: &[&str]) -> String {
-    let out = memo(store, args);
-    assert!(
-        out.status.success(),
-        "memo {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(store: &Path, args: &[&str]) -> Value {
-    let mut args = args.to_vec();
-    args.push("--json");
-    serde_json::from_str(&ok(store, &args)).unwrap()
-}
 
 /// The fingerprint of `f`'s current version.
 fn current(store: &Path) -> String {

@@ -330,7 +330,7 @@ impl Store {
         {
             for (key, text) in info.sources {
                 if missing(&key).map_err(storage)? {
-                    sources.insert(key, text.into_owned()).map_err(storage)?;
+                    sources.insert(key, &text).map_err(storage)?;
                 }
             }
         }
