@@ -9,7 +9,7 @@ use crate::{FunctionRecord, Store};
 /// would. Must never panic, whatever the bytes.
 pub fn decode_records(bytes: &[u8]) {
     let _ = crate::store::read_entry_head(bytes);
-    let _ = decode_exact::<EntryRecord>(bytes);
+    let _ = EntryRecord::decode(bytes);
     let _ = decode_exact::<FunctionRecord>(bytes);
 }
 

@@ -312,6 +312,35 @@ fn a_store_of_the_version_before_is_emptied_once_and_works_on() {
     );
 }
 
+/// A version 3 store's records lack only the compute time at their end: opened, it keeps
+/// every entry, answers from them, and is stamped with this version.
+#[test]
+fn a_store_of_format_3_keeps_its_entries_and_is_stamped_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site!("manage::format_3");
+    let runs = Runs::default();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(square(&store, site, 7, &runs), 49);
+    }
+    {
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+        db.insert("meta", b"format", &3u32.to_le_bytes()).unwrap();
+    }
+    let (_, logged) = support::warnings(|| {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.entries().unwrap().len(), 1, "kept");
+        assert_eq!(square(&store, site, 7, &runs), 49);
+        assert_eq!(runs.get(), 1, "answered from the store");
+    });
+    assert!(logged.is_empty(), "{logged:?}");
+    let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+    assert_eq!(
+        db.get("meta", b"format").unwrap(),
+        Some(STORE_FORMAT_VERSION.to_le_bytes().to_vec())
+    );
+}
+
 #[test]
 fn damaged_index_lines_are_skipped_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();

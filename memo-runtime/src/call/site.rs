@@ -167,6 +167,7 @@ impl CallSite {
             tags: self.tags.to_vec(),
             args: None,
             call: None,
+            compute_ns: None,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::files::{self, BlobFile};
 use super::record::{EntryRecord, FunctionVersion, encode};
-use super::{Inner, Store, decode_exact};
+use super::{Inner, Store};
 use crate::clock;
 use crate::error::Result;
 use crate::{Digest, FunctionRecord};
@@ -131,7 +131,7 @@ impl Store {
             return Ok(None);
         }
         if now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS
-            && let Some(record) = decode_exact::<EntryRecord>(&raw)
+            && let Some(record) = EntryRecord::decode(&raw)
         {
             let touched = EntryRecord {
                 last_used_ms: now,
@@ -206,6 +206,7 @@ impl Store {
             inputs: inputs.to_vec(),
             call: site.call,
             args: site.args.map(str::to_owned),
+            compute_ns: site.compute_ns,
         };
         // An entry written over a live one (a refresh, or a race) keeps the old one's index
         // lines; `invalidate_tag` checks the entry's own tags, so a stale line is harmless,
@@ -359,6 +360,8 @@ pub(crate) struct NewEntry<'a> {
     pub args: Option<&'a str>,
     /// The call's identity across versions of the code.
     pub call: Option<Digest>,
+    /// How long the result took to compute, in ns.
+    pub compute_ns: Option<u64>,
 }
 
 /// A version of a function, as the function records keep it.
@@ -415,7 +418,7 @@ impl Inner {
 
     /// Removes the entry under `key`, with its index lines if its record can be read.
     pub(super) fn remove_key(&self, key: &Digest, raw: &[u8]) -> Result<()> {
-        match decode_exact::<EntryRecord>(raw) {
+        match EntryRecord::decode(raw) {
             Some(record) => self.remove_entry(key, &record),
             None => {
                 self.trees()

@@ -15,8 +15,8 @@ use super::{Store, decode_exact};
 
 /// The version of the archive format: its frames and the records in them, which do not
 /// change with the storage engine. Version 2's entries end with their call's identity and
-/// arguments; version 3 adds the source frames. Archives of versions 1 and 2 are read as
-/// they were.
+/// arguments; version 3's with their compute time too, and it adds the source frames.
+/// Archives of versions 1 and 2 are read as they were.
 const ARCHIVE_VERSION: u32 = 3;
 use crate::error::{Error, Result};
 use crate::{Digest, FunctionRecord};
@@ -192,13 +192,13 @@ impl Store {
         let mut reader = io::BufReader::new(input);
         let mut header = [0u8; 12];
         reader.read_exact(&mut header).map_err(io_error)?;
-        // Checked above: this format, or format 1.
-        let format_1 = header[8..] == 1u32.to_le_bytes();
+        // Checked above: this format or an older one.
+        let format = u32::from_le_bytes(header[8..].try_into().expect("four bytes"));
         let mut report = ArchiveReport::default();
         let mut read = 12u64;
         while let Some((kind, payload)) = next_frame(&mut reader)? {
             read += 9 + payload.len() as u64;
-            self.apply(kind, &payload, format_1, &mut report)?;
+            self.apply(kind, &payload, format, &mut report)?;
             progress(read, size);
         }
         Ok(report)
@@ -208,7 +208,7 @@ impl Store {
         &self,
         kind: u8,
         payload: &[u8],
-        format_1: bool,
+        format: u32,
         report: &mut ArchiveReport,
     ) -> Result<()> {
         let inner = &*self.inner;
@@ -282,12 +282,15 @@ impl Store {
                 }
             }
             ENTRY => {
-                // A format 1 entry ends before the record's last fields, the call and its
-                // arguments: two `None`s (a zero byte each) complete it.
-                let payload = match format_1 {
-                    true => std::borrow::Cow::Owned([payload, &[0, 0]].concat()),
-                    false => std::borrow::Cow::Borrowed(payload),
+                // An older entry ends before the record's last fields: format 1 before the
+                // call, its arguments and its compute time, format 2 before the compute
+                // time. A `None` (a zero byte) for each completes it.
+                let missing: &[u8] = match format {
+                    1 => &[0, 0, 0],
+                    2 => &[0],
+                    _ => &[],
                 };
+                let payload = [payload, missing].concat();
                 let EntryFrame { key, record } =
                     decode_exact(&payload).ok_or_else(|| damaged("an entry does not decode"))?;
                 if trees.entries.contains_key(key).map_err(storage)? {

@@ -118,7 +118,7 @@ impl Store {
     pub fn entry(&self, key: &Digest) -> Result<Option<Entry>> {
         self.inner.local()?;
         let inner = &*self.inner;
-        let record: Option<EntryRecord> = inner.read(&inner.trees().entries, key)?;
+        let record = inner.read_entry(key)?;
         Ok(record.map(|record| record.to_entry(*key)))
     }
 
@@ -127,7 +127,7 @@ impl Store {
     pub fn result(&self, key: &Digest) -> Result<Option<Vec<u8>>> {
         self.inner.local()?;
         let inner = &*self.inner;
-        let Some(record) = inner.read::<EntryRecord>(&inner.trees().entries, key)? else {
+        let Some(record) = inner.read_entry(key)? else {
             return Ok(None);
         };
         match record.inline {
@@ -235,7 +235,7 @@ impl Store {
             // A line can outlive its tag: an entry written again with other tags keeps its
             // old lines. Only an entry that still has the tag goes.
             if let Some(key) = key_after(&line, prefix.len())
-                && let Some(record) = inner.read::<EntryRecord>(&inner.trees().entries, key)?
+                && let Some(record) = inner.read_entry(&key)?
                 && record.tags.iter().any(|t| t == tag)
             {
                 inner.remove_entry(&key, &record)?;
@@ -305,9 +305,10 @@ impl Store {
         let inner = &*self.inner;
         for item in inner.trees().entries.iter() {
             let (key, raw) = item.map_err(|e| inner.storage(e))?;
-            if let (Ok(key), Some(record)) =
-                (<[u8; 32]>::try_from(key.as_ref()), decode_exact(&raw))
-            {
+            if let (Ok(key), Some(record)) = (
+                <[u8; 32]>::try_from(key.as_ref()),
+                EntryRecord::decode(&raw),
+            ) {
                 each(Digest(key), record);
             }
         }

@@ -49,9 +49,11 @@ use record::Counters;
 /// `store.redb`, or a sled directory, `store.sled`. Version 3 keys a call with its code's
 /// fingerprint last, so that its identity across versions comes with its key, and each
 /// entry record ends with that identity and the call's readable arguments. A version 2
-/// store, whose keys cannot be found again, is emptied when opened (with one warning);
-/// older builds refuse a version 3 store.
-pub const STORE_FORMAT_VERSION: u32 = 3;
+/// store, whose keys cannot be found again, is emptied when opened (with one warning).
+/// Version 4's entry records end with the result's compute time; a version 3 store is
+/// read as it is (its records, one field short, decode with none) and stamped 4, so that
+/// older builds, which would not read the new records, refuse it.
+pub const STORE_FORMAT_VERSION: u32 = 4;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.
 ///
@@ -604,6 +606,12 @@ impl Inner {
     ) -> Result<Option<T>> {
         let raw = tree.get(key).map_err(|e| self.storage(e))?;
         Ok(raw.and_then(|raw| decode_exact(&raw)))
+    }
+
+    /// The entry record under `key`, if one is there and decodes.
+    fn read_entry(&self, key: &crate::Digest) -> Result<Option<EntryRecord>> {
+        let raw = self.trees().entries.get(key).map_err(|e| self.storage(e))?;
+        Ok(raw.and_then(|raw| EntryRecord::decode(&raw)))
     }
 
     fn storage(&self, source: engine::EngineError) -> Error {

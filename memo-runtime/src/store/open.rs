@@ -345,6 +345,13 @@ fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
                 })?;
             if found == STORE_FORMAT_VERSION {
                 Ok(())
+            } else if found == 3 {
+                // Its records read as they are (`EntryRecord::decode`).
+                trees
+                    .meta
+                    .insert("format", STORE_FORMAT_VERSION.to_le_bytes())
+                    .map_err(|e| storage_error(dir, e))?;
+                Ok(())
             } else if found == 2 {
                 upgrade_from_2(dir, trees)
             } else {

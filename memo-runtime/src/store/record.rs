@@ -28,9 +28,20 @@ pub(crate) struct EntryRecord {
     pub call: Option<Digest>,
     /// The arguments' readable form, cut at a few hundred bytes.
     pub args: Option<String>,
+    /// How long the result took to compute, in ns: what a hit on it saves
+    /// (`memo::observe`). `None` for a result pulled from a shared tier, or stored by a
+    /// format 3 store, whose records end before it.
+    pub compute_ns: Option<u64>,
 }
 
 impl EntryRecord {
+    /// Decodes a record: of this format, or of format 3, which ends before `compute_ns`
+    /// (a `None` completes it). Nothing else decodes: a record of this format consumes
+    /// every byte exactly, so a format 3 record, one byte short, never reads as one.
+    pub(crate) fn decode(raw: &[u8]) -> Option<EntryRecord> {
+        decode_exact(raw).or_else(|| decode_exact(&[raw, &[0]].concat()))
+    }
+
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_ms.is_some_and(|at| at <= now_ms)
     }
@@ -158,4 +169,41 @@ pub(crate) fn decode_exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Opti
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("store records always encode")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(compute_ns: Option<u64>) -> EntryRecord {
+        EntryRecord {
+            output: Digest([1; 32]),
+            created_ms: 5,
+            expires_ms: None,
+            last_used_ms: 6,
+            inline: Some(vec![7]),
+            function: "m::f".into(),
+            fingerprint: Digest([2; 32]),
+            tags: vec!["t".into()],
+            size: 1,
+            inputs: Vec::new(),
+            call: Some(Digest([3; 32])),
+            args: Some("x = 1".into()),
+            compute_ns,
+        }
+    }
+
+    #[test]
+    fn a_format_3_record_reads_with_no_compute_time_and_nothing_else_is_taken_for_one() {
+        let timed = record(Some(1_234_567));
+        assert_eq!(EntryRecord::decode(&encode(&timed)), Some(timed.clone()));
+        // Format 3 wrote the same fields but the last: a `None` there is one zero byte.
+        let untimed = encode(&record(None));
+        let format_3 = &untimed[..untimed.len() - 1];
+        assert_eq!(EntryRecord::decode(format_3), Some(record(None)));
+        // Shorter still, or longer, is damage.
+        assert_eq!(EntryRecord::decode(&format_3[..format_3.len() - 1]), None);
+        let longer = [encode(&timed).as_slice(), &[0]].concat();
+        assert_eq!(EntryRecord::decode(&longer), None);
+    }
 }

@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
+use super::Store;
 use super::record::EntryRecord;
-use super::{Store, decode_exact};
 use crate::Digest;
 use crate::error::Result;
 
@@ -72,7 +72,7 @@ impl Store {
         for item in trees.entries.iter() {
             let (key, raw) = item.map_err(storage)?;
             report.entries_checked += 1;
-            let record = decode_exact::<EntryRecord>(&raw);
+            let record = EntryRecord::decode(&raw);
             let key32 = <[u8; 32]>::try_from(key.as_ref()).ok().map(Digest);
             match (key32, record) {
                 (Some(_), Some(record))

@@ -532,6 +532,7 @@ impl crate::Store {
                             tags,
                             args: found.meta.args.as_deref(),
                             call: found.meta.call.map(crate::Digest),
+                            compute_ns: None,
                         };
                         let output = crate::Digest::of_bytes(&found.payload);
                         let inputs: Vec<crate::Digest> = found
