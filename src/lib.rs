@@ -45,12 +45,13 @@ pub use memo_derive::CacheKey;
 pub use memo_macros::cached;
 pub use memo_runtime::{
     ArchiveReport, CacheKey, Change, ChangeKind, Component, Diagnosis, Digest, Engine, Entry,
-    Error, Explanation, FileContent, FunctionRecord, FunctionVersion, Gc, GcReport, Holder,
-    KEY_FORMAT_VERSION, KeyHasher, Memo, MemoryUsage, ParseDigestError, Problem, RemoteConfig,
-    RemoteCounts, RemoteReport, RemoteStats, STORE_FORMAT_VERSION, Scoped, Serde, Stats, Store,
-    StoreBuilder, VerifyReport, bypass, bypass_async, current_store, default_dir, default_store,
-    diff_components, explain, key_of, memory_usage, refresh, refresh_async, set_default_store,
-    set_memory_budget, with_store, with_store_async,
+    Error, Explanation, FileContent, FunctionRecord, FunctionReport, FunctionVersion, Gc, GcReport,
+    Holder, KEY_FORMAT_VERSION, KeyHasher, Memo, MemoryUsage, ParseDigestError, Problem,
+    RemoteConfig, RemoteCounts, RemoteReport, RemoteStats, Report, STORE_FORMAT_VERSION, Scoped,
+    Serde, Stats, Store, StoreBuilder, VerifyReport, bypass, bypass_async, current_store,
+    default_dir, default_store, diff_components, explain, key_of, memory_usage, observe,
+    observe_async, refresh, refresh_async, set_default_store, set_memory_budget, with_store,
+    with_store_async,
 };
 
 /// The source text `#[cached]` packs into each function's call site, for `memo explain

@@ -25,6 +25,7 @@ mod explain;
 pub mod fuzz;
 mod key;
 mod memo;
+mod observe;
 #[doc(hidden)]
 pub mod raw;
 mod scope;
@@ -36,6 +37,7 @@ pub use error::{Error, Result};
 pub use explain::{Change, ChangeKind, Explanation, diff_components, explain};
 pub use key::{CacheKey, FileContent, KEY_FORMAT_VERSION, KeyHasher, Serde, key_of};
 pub use memo::Memo;
+pub use observe::{FunctionReport, Report, observe, observe_async};
 pub use scope::{
     Scoped, bypass, bypass_async, current_store, default_dir, default_store, refresh,
     refresh_async, set_default_store, with_store, with_store_async,

@@ -124,7 +124,7 @@ impl<V> Call<'_, V> {
         });
         match self.store.invalidate_fn(site.name) {
             Ok(_) => {
-                self.save::<S>(fresh, args.as_deref());
+                self.save::<S>(fresh, args.as_deref(), None);
             }
             Err(error) => degraded(&self.store, &error),
         }

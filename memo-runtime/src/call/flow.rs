@@ -232,9 +232,11 @@ impl<'k, V> Call<'k, V> {
     }
 
     /// Counts a computation that began at `began` into the function's average, which
-    /// says whether the shared tier is worth asking for it.
-    pub(super) fn computed(&self, began: std::time::Instant) {
-        self.site.state.computed(began.elapsed());
+    /// says whether the shared tier is worth asking for it; how long it took.
+    pub(super) fn computed(&self, began: std::time::Instant) -> std::time::Duration {
+        let took = began.elapsed();
+        self.site.state.computed(took);
+        took
     }
 
     /// Whether the store has a shared tier worth asking for this function (see
@@ -338,9 +340,10 @@ impl<'k, V> Call<'k, V> {
         leader: Leader,
         value: Option<&S::Value>,
         args: Option<String>,
+        took: std::time::Duration,
     ) {
         self.store.count_miss();
-        let shared = value.and_then(|value| self.save::<S>(value, args.as_deref()));
+        let shared = value.and_then(|value| self.save::<S>(value, args.as_deref(), Some(took)));
         leader.finish(shared);
     }
 
@@ -352,11 +355,13 @@ impl<'k, V> Call<'k, V> {
         Some(value)
     }
 
-    /// Stores `value`, the result of the call, with `args`, its arguments' readable form.
+    /// Stores `value`, the result of the call, with `args`, its arguments' readable form,
+    /// and how long it took to compute, if known.
     pub(super) fn save<S: Stored<Value = V>>(
         &self,
         value: &S::Value,
         args: Option<&str>,
+        took: Option<std::time::Duration>,
     ) -> Option<Shared> {
         let site = self.site;
         // A result too large for memory is encoded into a file of the store as it goes.
@@ -391,6 +396,7 @@ impl<'k, V> Call<'k, V> {
         let mut entry = site.new_entry();
         entry.args = args;
         entry.call = self.key.call_identity();
+        entry.compute_ns = took.map(|took| u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
         let stored = contained(|| {
             self.store
                 .insert(&entry, &self.digest, output, held, inputs)

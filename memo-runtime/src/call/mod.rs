@@ -16,8 +16,9 @@ mod tier;
 use std::convert::Infallible;
 use std::future::Future;
 
-use crate::KeyHasher;
+use crate::observe::{self, How};
 use crate::store::Ask;
+use crate::{KeyHasher, scope};
 use flow::{Call, Start, Step, Tiers, degraded};
 
 pub use body::{
@@ -102,6 +103,37 @@ impl<F: Future> Future for Oked<F> {
     }
 }
 
+/// The `tracing` span of one call, at debug level: the function, and its outcome once
+/// known. Disabled, as it is without a subscriber, it costs one check.
+macro_rules! call_span {
+    ($site:expr) => {
+        tracing::debug_span!(
+            "memo.call",
+            function = $site.name,
+            outcome = tracing::field::Empty
+        )
+    };
+}
+
+/// Says how a call went: to its span, and to whoever observes (with, for a hit, how long
+/// its result took to compute when it was stored).
+fn told(
+    site: &'static CallSite,
+    key: &KeyHasher,
+    span: &tracing::Span,
+    how: How,
+    began: Option<std::time::Instant>,
+) {
+    span.record("outcome", how.name());
+    if let Some(began) = began {
+        let saved = match how {
+            How::Hit => scope::current_store().and_then(|store| store.compute_time(&key.finish())),
+            _ => None,
+        };
+        observe::record(site.name, began, how, saved);
+    }
+}
+
 /// Runs a cached function whose return is an [`Outcome`]: only what it says is stored.
 #[doc(hidden)]
 #[inline]
@@ -111,35 +143,54 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
     share: Share<S::Value>,
     compute: impl Body<R, S::Value>,
 ) -> R {
+    let began = observe::watching().then(std::time::Instant::now);
+    let span = call_span!(site);
+    let entered = span.enter();
+    let (result, how) = run_ok::<S, R>(site, key, share, compute);
+    drop(entered);
+    if began.is_some() || !span.is_disabled() {
+        told(site, key, &span, how, began);
+    }
+    result
+}
+
+/// [`call_ok`]'s work, and how it went.
+fn run_ok<S: Stored, R: Outcome<Ok = S::Value>>(
+    site: &'static CallSite,
+    key: &KeyHasher,
+    share: Share<S::Value>,
+    compute: impl Body<R, S::Value>,
+) -> (R, How) {
     let call = match flow::start::<S>(site, key, share, Tiers::All) {
-        Start::Hit(value) => return R::from_stored(value),
-        Start::Uncached => return compute.run(),
+        Start::Hit(value) => return (R::from_stored(value), How::Hit),
+        Start::Uncached => return (compute.run(), How::Uncached),
         Start::Audit(call, found) => {
             let same = compute.same_fn();
             // The fresh result may replace the stored one: with what it was called with.
             let args = compute.describe();
-            return call.audit::<S, R>(found, same, compute.run_twice(), args);
+            let result = call.audit::<S, R>(found, same, compute.run_twice(), args);
+            return (result, How::Hit);
         }
         Start::Missed(call) => call,
     };
     let mut held = None;
     loop {
         match call.step::<S>(held.take()) {
-            Step::Hit(value) => return R::from_stored(value),
-            Step::Reentrant => return compute.run(),
+            Step::Hit(value) => return (R::from_stored(value), How::Hit),
+            Step::Reentrant => return (compute.run(), How::Uncached),
             Step::Compute(leader, guards) => {
                 // Before the body takes the arguments.
                 let args = compute.describe();
                 let began = std::time::Instant::now();
                 let result = call.leading(|| compute.run());
-                call.computed(began);
-                call.finish::<S>(leader, result.stored(), args);
+                let took = call.computed(began);
+                call.finish::<S>(leader, result.stored(), args, took);
                 drop(guards);
-                return result;
+                return (result, How::Miss(took));
             }
             Step::Follow(flight) => {
                 if let Some(value) = call.follow::<S>(flight.wait()) {
-                    return R::from_stored(value);
+                    return (R::from_stored(value), How::Hit);
                 }
             }
             Step::Elsewhere(leader) => {
@@ -149,7 +200,7 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
             Step::Remote(leader) => match call.shared::<S>(Ask::Wait) {
                 Some(value) => {
                     leader.finish(None);
-                    return R::from_stored(value);
+                    return (R::from_stored(value), How::Hit);
                 }
                 None => held = Some(leader),
             },
@@ -182,39 +233,61 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     share: Share<S::Value>,
     compute: impl AsyncBody<R, S::Value>,
 ) -> R {
+    use tracing::Instrument as _;
+    let began = observe::watching().then(std::time::Instant::now);
+    let span = call_span!(site);
+    let (result, how) = run_ok_async::<S, R>(site, key, share, compute)
+        .instrument(span.clone())
+        .await;
+    if began.is_some() || !span.is_disabled() {
+        told(site, key, &span, how, began);
+    }
+    result
+}
+
+/// [`call_ok_async`]'s work, and how it went.
+async fn run_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
+    site: &'static CallSite,
+    key: &KeyHasher,
+    share: Share<S::Value>,
+    compute: impl AsyncBody<R, S::Value>,
+) -> (R, How) {
     let same = compute.same_fn();
     let call = match flow::start::<S>(site, key, share, Tiers::Local) {
-        Start::Hit(value) => return R::from_stored(value),
-        Start::Uncached => return compute.into_future().await,
+        Start::Hit(value) => return (R::from_stored(value), How::Hit),
+        Start::Uncached => return (compute.into_future().await, How::Uncached),
         // A future runs once: the audit has one fresh run to judge by.
         Start::Audit(call, found) => {
             let args = compute.describe();
             let fresh = compute.into_future().await;
-            return call.audit::<S, R>(found, same, (fresh, None), args);
+            return (
+                call.audit::<S, R>(found, same, (fresh, None), args),
+                How::Hit,
+            );
         }
         Start::Missed(call) => call,
     };
     if let Some(value) = call.shared_async::<S>(Ask::Now).await {
-        return R::from_stored(value);
+        return (R::from_stored(value), How::Hit);
     }
     let mut held = None;
     loop {
         match call.step::<S>(held.take()) {
-            Step::Hit(value) => return R::from_stored(value),
-            Step::Reentrant => return compute.into_future().await,
+            Step::Hit(value) => return (R::from_stored(value), How::Hit),
+            Step::Reentrant => return (compute.into_future().await, How::Uncached),
             Step::Compute(leader, guards) => {
                 // Before the body takes the arguments.
                 let args = compute.describe();
                 let began = std::time::Instant::now();
                 let result = call.leading_async(compute.into_future()).await;
-                call.computed(began);
-                call.finish::<S>(leader, result.stored(), args);
+                let took = call.computed(began);
+                call.finish::<S>(leader, result.stored(), args, took);
                 drop(guards);
-                return result;
+                return (result, How::Miss(took));
             }
             Step::Follow(flight) => {
                 if let Some(value) = call.follow::<S>(flight.wait_async().await) {
-                    return R::from_stored(value);
+                    return (R::from_stored(value), How::Hit);
                 }
             }
             Step::Elsewhere(leader) => {
@@ -224,7 +297,7 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
             Step::Remote(leader) => match call.shared_async::<S>(Ask::Wait).await {
                 Some(value) => {
                     leader.finish(None);
-                    return R::from_stored(value);
+                    return (R::from_stored(value), How::Hit);
                 }
                 None => held = Some(leader),
             },

@@ -122,6 +122,14 @@ impl Store {
         Ok(record.map(|record| record.to_entry(*key)))
     }
 
+    /// How long the result stored under `key` took to compute, when the store has it
+    /// here and recorded it.
+    pub(crate) fn compute_time(&self, key: &Digest) -> Option<std::time::Duration> {
+        self.inner.local().ok()?;
+        let record = self.inner.read_entry(key).ok()??;
+        record.compute_ns.map(std::time::Duration::from_nanos)
+    }
+
     /// The encoded bytes (postcard) of the result stored under `key`, verified against its
     /// hash; `None` if there is no such entry or its result is missing or damaged.
     pub fn result(&self, key: &Digest) -> Result<Option<Vec<u8>>> {

@@ -126,7 +126,12 @@ where
             call: None,
             stored: PhantomData,
         };
-        if site.ttl_secs.is_some() || tier::budget() == 0 || super::audit::rate() > 0.0 {
+        // Observed calls take the keyed path, which reports them.
+        if site.ttl_secs.is_some()
+            || tier::budget() == 0
+            || super::audit::rate() > 0.0
+            || crate::observe::watching()
+        {
             return Err(nothing());
         }
         let hash = hash_of(self.0);

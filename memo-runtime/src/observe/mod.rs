@@ -1,0 +1,212 @@
+//! What cached calls did: [`observe`] counts the calls made while a closure runs, per
+//! function, with the time spent computing and the time the hits saved; `MEMO_REPORT=1`
+//! prints the same table for the whole process at exit, and `MEMO_TRACE=path.json` writes
+//! every call as a Chrome trace event ([`trace`]).
+//!
+//! The call path asks [`watching`] — one relaxed load — and reports a call only when
+//! someone listens, so an unobserved program pays nothing else.
+
+mod report;
+mod trace;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+pub use report::{FunctionReport, Report};
+
+/// How many listen: open [`observe`]s, the process report and the trace. `UNSET` until
+/// the environment was read.
+static LISTENERS: AtomicUsize = AtomicUsize::new(UNSET);
+const UNSET: usize = usize::MAX;
+
+/// The reports being gathered: one per open [`observe`], and the process's.
+static COLLECTORS: Mutex<Vec<Arc<Mutex<Report>>>> = Mutex::new(Vec::new());
+
+/// Whether a call should be reported.
+#[inline]
+pub(crate) fn watching() -> bool {
+    match LISTENERS.load(Ordering::Relaxed) {
+        0 => false,
+        UNSET => start(),
+        _ => true,
+    }
+}
+
+/// Reads `MEMO_REPORT` and `MEMO_TRACE` once; whether anyone listens.
+#[cold]
+fn start() -> bool {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut listeners = 0;
+        if report::wanted() {
+            let process = Arc::new(Mutex::new(Report::default()));
+            lock(&COLLECTORS).push(Arc::clone(&process));
+            report::print_at_exit(process);
+            listeners += 1;
+        }
+        if trace::start() {
+            listeners += 1;
+        }
+        // `observe` may have counted itself in meanwhile: add to what is there.
+        let _ = LISTENERS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+            Some(if now == UNSET {
+                listeners
+            } else {
+                now + listeners
+            })
+        });
+    });
+    !matches!(LISTENERS.load(Ordering::Relaxed), 0 | UNSET)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How one cached call was answered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum How {
+    /// From memory, the store or another caller's computation.
+    Hit,
+    /// Computed, taking this long.
+    Miss(Duration),
+    /// Run without caching (caching off, a bypass, an uncacheable argument, a call from
+    /// inside its own computation).
+    Uncached,
+}
+
+impl How {
+    /// The outcome's name, in spans and traces.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            How::Hit => "hit",
+            How::Miss(_) => "miss",
+            How::Uncached => "uncached",
+        }
+    }
+}
+
+/// Reports a call of `function` that began at `began`; `saved`, for a hit, is how long its
+/// result took to compute when it was stored, if that is known.
+pub(crate) fn record(function: &'static str, began: Instant, how: How, saved: Option<Duration>) {
+    let took = began.elapsed();
+    for collector in lock(&COLLECTORS).iter() {
+        lock(collector).add(function, how, saved);
+    }
+    trace::event(function, began, took, how.name());
+}
+
+/// Runs `f` and reports the cached calls made while it ran: per function, the calls,
+/// hits, misses and uncached runs, the time spent computing, and the time the hits saved
+/// (each hit's result took that long to compute when it was stored).
+///
+/// Every cached call the process makes while `f` runs counts — on `f`'s thread, on the
+/// threads it spawns (scoped or not), in a thread pool — so two `observe`s at once both
+/// see each other's calls. While any `observe` runs, calls skip the exact in-memory path
+/// (the one that answers plain arguments without building a key), so a warm hit costs
+/// what a keyed one does.
+///
+/// ```
+/// #[memo::cached]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// let (sum, report) = memo::with_store(&store, || {
+///     memo::observe(|| square(3) + square(3) + square(4))
+/// });
+/// assert_eq!(sum, 34);
+/// let square = report.function("square").unwrap();
+/// assert_eq!((square.calls, square.hits, square.misses), (3, 1, 2));
+/// println!("{report}");
+/// # Ok::<(), memo::Error>(())
+/// ```
+pub fn observe<T>(f: impl FnOnce() -> T) -> (T, Report) {
+    let listening = Listening::start();
+    let value = f();
+    (value, listening.finish())
+}
+
+/// The `async` form of [`observe`]: reports the calls made while `future` runs, on any
+/// thread.
+///
+/// ```
+/// #[memo::cached]
+/// async fn fetch(id: u32) -> String {
+///     format!("item {id}")
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = memo::Store::temporary().unwrap();
+/// let (_, report) = memo::with_store_async(&store, memo::observe_async(async {
+///     fetch(1).await;
+///     fetch(1).await
+/// }))
+/// .await;
+/// assert_eq!(report.function("fetch").unwrap().hits, 1);
+/// # });
+/// ```
+pub async fn observe_async<F: Future>(future: F) -> (F::Output, Report) {
+    let listening = Listening::start();
+    let value = future.await;
+    (value, listening.finish())
+}
+
+/// An open [`observe`]: its report is gathered until it finishes or is dropped (the
+/// closure panicked).
+struct Listening {
+    report: Arc<Mutex<Report>>,
+}
+
+impl Listening {
+    fn start() -> Listening {
+        watching();
+        let report = Arc::new(Mutex::new(Report::default()));
+        lock(&COLLECTORS).push(Arc::clone(&report));
+        let _ = LISTENERS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+            Some(if now == UNSET { 1 } else { now + 1 })
+        });
+        Listening { report }
+    }
+
+    fn finish(self) -> Report {
+        std::mem::take(&mut *lock(&self.report))
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        lock(&COLLECTORS).retain(|c| !Arc::ptr_eq(c, &self.report));
+        LISTENERS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs `hook` when the process exits normally (on Unix; elsewhere, never), after `main`
+/// returns or `exit` is called.
+fn on_exit(hook: fn()) {
+    static HOOKS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    lock(&HOOKS).push(hook);
+    REGISTER.call_once(|| {
+        #[cfg(unix)]
+        {
+            extern "C" fn at_exit() {
+                // A panic must not unwind into libc.
+                let _ = std::panic::catch_unwind(|| {
+                    let hooks = lock(&HOOKS).clone();
+                    for hook in hooks {
+                        hook();
+                    }
+                });
+            }
+            // SAFETY: `at_exit` is a plain `extern "C" fn` with no arguments that never
+            // unwinds, as `atexit` requires.
+            unsafe {
+                libc::atexit(at_exit);
+            }
+        }
+    });
+}
