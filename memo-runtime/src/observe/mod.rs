@@ -21,8 +21,18 @@ pub use report::{FunctionReport, Report};
 static LISTENERS: AtomicUsize = AtomicUsize::new(UNSET);
 const UNSET: usize = usize::MAX;
 
-/// The reports being gathered: one per open [`observe`], and the process's.
-static COLLECTORS: Mutex<Vec<Arc<Mutex<Report>>>> = Mutex::new(Vec::new());
+type Collector = Arc<Mutex<Report>>;
+
+/// The reports of the open [`observe`]s.
+static OPEN: Mutex<Vec<Collector>> = Mutex::new(Vec::new());
+
+/// The whole process's report, with `MEMO_REPORT`.
+static PROCESS: std::sync::OnceLock<Collector> = std::sync::OnceLock::new();
+
+thread_local! {
+    /// The [`observe`]s this thread is inside, innermost last.
+    static INSIDE: std::cell::RefCell<Vec<Collector>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Whether a call should be reported.
 #[inline]
@@ -40,10 +50,8 @@ fn start() -> bool {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let mut listeners = 0;
-        if report::wanted() {
-            let process = Arc::new(Mutex::new(Report::default()));
-            lock(&COLLECTORS).push(Arc::clone(&process));
-            report::print_at_exit(process);
+        if report::wanted() && PROCESS.set(Collector::default()).is_ok() {
+            report::print_at_exit(|| PROCESS.get().map(|p| lock(p).clone()));
             listeners += 1;
         }
         if trace::start() {
@@ -92,8 +100,22 @@ impl How {
 /// result took to compute when it was stored, if that is known.
 pub(crate) fn record(function: &'static str, began: Instant, how: How, saved: Option<Duration>) {
     let took = began.elapsed();
-    for collector in lock(&COLLECTORS).iter() {
-        lock(collector).add(function, how, saved);
+    if let Some(process) = PROCESS.get() {
+        lock(process).add(function, how, saved);
+    }
+    // The `observe`s this thread is inside; on a thread inside none (one a closure
+    // spawned, a pool's worker), every one open.
+    let own = INSIDE.with(|inside| {
+        let inside = inside.borrow();
+        for collector in inside.iter() {
+            lock(collector).add(function, how, saved);
+        }
+        !inside.is_empty()
+    });
+    if !own {
+        for collector in lock(&OPEN).iter() {
+            lock(collector).add(function, how, saved);
+        }
     }
     trace::event(function, began, took, how.name());
 }
@@ -102,11 +124,13 @@ pub(crate) fn record(function: &'static str, began: Instant, how: How, saved: Op
 /// hits, misses and uncached runs, the time spent computing, and the time the hits saved
 /// (each hit's result took that long to compute when it was stored).
 ///
-/// Every cached call the process makes while `f` runs counts — on `f`'s thread, on the
-/// threads it spawns (scoped or not), in a thread pool — so two `observe`s at once both
-/// see each other's calls. While any `observe` runs, calls skip the exact in-memory path
-/// (the one that answers plain arguments without building a key), so a warm hit costs
-/// what a keyed one does.
+/// The calls counted are those on `f`'s thread while it runs, and those on every thread
+/// that is not itself inside an `observe` — the threads `f` spawns, scoped or not, a
+/// pool's workers, an executor's — while it runs: a thread cannot tell who spawned it, so
+/// another thread's calls made meanwhile count too, unless that thread observes its own.
+/// Nested `observe`s both count the inner one's calls. While any runs, calls skip the
+/// exact in-memory path (the one that answers plain arguments without building a key), so
+/// a warm hit costs what a keyed one does.
 ///
 /// ```
 /// #[memo::cached]
@@ -126,12 +150,29 @@ pub(crate) fn record(function: &'static str, began: Instant, how: How, saved: Op
 /// ```
 pub fn observe<T>(f: impl FnOnce() -> T) -> (T, Report) {
     let listening = Listening::start();
+    INSIDE.with(|inside| inside.borrow_mut().push(Arc::clone(&listening.report)));
+    let _inside = Inside(Arc::clone(&listening.report));
     let value = f();
     (value, listening.finish())
 }
 
-/// The `async` form of [`observe`]: reports the calls made while `future` runs, on any
-/// thread.
+/// This thread is inside an [`observe`] until it is dropped.
+struct Inside(Collector);
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        INSIDE.with(|inside| {
+            let mut inside = inside.borrow_mut();
+            if let Some(at) = inside.iter().rposition(|c| Arc::ptr_eq(c, &self.0)) {
+                inside.remove(at);
+            }
+        });
+    }
+}
+
+/// The `async` form of [`observe`]: reports the calls `future` makes while it is polled,
+/// on whatever thread polls it, and those on every thread not inside an `observe` of its
+/// own while it runs (the tasks it spawns).
 ///
 /// ```
 /// #[memo::cached]
@@ -151,8 +192,32 @@ pub fn observe<T>(f: impl FnOnce() -> T) -> (T, Report) {
 /// ```
 pub async fn observe_async<F: Future>(future: F) -> (F::Output, Report) {
     let listening = Listening::start();
-    let value = future.await;
+    let value = Polled {
+        future: Box::pin(future),
+        report: Arc::clone(&listening.report),
+    }
+    .await;
     (value, listening.finish())
+}
+
+/// A future whose polls are inside an [`observe_async`]: the thread polling it counts for
+/// that report while it does.
+struct Polled<F> {
+    future: std::pin::Pin<Box<F>>,
+    report: Collector,
+}
+
+impl<F: Future> Future for Polled<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        INSIDE.with(|inside| inside.borrow_mut().push(Arc::clone(&self.report)));
+        let _inside = Inside(Arc::clone(&self.report));
+        self.future.as_mut().poll(cx)
+    }
 }
 
 /// An open [`observe`]: its report is gathered until it finishes or is dropped (the
@@ -164,8 +229,8 @@ struct Listening {
 impl Listening {
     fn start() -> Listening {
         watching();
-        let report = Arc::new(Mutex::new(Report::default()));
-        lock(&COLLECTORS).push(Arc::clone(&report));
+        let report = Collector::default();
+        lock(&OPEN).push(Arc::clone(&report));
         let _ = LISTENERS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
             Some(if now == UNSET { 1 } else { now + 1 })
         });
@@ -179,7 +244,7 @@ impl Listening {
 
 impl Drop for Listening {
     fn drop(&mut self) {
-        lock(&COLLECTORS).retain(|c| !Arc::ptr_eq(c, &self.report));
+        lock(&OPEN).retain(|c| !Arc::ptr_eq(c, &self.report));
         LISTENERS.fetch_sub(1, Ordering::Relaxed);
     }
 }

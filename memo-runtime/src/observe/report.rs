@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::How;
@@ -173,15 +173,15 @@ pub(super) fn wanted() -> bool {
     })
 }
 
-/// Prints `process`, the whole process's report, to standard error when it exits.
-pub(super) fn print_at_exit(process: Arc<Mutex<Report>>) {
-    static PROCESS: OnceLock<Arc<Mutex<Report>>> = OnceLock::new();
-    if PROCESS.set(process).is_err() {
+/// Prints the whole process's report, which `report` gives, to standard error when it
+/// exits.
+pub(super) fn print_at_exit(report: fn() -> Option<Report>) {
+    static REPORT: OnceLock<fn() -> Option<Report>> = OnceLock::new();
+    if REPORT.set(report).is_err() {
         return;
     }
     super::on_exit(|| {
-        if let Some(process) = PROCESS.get() {
-            let report = super::lock(process).clone();
+        if let Some(report) = REPORT.get().and_then(|report| report()) {
             eprint!("memo report (MEMO_REPORT):\n{report}");
         }
     });
