@@ -44,14 +44,14 @@
 pub use memo_derive::CacheKey;
 pub use memo_macros::cached;
 pub use memo_runtime::{
-    ArchiveReport, CacheKey, Change, ChangeKind, Component, Diagnosis, Digest, Engine, Entry,
-    Error, Explanation, FileContent, FunctionRecord, FunctionReport, FunctionVersion, Gc, GcReport,
-    Holder, KEY_FORMAT_VERSION, KeyHasher, Memo, MemoryUsage, ParseDigestError, Problem,
+    ArchiveReport, CacheKey, Cached, Change, ChangeKind, Component, Diagnosis, Digest, Engine,
+    Entry, Error, Explanation, FileContent, FunctionRecord, FunctionReport, FunctionVersion, Gc,
+    GcReport, Holder, KEY_FORMAT_VERSION, KeyHasher, Memo, MemoryUsage, ParseDigestError, Problem,
     RemoteConfig, RemoteCounts, RemoteReport, RemoteStats, Report, STORE_FORMAT_VERSION, Scoped,
     Serde, Stats, Store, StoreBuilder, VerifyReport, bypass, bypass_async, current_store,
-    default_dir, default_store, diff_components, explain, key_of, memory_usage, observe,
-    observe_async, refresh, refresh_async, set_default_store, set_memory_budget, with_store,
-    with_store_async,
+    default_dir, default_store, diff_components, enabled, enabled_async, explain, key_of,
+    memory_usage, observe, observe_async, refresh, refresh_async, set_default_store,
+    set_memory_budget, with_store, with_store_async,
 };
 
 /// The source text `#[cached]` packs into each function's call site, for `memo explain
@@ -84,6 +84,7 @@ pub mod __private {
         DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, Exact, ExactFallback,
         ExactField, ExactKey, ExactTier, KeyHasher, MemoOf, Moved, Plain, Registration,
         SameByBytes, SameByEq, SameProbe, ShareBytes, ShareProbe, ShareTyped, SiteState,
-        StaticComponent, call, call_async, call_ok, call_ok_async, inventory, registered,
+        StaticComponent, call, call_async, call_async_flagged, call_flagged, call_ok,
+        call_ok_async, call_ok_async_flagged, call_ok_flagged, inventory, key_env, registered,
     };
 }

@@ -19,9 +19,13 @@ pub struct Options {
     pub deps: Option<Vec<Path>>,
     /// `args = "hidden"`: the arguments' readable form is not recorded with the entries.
     pub hide_args: Option<bool>,
+    /// `env = ["VAR", ..]`: environment variables whose values, read at each call, key it.
+    pub env: Option<Vec<LitStr>>,
+    /// `flag`: the function returns `memo::Cached<T>`, which says whether it was a hit.
+    pub flag: Option<bool>,
 }
 
-const KNOWN: &str = "`ttl`, `tags`, `name`, `version`, `skip`, `deps`, `args`";
+const KNOWN: &str = "`ttl`, `tags`, `name`, `version`, `skip`, `deps`, `args`, `env`, `flag`";
 const TTL_HELP: &str =
     "`ttl` expects a duration like \"90s\", \"30m\", \"1h\" or \"7d\", or a number of seconds";
 
@@ -48,6 +52,8 @@ pub fn parse(args: TokenStream, errors: &mut Vec<Error>) -> Options {
             "skip" => skip(&meta).map(|v| options.skip = Some(v)),
             "deps" => deps(&meta).map(|v| options.deps = Some(v)),
             "args" => args_option(&meta).map(|v| options.hide_args = Some(v)),
+            "env" => env(&meta).map(|v| options.env = Some(v)),
+            "flag" => flag(&meta).map(|v| options.flag = Some(v)),
             _ => {
                 errors.push(meta.error(format!(
                     "unknown `cached` option{}; expected one of {KNOWN}",
@@ -161,6 +167,55 @@ fn tags(meta: &ParseNestedMeta) -> syn::Result<Vec<LitStr>> {
         .collect()
 }
 
+/// `flag`, or `flag = true` / `flag = false`.
+fn flag(meta: &ParseNestedMeta) -> syn::Result<bool> {
+    if !meta.input.peek(Token![=]) {
+        return Ok(true);
+    }
+    let value: syn::LitBool = meta.value()?.parse().map_err(|e| {
+        Error::new(
+            e.span(),
+            "`flag` stands alone (`#[cached(flag)]`) or takes `true` or `false`",
+        )
+    })?;
+    Ok(value.value)
+}
+
+/// `env = ["A", "B"]`, or `env = "A"` for one.
+fn env(meta: &ParseNestedMeta) -> syn::Result<Vec<LitStr>> {
+    let value: Expr = meta.value()?.parse()?;
+    let elems: Vec<&Expr> = match &value {
+        Expr::Array(array) => array.elems.iter().collect(),
+        one @ Expr::Lit(_) => vec![one],
+        other => {
+            return Err(Error::new(
+                other.span(),
+                "`env` expects names of environment variables, like `env = [\"MODEL_URL\", \"LANG\"]`",
+            ));
+        }
+    };
+    let mut names: Vec<LitStr> = Vec::new();
+    for elem in elems {
+        match elem {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(var), ..
+            }) if !var.value().is_empty() && !var.value().contains(['=', '\0']) => {
+                if names.iter().any(|n| n.value() == var.value()) {
+                    return Err(Error::new(var.span(), "`env` names this variable twice"));
+                }
+                names.push(var.clone());
+            }
+            other => {
+                return Err(Error::new(
+                    other.span(),
+                    "`env` expects names of environment variables, like `env = [\"MODEL_URL\", \"LANG\"]`",
+                ));
+            }
+        }
+    }
+    Ok(names)
+}
+
 fn name(meta: &ParseNestedMeta) -> syn::Result<LitStr> {
     let name: LitStr = meta.value()?.parse()?;
     if name.value().trim().is_empty() {
@@ -224,6 +279,9 @@ impl Options {
             for path in deps {
                 out.push(("deps", quote::quote!(#path).to_string()));
             }
+        }
+        for var in self.env.iter().flatten() {
+            out.push(("env", var.value()));
         }
         out
     }

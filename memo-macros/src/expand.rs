@@ -269,23 +269,44 @@ fn expand(
     } else {
         (TokenStream::new(), share)
     };
+    // With `flag`, the `_flagged` form of each: it returns `memo::Cached<R>`.
+    let flagged = options.flag == Some(true);
+    let suffix = |name: &str| {
+        let name = if flagged {
+            format!("{name}_flagged")
+        } else {
+            name.to_owned()
+        };
+        syn::Ident::new(&name, span)
+    };
+    let (call_plain, call_ok, call_async, call_ok_async) = (
+        suffix("call"),
+        suffix("call_ok"),
+        suffix("call_async"),
+        suffix("call_ok_async"),
+    );
     let call = match (sig.asyncness.is_some(), output.fallible) {
         (false, false) => quote_spanned! {span=>
-            ::memo::__private::call::<#stored>(#site, &__memo_key, #share, #body)
+            ::memo::__private::#call_plain::<#stored>(#site, &__memo_key, #share, #body)
         },
         (false, true) => quote_spanned! {span=>
-            ::memo::__private::call_ok::<#stored, #ret>(#site, &__memo_key, #share, #body)
+            ::memo::__private::#call_ok::<#stored, #ret>(#site, &__memo_key, #share, #body)
         },
         (true, false) => quote_spanned! {span=>
-            ::memo::__private::call_async::<#stored>(#site, &__memo_key, #share, #body).await
+            ::memo::__private::#call_async::<#stored>(#site, &__memo_key, #share, #body).await
         },
         (true, true) => quote_spanned! {span=>
-            ::memo::__private::call_ok_async::<#stored, #ret>(
+            ::memo::__private::#call_ok_async::<#stored, #ret>(
                 #site, &__memo_key, #share, #body,
             )
             .await
         },
     };
+    // The signature as callers see it: `flag` wraps the return type.
+    let mut outer = sig.clone();
+    if flagged {
+        outer.output = syn::parse_quote_spanned! {span=> -> ::memo::Cached<#ret> };
+    }
 
     // The exact path is asked first, before the key stream is built: a hit there needs
     // nothing else.
@@ -316,7 +337,7 @@ fn expand(
 
     quote! {
         #(#attrs)*
-        #vis #sig {
+        #vis #outer {
             static __MEMO_SITE: ::memo::__private::CallSite = ::memo::__private::CallSite {
                 name: #name,
                 module: ::core::module_path!(),
@@ -400,6 +421,10 @@ fn exact_tier<'f>(function: &'f Function, options: &Options) -> Option<Vec<&'f s
     let plain = sig.asyncness.is_none()
         && !output.fallible
         && options.ttl.is_none()
+        // What the environment holds is not in the arguments it keeps by.
+        && options.env.is_none()
+        // A flagged call says how it was answered, which this path does not.
+        && options.flag != Some(true)
         && function.receiver.is_none()
         && !function.mentions_self
         && sig
@@ -476,6 +501,11 @@ fn key_statements(function: &Function, options: &Options) -> Vec<TokenStream> {
         let ty = arg.ty;
         keys.push(quote_spanned! {ty.span()=>
             <#ty as ::memo::__private::CacheKey>::cache_key(&#ident, &mut __memo_key);
+        });
+    }
+    for var in options.env.iter().flatten() {
+        keys.push(quote! {
+            ::memo::__private::key_env(&mut __memo_key, #var);
         });
     }
     keys

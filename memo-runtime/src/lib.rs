@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod cached;
 mod call;
 mod clock;
 mod code;
@@ -24,6 +25,7 @@ mod explain;
 #[doc(hidden)]
 pub mod fuzz;
 mod key;
+mod listed;
 mod memo;
 mod observe;
 #[doc(hidden)]
@@ -32,15 +34,16 @@ mod scope;
 mod store;
 mod warn;
 
+pub use cached::Cached;
 pub use digest::{Digest, ParseDigestError};
 pub use error::{Error, Result};
 pub use explain::{Change, ChangeKind, Explanation, diff_components, explain};
-pub use key::{CacheKey, FileContent, KEY_FORMAT_VERSION, KeyHasher, Serde, key_of};
+pub use key::{CacheKey, FileContent, KEY_FORMAT_VERSION, KeyHasher, Serde, key_env, key_of};
 pub use memo::Memo;
 pub use observe::{FunctionReport, Report, observe, observe_async};
 pub use scope::{
-    Scoped, bypass, bypass_async, current_store, default_dir, default_store, refresh,
-    refresh_async, set_default_store, with_store, with_store_async,
+    Scoped, bypass, bypass_async, current_store, default_dir, default_store, enabled,
+    enabled_async, refresh, refresh_async, set_default_store, with_store, with_store_async,
 };
 pub use store::{
     ArchiveReport, Component, Diagnosis, Engine, Entry, FunctionRecord, FunctionVersion, Gc,
@@ -58,7 +61,8 @@ pub use call::{
     Describe, DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, DescribeFn,
     MemoOf, Moved, Once, Outcome, Plain, Registration, SameByBytes, SameByEq, SameFn, SameProbe,
     Share, ShareBytes, ShareProbe, ShareTyped, SiteState, StaticComponent, Stored, Twice, call,
-    call_async, call_ok, call_ok_async, registered,
+    call_async, call_async_flagged, call_flagged, call_ok, call_ok_async, call_ok_async_flagged,
+    call_ok_flagged, registered,
 };
 pub use call::{MemoryUsage, memory_usage, set_memory_budget};
 #[doc(hidden)]

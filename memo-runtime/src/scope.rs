@@ -198,6 +198,31 @@ pub fn bypass<R>(f: impl FnOnce() -> R) -> R {
     with_mode(Mode::Bypass, f)
 }
 
+/// Runs `f` with caching on again on this thread, inside an outer [`bypass`] (or
+/// [`refresh`]): cached functions hit and store as usual. `MEMO_DISABLE` and the functions
+/// `MEMO_BYPASS` names stay uncached: those are the operator's.
+///
+/// ```
+/// #[memo::cached]
+/// fn double(x: u64) -> u64 {
+///     x * 2
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// memo::with_store(&store, || {
+///     memo::bypass(|| {
+///         double(1); // uncached
+///         memo::enabled(|| double(1)); // computed and stored
+///     });
+///     double(1); // a hit
+/// });
+/// assert_eq!(store.stats()?.hits, 1);
+/// # Ok::<(), memo::Error>(())
+/// ```
+pub fn enabled<R>(f: impl FnOnce() -> R) -> R {
+    with_mode(Mode::Normal, f)
+}
+
 /// Runs `f` with cached functions recomputing on this thread: each call runs and its
 /// result overwrites the stored one.
 ///
@@ -287,6 +312,14 @@ pub fn bypass_async<F: std::future::Future>(future: F) -> Scoped<F> {
     Scoped {
         future: Box::pin(future),
         install: Install::Mode(Mode::Bypass),
+    }
+}
+
+/// Runs `future` with caching on again inside an outer bypass: the async [`enabled`].
+pub fn enabled_async<F: std::future::Future>(future: F) -> Scoped<F> {
+    Scoped {
+        future: Box::pin(future),
+        install: Install::Mode(Mode::Normal),
     }
 }
 

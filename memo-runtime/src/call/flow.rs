@@ -58,6 +58,9 @@ pub(super) fn start<'k, S: Stored>(
     share: Share<S::Value>,
     tiers: Tiers,
 ) -> Start<'k, S::Value> {
+    if site.bypassed() {
+        return Start::Uncached;
+    }
     let audited = audit::sampled();
     if !audited && let Some(value) = warm::<S>(site, key, &share) {
         return Start::Hit(value);

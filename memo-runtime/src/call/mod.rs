@@ -16,6 +16,7 @@ mod tier;
 use std::convert::Infallible;
 use std::future::Future;
 
+use crate::Cached;
 use crate::observe::{self, How};
 use crate::store::Ask;
 use crate::{KeyHasher, scope};
@@ -44,10 +45,23 @@ pub fn call<S: Stored>(
     share: Share<S::Value>,
     compute: impl Body<S::Value, S::Value>,
 ) -> S::Value {
-    match call_ok::<S, Result<S::Value, Infallible>>(site, key, share, Infallibly(compute)) {
+    call_flagged::<S>(site, key, share, compute).into_inner()
+}
+
+/// [`call`], saying whether the result came from the cache (`#[cached(flag)]`).
+#[doc(hidden)]
+#[inline]
+pub fn call_flagged<S: Stored>(
+    site: &'static CallSite,
+    key: &KeyHasher,
+    share: Share<S::Value>,
+    compute: impl Body<S::Value, S::Value>,
+) -> Cached<S::Value> {
+    let ok = Infallibly(compute);
+    call_ok_flagged::<S, Result<S::Value, Infallible>>(site, key, share, ok).map(|ok| match ok {
         Ok(value) => value,
         Err(never) => match never {},
-    }
+    })
 }
 
 /// A body that cannot fail, as one whose every return is stored.
@@ -143,6 +157,18 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
     share: Share<S::Value>,
     compute: impl Body<R, S::Value>,
 ) -> R {
+    call_ok_flagged::<S, R>(site, key, share, compute).into_inner()
+}
+
+/// [`call_ok`], saying whether the result came from the cache (`#[cached(flag)]`).
+#[doc(hidden)]
+#[inline]
+pub fn call_ok_flagged<S: Stored, R: Outcome<Ok = S::Value>>(
+    site: &'static CallSite,
+    key: &KeyHasher,
+    share: Share<S::Value>,
+    compute: impl Body<R, S::Value>,
+) -> Cached<R> {
     let began = observe::watching().then(std::time::Instant::now);
     let span = call_span!(site);
     let entered = span.enter();
@@ -151,7 +177,7 @@ pub fn call_ok<S: Stored, R: Outcome<Ok = S::Value>>(
     if began.is_some() || !span.is_disabled() {
         told(site, key, &span, how, began);
     }
-    result
+    Cached::new(result, matches!(how, How::Hit))
 }
 
 /// [`call_ok`]'s work, and how it went.
@@ -217,11 +243,26 @@ pub async fn call_async<S: Stored>(
     share: Share<S::Value>,
     compute: impl AsyncBody<S::Value, S::Value>,
 ) -> S::Value {
+    call_async_flagged::<S>(site, key, share, compute)
+        .await
+        .into_inner()
+}
+
+/// [`call_async`], saying whether the result came from the cache (`#[cached(flag)]`).
+#[doc(hidden)]
+pub async fn call_async_flagged<S: Stored>(
+    site: &'static CallSite,
+    key: &KeyHasher,
+    share: Share<S::Value>,
+    compute: impl AsyncBody<S::Value, S::Value>,
+) -> Cached<S::Value> {
     let ok = Infallibly(compute);
-    match call_ok_async::<S, Result<S::Value, Infallible>>(site, key, share, ok).await {
-        Ok(value) => value,
-        Err(never) => match never {},
-    }
+    call_ok_async_flagged::<S, Result<S::Value, Infallible>>(site, key, share, ok)
+        .await
+        .map(|ok| match ok {
+            Ok(value) => value,
+            Err(never) => match never {},
+        })
 }
 
 /// The `async fn` form of [`call_ok`]. An audited hit runs the body once: a future cannot
@@ -233,6 +274,19 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     share: Share<S::Value>,
     compute: impl AsyncBody<R, S::Value>,
 ) -> R {
+    call_ok_async_flagged::<S, R>(site, key, share, compute)
+        .await
+        .into_inner()
+}
+
+/// [`call_ok_async`], saying whether the result came from the cache (`#[cached(flag)]`).
+#[doc(hidden)]
+pub async fn call_ok_async_flagged<S: Stored, R: Outcome<Ok = S::Value>>(
+    site: &'static CallSite,
+    key: &KeyHasher,
+    share: Share<S::Value>,
+    compute: impl AsyncBody<R, S::Value>,
+) -> Cached<R> {
     use tracing::Instrument as _;
     let began = observe::watching().then(std::time::Instant::now);
     let span = call_span!(site);
@@ -242,7 +296,7 @@ pub async fn call_ok_async<S: Stored, R: Outcome<Ok = S::Value>>(
     if began.is_some() || !span.is_disabled() {
         told(site, key, &span, how, began);
     }
-    result
+    Cached::new(result, matches!(how, How::Hit))
 }
 
 /// [`call_ok_async`]'s work, and how it went.

@@ -56,6 +56,8 @@ pub struct SiteState {
     pub(crate) codec: super::codec::Codec,
     /// How long a computation of it takes here, in ns, a moving average (0 until one ran).
     compute_ns: AtomicU64,
+    /// Whether `MEMO_BYPASS` names it: 0 until asked, then 1 (no) or 2 (yes).
+    bypassed: std::sync::atomic::AtomicU8,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -73,6 +75,7 @@ impl SiteState {
             slot: AtomicUsize::new(0),
             codec: super::codec::Codec::new(),
             compute_ns: AtomicU64::new(0),
+            bypassed: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
@@ -168,6 +171,22 @@ impl CallSite {
             args: None,
             call: None,
             compute_ns: None,
+        }
+    }
+
+    /// Whether `MEMO_BYPASS` names this function, so that it always runs uncached.
+    #[inline]
+    pub(crate) fn bypassed(&self) -> bool {
+        match self.state.bypassed.load(Ordering::Relaxed) {
+            1 => false,
+            2 => true,
+            _ => {
+                let listed = crate::listed::bypassed(self.name);
+                self.state
+                    .bypassed
+                    .store(if listed { 2 } else { 1 }, Ordering::Relaxed);
+                listed
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! typed, length-prefixed blake3 stream.
 
 mod collections;
+mod env;
 mod file;
 mod hasher;
 mod primitives;
@@ -10,6 +11,7 @@ pub(crate) mod tag;
 
 use crate::Digest;
 
+pub use env::key_env;
 pub use file::FileContent;
 pub use hasher::KeyHasher;
 pub use serde_key::Serde;

@@ -131,6 +131,7 @@ where
             || tier::budget() == 0
             || super::audit::rate() > 0.0
             || crate::observe::watching()
+            || site.bypassed()
         {
             return Err(nothing());
         }
