@@ -86,5 +86,6 @@ pub mod __private {
         SameByBytes, SameByEq, SameProbe, ShareBytes, ShareProbe, ShareTyped, SiteState,
         StaticComponent, call, call_async, call_async_flagged, call_flagged, call_ok,
         call_ok_async, call_ok_async_flagged, call_ok_flagged, inventory, key_env, registered,
+        retry_arg, retrying, retrying_async,
     };
 }

@@ -212,3 +212,76 @@ fn memo_bypass_names_functions_that_always_run_uncached() {
     let (out, _) = ran_under("");
     assert_eq!(out.matches(" ran 1").count(), 4, "{out}");
 }
+
+static ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+
+/// Fails until the `succeed_at`-th attempt of all (counted across calls).
+#[cached(retries = 3)]
+fn flaky(key: &str, succeed_at: u32) -> Result<String, String> {
+    let attempt = ATTEMPTS.fetch_add(1, Ordering::SeqCst) + 1;
+    if attempt < succeed_at {
+        Err(format!("attempt {attempt} failed"))
+    } else {
+        Ok(format!("{key} on attempt {attempt}"))
+    }
+}
+
+#[cached(retries = 2)]
+fn maybe(name: String, found_at: u32) -> Option<String> {
+    let attempt = ATTEMPTS.fetch_add(1, Ordering::SeqCst) + 1;
+    (attempt >= found_at).then(|| format!("{name}@{attempt}"))
+}
+
+#[cached(retries = 2)]
+async fn flaky_async(x: u32, succeed_at: u32) -> Result<u32, String> {
+    let attempt = ATTEMPTS.fetch_add(1, Ordering::SeqCst) + 1;
+    if attempt < succeed_at {
+        Err("not yet".into())
+    } else {
+        Ok(x + attempt)
+    }
+}
+
+#[test]
+fn retries_run_a_failed_call_again_and_store_only_a_success() {
+    let store = Store::temporary().unwrap();
+    let attempts = || ATTEMPTS.swap(0, Ordering::SeqCst);
+    memo::with_store(&store, || {
+        attempts();
+        // Fails twice, then succeeds: three attempts, the success stored.
+        assert_eq!(flaky("a", 3).as_deref(), Ok("a on attempt 3"));
+        assert_eq!(attempts(), 3);
+        assert_eq!(flaky("a", 3).as_deref(), Ok("a on attempt 3"));
+        assert_eq!(attempts(), 0, "a hit");
+        // Always fails: the first try and three retries, the last error returned, nothing
+        // stored.
+        let started = std::time::Instant::now();
+        assert_eq!(flaky("b", 100), Err("attempt 4 failed".into()));
+        assert_eq!(attempts(), 4);
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(70),
+            "backs off 10, 20 and 40 ms"
+        );
+        assert_eq!(flaky("b", 100), Err("attempt 4 failed".into()));
+        assert_eq!(attempts(), 4, "a failure is never stored");
+        // An `Option` fails on `None`; its `Some` is stored.
+        assert_eq!(maybe("x".into(), 2).as_deref(), Some("x@2"));
+        assert_eq!(attempts(), 2);
+        assert_eq!(maybe("x".into(), 2).as_deref(), Some("x@2"));
+        assert_eq!(attempts(), 0, "stored");
+        assert_eq!(maybe("y".into(), 100), None);
+        assert_eq!(attempts(), 3);
+        assert_eq!(maybe("y".into(), 100), None);
+        assert_eq!(attempts(), 3, "a `None` is retried, never stored");
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(memo::with_store_async(&store, async {
+        attempts();
+        assert_eq!(flaky_async(10, 2).await, Ok(12));
+        assert_eq!(attempts(), 2);
+        assert_eq!(flaky_async(10, 2).await, Ok(12));
+        assert_eq!(attempts(), 0);
+    }));
+}

@@ -77,6 +77,18 @@ impl<'a> Function<'a> {
 }
 
 impl<'a> Output<'a> {
+    /// With `retries`, an `Option` return fails on `None`: like an `Err`, never stored.
+    pub fn none_fails(self) -> Output<'a> {
+        match generic_of(self.ty, "Option") {
+            Some(some) if !self.fallible => Output {
+                ty: self.ty,
+                fallible: true,
+                stored: Stored::of(some),
+            },
+            _ => self,
+        }
+    }
+
     fn classify(ty: &'a Type) -> Output<'a> {
         match generic_of(ty, "Result") {
             Some(ok) => Output {

@@ -23,9 +23,12 @@ pub struct Options {
     pub env: Option<Vec<LitStr>>,
     /// `flag`: the function returns `memo::Cached<T>`, which says whether it was a hit.
     pub flag: Option<bool>,
+    /// `retries = N`: an `Err` or `None` runs the body again, up to N more times.
+    pub retries: Option<u32>,
 }
 
-const KNOWN: &str = "`ttl`, `tags`, `name`, `version`, `skip`, `deps`, `args`, `env`, `flag`";
+const KNOWN: &str =
+    "`ttl`, `tags`, `name`, `version`, `skip`, `deps`, `args`, `env`, `flag`, `retries`";
 const TTL_HELP: &str =
     "`ttl` expects a duration like \"90s\", \"30m\", \"1h\" or \"7d\", or a number of seconds";
 
@@ -54,6 +57,7 @@ pub fn parse(args: TokenStream, errors: &mut Vec<Error>) -> Options {
             "args" => args_option(&meta).map(|v| options.hide_args = Some(v)),
             "env" => env(&meta).map(|v| options.env = Some(v)),
             "flag" => flag(&meta).map(|v| options.flag = Some(v)),
+            "retries" => retries(&meta).map(|v| options.retries = Some(v)),
             _ => {
                 errors.push(meta.error(format!(
                     "unknown `cached` option{}; expected one of {KNOWN}",
@@ -165,6 +169,19 @@ fn tags(meta: &ParseNestedMeta) -> syn::Result<Vec<LitStr>> {
             )),
         })
         .collect()
+}
+
+/// `retries = N`, at most 100: a retry loop longer than that is a bug, not resilience.
+fn retries(meta: &ParseNestedMeta) -> syn::Result<u32> {
+    const HELP: &str = "`retries` expects a number of retries from 0 to 100, like `retries = 3`";
+    let lit: LitInt = meta
+        .value()?
+        .parse()
+        .map_err(|e| Error::new(e.span(), HELP))?;
+    match lit.base10_parse::<u32>() {
+        Ok(n) if n <= 100 => Ok(n),
+        _ => Err(Error::new(lit.span(), HELP)),
+    }
 }
 
 /// `flag`, or `flag = true` / `flag = false`.
@@ -282,6 +299,10 @@ impl Options {
         }
         for var in self.env.iter().flatten() {
             out.push(("env", var.value()));
+        }
+        // Retried, an `Option` function stores its `Some` values alone: other bytes.
+        if self.retries.is_some_and(|n| n > 0) {
+            out.push(("retries", "on".into()));
         }
         out
     }

@@ -29,7 +29,10 @@ pub fn cached(args: TokenStream, item: TokenStream, origin: &Origin) -> TokenStr
     };
     let mut errors = Vec::new();
     let options = attr::parse(args, &mut errors);
-    let function = Function::from_syn(&item_fn);
+    let mut function = Function::from_syn(&item_fn);
+    if options.retries.is_some_and(|n| n > 0) {
+        function.output = function.output.map(|output| output.none_fails());
+    }
     valid::check(&function, &options, &mut errors);
     let (components, own_source) = reach(&function, &options, origin, &mut errors);
     match errors.into_iter().reduce(|mut all, next| {
@@ -201,18 +204,44 @@ fn expand(
         };
     };
     let describe = describe_fn(function, options);
+    // With `retries`, each attempt runs on its own clone of the arguments.
+    let retries = options.retries.filter(|n| *n > 0);
+    let retry_checks: Vec<TokenStream> = match retries {
+        Some(_) => function
+            .args
+            .iter()
+            .map(|arg| {
+                let ty = arg.ty;
+                quote_spanned! {ty.span()=> ::memo::__private::retry_arg::<#ty>(); }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let body = if sig.asyncness.is_some() {
         // The body takes the arguments, so that they can be described on a miss before
         // its future is made. The closure's parameter is inferred, not written: the
         // future borrows what the arguments borrow, for their own lifetimes.
-        let pats = function.args.iter().map(|arg| arg.pat);
+        let pats: Vec<_> = function.args.iter().map(|arg| arg.pat).collect();
         let idents: Vec<_> = function.args.iter().filter_map(Arg::ident).collect();
+        let future = match retries {
+            None => quote_spanned! {span=> move |(#(#pats,)*)| async move #block },
+            Some(n) => quote_spanned! {span=>
+                move |__memo_args| async move {
+                    ::memo::__private::retrying_async(#n, || {
+                        let (#(#pats,)*) = ::core::clone::Clone::clone(&__memo_args);
+                        async move #block
+                    })
+                    .await
+                }
+            },
+        };
         quote_spanned! {span=>
             {
                 #probes
+                #(#retry_checks)*
                 ::memo::__private::Deferred::new(
                     (#(#idents,)*),
-                    move |(#(#pats,)*)| async move #block,
+                    #future,
                     #same,
                     #describe,
                 )
@@ -237,15 +266,33 @@ fn expand(
         let stmts = &block.stmts;
         // Every argument counts as used, as it did when the key read it.
         let uses = (!idents.is_empty()).then(|| quote!(let _ = (#(&#idents,)*);));
+        let run = match retries {
+            None => quote_spanned! {span=>
+                move |(#(#pats,)*): (#(#tys,)*)| -> #ret {
+                    #uses
+                    #(#stmts)*
+                }
+            },
+            Some(n) => {
+                let pats = function.args.iter().map(|arg| arg.pat);
+                quote_spanned! {span=>
+                    move |__memo_args: (#(#tys,)*)| -> #ret {
+                        ::memo::__private::retrying(#n, || -> #ret {
+                            let (#(#pats,)*) = ::core::clone::Clone::clone(&__memo_args);
+                            #uses
+                            #(#stmts)*
+                        })
+                    }
+                }
+            }
+        };
         quote_spanned! {span=>
             {
                 #probes
+                #(#retry_checks)*
                 #kind.wrap(
                     (#(#idents,)*),
-                    move |(#(#pats,)*): (#(#tys,)*)| -> #ret {
-                        #uses
-                        #(#stmts)*
-                    },
+                    #run,
                     #same,
                     #describe,
                 )

@@ -30,6 +30,15 @@ pub fn check(function: &Function, options: &Options, errors: &mut Vec<Error>) {
             "`#[cached]` cannot take `&mut self`: a cached call may not run, so it cannot mutate; take `&self`",
         ));
     }
+    if options.retries.is_some_and(|n| n > 0)
+        && let Some(receiver) = function.receiver
+        && receiver.reference.is_none()
+    {
+        errors.push(Error::new_spanned(
+            receiver,
+            "`#[cached(retries)]` runs the body again after a failure, which a `self` taken by value cannot give it; take `&self`",
+        ));
+    }
     for arg in &function.args {
         if let Type::Reference(reference) = arg.ty
             && reference.mutability.is_some()

@@ -59,10 +59,10 @@ pub use call::exact::{
 pub use call::{
     ArgsCloned, ArgsMoved, ArgsProbe, ArgsText, AsyncBody, Body, CallSite, Cloned, Deferred,
     Describe, DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, DescribeFn,
-    MemoOf, Moved, Once, Outcome, Plain, Registration, SameByBytes, SameByEq, SameFn, SameProbe,
-    Share, ShareBytes, ShareProbe, ShareTyped, SiteState, StaticComponent, Stored, Twice, call,
-    call_async, call_async_flagged, call_flagged, call_ok, call_ok_async, call_ok_async_flagged,
-    call_ok_flagged, registered,
+    MemoOf, Moved, Once, Outcome, Plain, Registration, Retry, RetryArg, SameByBytes, SameByEq,
+    SameFn, SameProbe, Share, ShareBytes, ShareProbe, ShareTyped, SiteState, StaticComponent,
+    Stored, Twice, call, call_async, call_async_flagged, call_flagged, call_ok, call_ok_async,
+    call_ok_async_flagged, call_ok_flagged, registered, retry_arg, retrying, retrying_async,
 };
 pub use call::{MemoryUsage, memory_usage, set_memory_budget};
 #[doc(hidden)]

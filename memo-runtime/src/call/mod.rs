@@ -8,6 +8,7 @@ pub(crate) mod exact;
 mod flight;
 mod flow;
 mod offload;
+mod retry;
 mod sink;
 mod site;
 mod stored;
@@ -30,6 +31,7 @@ pub use describe::{
     ArgsText, Describe, DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields,
     DescribeFn,
 };
+pub use retry::{Retry, RetryArg, retry_arg, retrying, retrying_async};
 pub use site::{CallSite, Registration, SiteState, StaticComponent, registered};
 pub use stored::{MemoOf, Outcome, Plain, Stored};
 pub use tier::{

@@ -181,6 +181,19 @@ pub trait Outcome: Sized {
     fn from_stored(value: Self::Ok) -> Self;
 }
 
+/// With `#[cached(retries)]`, a `None` is a failure like an `Err`: never stored.
+impl<T> Outcome for Option<T> {
+    type Ok = T;
+
+    fn stored(&self) -> Option<&T> {
+        self.as_ref()
+    }
+
+    fn from_stored(value: T) -> Self {
+        Some(value)
+    }
+}
+
 impl<T, E> Outcome for Result<T, E> {
     type Ok = T;
 
