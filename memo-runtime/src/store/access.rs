@@ -174,7 +174,8 @@ impl Store {
             Bytes::Held(bytes) if bytes.len() <= INLINE_MAX => Some(bytes.to_vec()),
             _ => None,
         };
-        if inline.is_none() && !trees.blobs.contains_key(output).map_err(storage)? {
+        let new_blob = inline.is_none() && !trees.blobs.contains_key(output).map_err(storage)?;
+        if new_blob {
             match bytes {
                 Bytes::Held(bytes) => trees.blobs.insert(output, bytes),
                 Bytes::File(size) => trees.blobs.insert(output, files::pointer(size)),
@@ -215,6 +216,14 @@ impl Store {
             .entries
             .insert(key, encode(&record))
             .map_err(storage)?;
+        if let Some(budget) = &inner.budget {
+            let shared = if new_blob { record.size } else { 0 };
+            budget.grew(if record.inline.is_some() {
+                record.size
+            } else {
+                shared
+            });
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 mod access;
 mod archive;
+mod budget;
 mod counters;
 mod doctor;
 mod engine;
@@ -125,6 +126,9 @@ pub(crate) struct Inner {
     /// The fork count (see `fork::generation`) when it was opened; the constructors
     /// install the handler that counts, so a fork after this is always counted.
     forks: u64,
+    /// The size budget its entries are kept within, when it has one and this process
+    /// holds it.
+    budget: Option<Arc<budget::Budget>>,
 }
 
 /// A handle's store opened again, by the process (its pid) that did.
@@ -188,9 +192,38 @@ pub struct StoreBuilder {
     heal: bool,
     engine: Option<Engine>,
     remote: Option<RemoteConfig>,
+    limits: budget::Limits,
 }
 
 impl StoreBuilder {
+    /// Keeps the store's results and entries within `bytes` (else `MEMO_MAX_SIZE` says,
+    /// for a store opened at a directory, like `10GiB`): past it, the least recently used
+    /// entries are evicted by a thread of the store's own, down to 90% of it, and counted
+    /// as evictions in [`Stats`]. A call never waits for it. Each entry counts its
+    /// result's bytes (a result several entries share, once) and 160 bytes for its key and
+    /// record.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary_builder().max_bytes(64 << 20).open()?;
+    /// # Ok::<(), memo::Error>(())
+    /// ```
+    pub fn max_bytes(mut self, bytes: u64) -> StoreBuilder {
+        self.limits.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Keeps the store within `entries` entries (else `MEMO_MAX_ENTRIES` says), as
+    /// [`max_bytes`](StoreBuilder::max_bytes) does bytes.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary_builder().max_entries(100_000).open()?;
+    /// # Ok::<(), memo::Error>(())
+    /// ```
+    pub fn max_entries(mut self, entries: u64) -> StoreBuilder {
+        self.limits.max_entries = Some(entries);
+        self
+    }
+
     /// A shared tier on Redis behind the store (else `MEMO_REMOTE` says, for a store
     /// opened at a directory): results other machines computed are hits here, and, when
     /// it is read-write, what this one computes is shared. Needs the `remote` feature.
@@ -257,6 +290,7 @@ impl StoreBuilder {
             heal: self.heal,
             engine: self.engine,
             remote: self.remote,
+            limits: self.limits,
         };
         match &self.dir {
             Some(dir) => open::open(dir, &options),
@@ -284,6 +318,7 @@ impl Store {
             heal: true,
             engine: None,
             remote: None,
+            limits: budget::Limits::default(),
         }
     }
 

@@ -22,6 +22,8 @@ pub(super) struct Options {
     pub engine: Option<Engine>,
     /// The shared tier the builder names, if it does.
     pub remote: Option<super::RemoteConfig>,
+    /// The size budget the builder sets, if it does.
+    pub limits: super::budget::Limits,
 }
 /// The file in which the process that holds a store writes its pid.
 const HOLDER_FILE: &str = "holder.pid";
@@ -57,7 +59,13 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     let deadline = std::time::Instant::now() + TAKEOVER_WAIT;
     let inner = loop {
         let error = match start_own(&dir, engine, options) {
-            Ok(inner) => break Arc::new(with_shared(inner, options, true)),
+            Ok(inner) => {
+                break Arc::new(with_budget(
+                    with_shared(inner, options, true),
+                    options,
+                    true,
+                ));
+            }
             Err(error) => error,
         };
         let Error::Locked { holder, .. } = &error else {
@@ -88,6 +96,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     crate::warn::debug(|| format!("holding the store at {} ({engine})", dir.display()));
     super::fork::track_database(&dir);
     super::serve::start(&inner);
+    super::budget::start(&inner);
     if unclean {
         reclaim(&inner);
     }
@@ -116,7 +125,12 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
     inner.temporary = true;
     super::fork::track_database(&dir);
     // A temporary store has a shared tier only when its builder names one.
-    let inner = Arc::new(with_shared(inner, options, false));
+    let inner = Arc::new(with_budget(
+        with_shared(inner, options, false),
+        options,
+        false,
+    ));
+    super::budget::start(&inner);
     registry::add(&mut registry::lock(), dir, &inner);
     Ok(inner)
 }
@@ -145,6 +159,7 @@ fn served(dir: &Path, engine: Engine, holder: Option<u32>) -> Option<Inner> {
         again: Mutex::default(),
         pid: std::process::id(),
         forks: super::fork::generation(),
+        budget: None,
     })
 }
 
@@ -241,6 +256,7 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         again: Mutex::default(),
         pid: std::process::id(),
         forks: super::fork::generation(),
+        budget: None,
     })
 }
 
@@ -252,6 +268,19 @@ fn with_shared(mut inner: Inner, options: &Options, from_env: bool) -> Inner {
         .clone()
         .or_else(|| from_env.then(super::RemoteConfig::from_env).flatten());
     inner.shared = config.and_then(super::shared::SharedTier::open);
+    inner
+}
+
+/// `inner`, which this process holds, kept within the budget the builder sets — else, if
+/// `from_env`, the one `MEMO_MAX_SIZE` and `MEMO_MAX_ENTRIES` set.
+fn with_budget(mut inner: Inner, options: &Options, from_env: bool) -> Inner {
+    let mut limits = options.limits;
+    if from_env {
+        let env = super::budget::Limits::from_env();
+        limits.max_bytes = limits.max_bytes.or(env.max_bytes);
+        limits.max_entries = limits.max_entries.or(env.max_entries);
+    }
+    inner.budget = super::budget::Budget::new(limits);
     inner
 }
 
