@@ -7,6 +7,9 @@
 //! cargo run --example pipeline                 # every step is a hit
 //! cargo run --example pipeline -- --clip 2.5   # only `clip` and `summarize` run
 //! ```
+//!
+//! Each run ends with `memo::observe`'s report: per step, its calls, hits and misses, the
+//! time spent computing and the time the hits saved.
 
 use std::time::Instant;
 
@@ -44,13 +47,18 @@ fn main() {
         .nth(1)
         .map_or(5.0, |v| v.parse().expect("--clip takes a number"));
     let start = Instant::now();
-    let data = load(1_000_000);
-    let clipped = clip(&data, limit);
-    let (mean, sd) = summarize(&clipped);
+    // `observe` reports what the cached calls inside it did.
+    let ((data, clipped, (mean, sd)), report) = memo::observe(|| {
+        let data = load(1_000_000);
+        let clipped = clip(&data, limit);
+        let summary = summarize(&clipped);
+        (data, clipped, summary)
+    });
     println!("mean {mean:.4}, sd {sd:.4}  ({:.1?})", start.elapsed());
     println!(
         "load {} -> clip {} -> summarize",
         data.hash().short(),
         clipped.hash().short()
     );
+    print!("{report}");
 }
