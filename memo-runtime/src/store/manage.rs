@@ -200,13 +200,14 @@ impl Store {
     ///
     /// ```
     /// #[memo::cached]
-    /// fn double(x: u64) -> u64 {
+    /// fn doubled_for_its_source(x: u64) -> u64 {
     ///     x * 2
     /// }
     ///
     /// let store = memo::Store::temporary()?;
-    /// memo::with_store(&store, || double(21));
-    /// let record = store.function(memo::explain("double").unwrap().name.as_str())?.unwrap();
+    /// memo::with_store(&store, || doubled_for_its_source(21));
+    /// let name = memo::explain("doubled_for_its_source").unwrap().name;
+    /// let record = store.function(&name)?.unwrap();
     /// let mut version = record.versions[0].clone();
     /// assert!(store.load_sources(&mut version)?);
     /// assert!(version.components[0].source.as_deref().unwrap().contains("x * 2"));
