@@ -96,11 +96,20 @@ pub struct RawStore {
 }
 
 impl RawStore {
-    /// Opens the database of the store in `dir`, which no `Store` may have open.
+    /// Opens the database of the store in `dir`, which no `Store` may have open: one just
+    /// dropped is waited for (up to ten seconds) while its engine lets go of the file, as
+    /// sled does in the background.
     pub fn open(dir: &Path) -> Result<RawStore, Failure> {
-        Ok(RawStore {
-            db: Raw::open(dir)?,
-        })
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Raw::open(dir) {
+                Ok(db) => return Ok(RawStore { db }),
+                Err(crate::store::EngineError::Locked) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// Every key of tree `name`, in order.

@@ -35,7 +35,7 @@ pub use shared::{RemoteConfig, RemoteCounts, RemoteReport, RemoteStats};
 pub use verify::VerifyReport;
 
 pub(crate) use access::{Bytes, FunctionInfo, Hit, NewEntry, Payload, read_entry_head};
-pub(crate) use engine::Raw;
+pub(crate) use engine::{EngineError, Raw};
 pub(crate) use files::{BlobFile, DIR as FILES_DIR, FILE_MIN, Staged};
 pub(crate) use record::{EntryRecord, decode_exact};
 pub(crate) use serve::{Lead, Lease};
