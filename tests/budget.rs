@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use memo::{Store, cached};
-use support::child::{child, in_child};
+use support::child::{child, in_child, number_after};
 
 /// A 4 KiB result of its own for each `i`: nothing shared, each its own blob.
 #[cached]
@@ -106,12 +106,7 @@ fn memo_max_size_sets_the_budget_of_the_default_store() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let settled: u64 = stdout
-        .split("settled at ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{stdout}"));
+    let settled = number_after(&stdout, "settled at ");
     assert!(settled <= 200 << 10, "{stdout}");
     // A value that is not a size is said once, and the store has no limit.
     let other = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use memo::{Memo, Store, cached};
-use support::child::{child, in_child};
+use support::child::{child, in_child, number_after};
 
 #[cached]
 fn load(rows: usize) -> Memo<Vec<u64>> {
@@ -183,12 +183,7 @@ fn a_new_process_knows_what_its_hits_saved_from_the_store() {
     let second = child("child_pipeline", dir.path()).output().unwrap();
     let second = String::from_utf8_lossy(&second.stdout).into_owned();
     assert!(second.contains("load hits 1 misses 0"), "{second}");
-    let saved: u64 = second
-        .split("saved_ms ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{second}"));
+    let saved = number_after(&second, "saved_ms ");
     assert!(saved >= 30, "the stored compute time of load: {second}");
 }
 

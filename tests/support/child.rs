@@ -60,8 +60,14 @@ pub fn wait_for(process: &mut Child, line: &str) -> BufReader<ChildStdout> {
 /// The number a child printed after `label` (`computed 12`), reading all it prints.
 pub fn printed(out: BufReader<ChildStdout>, label: &str) -> u64 {
     let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
-    lines
-        .iter()
-        .find_map(|l| l.split_once(label).map(|(_, n)| n.trim().parse().unwrap()))
-        .unwrap_or_else(|| panic!("the child printed no {label:?}: {lines:?}"))
+    number_after(&lines.join("\n"), label)
+}
+
+/// The number that follows `label` in `text` (`saved_ms 31`), up to the next space.
+#[allow(dead_code)]
+pub fn number_after(text: &str, label: &str) -> u64 {
+    text.split_once(label)
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label:?} in {text:?}"))
 }
