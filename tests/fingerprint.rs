@@ -294,6 +294,45 @@ fn an_edited_helper_in_a_path_dependency_is_a_miss() {
     case.expect(true);
 }
 
+/// A dependency whose library is named other than its package (as `xml-rs` is `xml`):
+/// the code names the library, and that name must lead to the package.
+#[test]
+fn a_dependency_used_by_its_library_name_counts() {
+    let main = r#"
+use memo::cached;
+
+#[cached]
+fn f(x: u64) -> u64 {
+    println!("ran f");
+    scaling::scale(x)
+}
+
+fn main() {
+    println!("result {}", f(5));
+}
+"#;
+    let case = case(
+        "lib_name",
+        "fp-scaling-pkg = { path = \"dep\" }",
+        &[
+            ("src/main.rs", main),
+            ("src/util.rs", ""),
+            (
+                "dep/Cargo.toml",
+                "[package]\nname = \"fp-scaling-pkg\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\nname = \"scaling\"\n",
+            ),
+            (
+                "dep/src/lib.rs",
+                "pub fn scale(x: u64) -> u64 {\n    x * 3\n}\n",
+            ),
+        ],
+    );
+    case.baseline();
+    case.edit("dep/src/lib.rs", "x * 3", "x * 4");
+    let out = case.expect(true);
+    assert!(out.contains("result 20"), "{out}");
+}
+
 const SHADOWING: &str = r#"
 use memo::cached;
 

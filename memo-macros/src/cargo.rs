@@ -32,6 +32,29 @@ impl Deps {
     pub fn get(&self, ident: &str) -> &[Dep] {
         self.by_ident.get(ident).map_or(&[], Vec::as_slice)
     }
+
+    /// Names the code uses for crates that the manifest declares under another: a
+    /// dependency whose library is named other than its package (`xml-rs` is used as
+    /// `xml`). The compiler's `--extern` names are what code can use; each one no
+    /// declared name matches stands for every declared dependency no `--extern` matches —
+    /// more than it may be (a disabled optional dependency, a dev-dependency), never less.
+    fn name_libraries<'a>(&mut self, externs: impl Iterator<Item = &'a str>) {
+        let externs: BTreeSet<&str> = externs.collect();
+        let unnamed: Vec<Dep> = self
+            .by_ident
+            .iter()
+            .filter(|(ident, _)| !externs.contains(ident.as_str()))
+            .flat_map(|(_, deps)| deps.iter().cloned())
+            .collect();
+        if unnamed.is_empty() {
+            return;
+        }
+        for name in externs {
+            if !self.by_ident.contains_key(name) {
+                self.by_ident.insert(name.to_owned(), unnamed.clone());
+            }
+        }
+    }
 }
 
 pub fn of_package(manifest_dir: &Path, package: &str, version: &str) -> Arc<Deps> {
@@ -44,7 +67,9 @@ pub fn of_package(manifest_dir: &Path, package: &str, version: &str) -> Arc<Deps
     {
         return Arc::clone(deps);
     }
-    let deps = Arc::new(read(manifest_dir, package, version).unwrap_or_default());
+    let mut deps = read(manifest_dir, package, version).unwrap_or_default();
+    deps.name_libraries(crate::config::current().externs());
+    let deps = Arc::new(deps);
     cache
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -24,6 +24,11 @@ impl Config {
     pub fn artifact(&self, ident: &str) -> Option<&str> {
         self.externs.get(ident).map(String::as_str)
     }
+
+    /// Every crate name `--extern` gives the code.
+    pub fn externs(&self) -> impl Iterator<Item = &str> {
+        self.externs.keys().map(String::as_str)
+    }
 }
 
 /// The configuration of this compiler process.
