@@ -29,7 +29,7 @@ version = "0.1.0"
 edition = "2024"
 
 [dependencies]
-memo = { path = "$root" }
+memo = { package = "memo-persist", path = "$root" }
 
 [features]
 default = ["std"]

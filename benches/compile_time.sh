@@ -24,7 +24,7 @@ version = "0.1.0"
 edition = "2024"
 
 [dependencies]
-memo = { path = "$root"$options }
+memo = { package = "memo-persist", path = "$root"$options }
 
 [workspace]
 TOML

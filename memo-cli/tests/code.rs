@@ -181,8 +181,8 @@ fn a_build_without_the_source_feature_records_what_changed_not_how() {
     // The case's own manifest names memo with its default features; this one without.
     let manifest = std::fs::read_to_string(case.dir.path().join("Cargo.toml")).unwrap();
     let without = manifest.replace(
-        "memo = { path =",
-        "memo = { default-features = false, path =",
+        "memo = { package = \"memo-persist\", path =",
+        "memo = { package = \"memo-persist\", default-features = false, path =",
     );
     assert_ne!(manifest, without);
     case.write("Cargo.toml", &without);

@@ -37,7 +37,7 @@ impl Case {
             "Cargo.toml",
             &format!(
                 "[package]\nname = \"{}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
-                 [dependencies]\nmemo = {{ path = {root:?} }}\n{manifest}\n\n[workspace]\n",
+                 [dependencies]\nmemo = {{ package = \"memo-persist\", path = {root:?} }}\n{manifest}\n\n[workspace]\n",
                 case.name
             ),
         );

@@ -623,7 +623,7 @@ impl crate::Store {
     }
 
     /// How many values the shared tier's indexes name in this store's namespaces (see
-    /// [`Store::pull_shared`]), if the store has a tier; why not, if it cannot say.
+    /// [`Store::pull_shared`](crate::Store::pull_shared)), if the store has a tier; why not, if it cannot say.
     ///
     /// ```
     /// let store = memo::Store::temporary().unwrap();
