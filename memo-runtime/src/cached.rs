@@ -32,22 +32,40 @@ pub struct Cached<T> {
 
 impl<T> Cached<T> {
     /// `value`, found in the cache (`hit`) or computed.
+    ///
+    /// ```
+    /// let found = memo::Cached::new(3, true);
+    /// assert!(found.was_hit());
+    /// ```
     pub fn new(value: T, hit: bool) -> Cached<T> {
         Cached { value, hit }
     }
 
     /// Whether the result came from the cache — memory, the store, a shared tier or
     /// another caller's computation — rather than from running the function.
+    ///
+    /// ```
+    /// assert!(!memo::Cached::new("computed", false).was_hit());
+    /// ```
     pub fn was_hit(&self) -> bool {
         self.hit
     }
 
     /// The result.
+    ///
+    /// ```
+    /// assert_eq!(memo::Cached::new(vec![1], true).into_inner(), vec![1]);
+    /// ```
     pub fn into_inner(self) -> T {
         self.value
     }
 
     /// The same flag on `f` of the result.
+    ///
+    /// ```
+    /// let doubled = memo::Cached::new(21, true).map(|x| x * 2);
+    /// assert_eq!((*doubled, doubled.was_hit()), (42, true));
+    /// ```
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Cached<U> {
         Cached {
             value: f(self.value),

@@ -24,16 +24,29 @@ pub struct Digest(pub [u8; 32]);
 
 impl Digest {
     /// The blake3 hash of `bytes`: how a stored result's content hash is computed.
+    ///
+    /// ```
+    /// assert_eq!(memo::Digest::of_bytes(b"x"), memo::Digest::of_bytes(b"x"));
+    /// assert_ne!(memo::Digest::of_bytes(b"x"), memo::Digest::of_bytes(b"y"));
+    /// ```
     pub fn of_bytes(bytes: &[u8]) -> Digest {
         Digest(*blake3::hash(bytes).as_bytes())
     }
 
     /// The raw 32 bytes.
+    ///
+    /// ```
+    /// assert_eq!(memo::Digest([7; 32]).as_bytes(), &[7; 32]);
+    /// ```
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
     /// The first 12 hex digits, for display in tables and logs.
+    ///
+    /// ```
+    /// assert_eq!(memo::Digest([0xab; 32]).short(), "abababababab");
+    /// ```
     pub fn short(&self) -> String {
         let mut s = self.to_string();
         s.truncate(12);

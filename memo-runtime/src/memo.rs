@@ -41,6 +41,11 @@ impl<T: Serialize> Memo<T> {
     ///
     /// A value whose `Serialize` impl fails gets a hash of its own that matches nothing,
     /// so results computed from it are never reused, and one warning says so.
+    ///
+    /// ```
+    /// let m = memo::Memo::new(vec![1, 2, 3]);
+    /// assert_eq!(*m, vec![1, 2, 3]);
+    /// ```
     pub fn new(value: T) -> Memo<T> {
         let hash = match postcard::to_stdvec(&value) {
             Ok(bytes) => Digest::of_bytes(&bytes),
@@ -62,16 +67,32 @@ impl<T: Serialize> Memo<T> {
 
 impl<T> Memo<T> {
     /// The content hash: blake3 of the value's postcard encoding.
+    ///
+    /// ```
+    /// let a = memo::Memo::new("abc".to_string());
+    /// assert_eq!(a.hash(), memo::Memo::new("abc".to_string()).hash());
+    /// ```
     pub fn hash(&self) -> Digest {
         self.hash
     }
 
     /// The value, shared with the other clones of this `Memo`.
+    ///
+    /// ```
+    /// let m = memo::Memo::new(5u8);
+    /// let shared = std::sync::Arc::clone(m.value());
+    /// assert_eq!(*shared, 5);
+    /// ```
     pub fn value(&self) -> &Arc<T> {
         &self.value
     }
 
     /// The value, cloned only if other clones of this `Memo` still share it.
+    ///
+    /// ```
+    /// let m = memo::Memo::new(vec![1u8]);
+    /// assert_eq!(m.into_inner(), vec![1]);
+    /// ```
     pub fn into_inner(self) -> T
     where
         T: Clone,

@@ -101,6 +101,11 @@ fn disabled() -> bool {
 }
 
 /// The directory of the default store: `$MEMO_DIR`, else `.memo/` in the working directory.
+///
+/// ```
+/// let dir = memo::default_dir();
+/// assert!(dir.ends_with(".memo") || std::env::var_os("MEMO_DIR").is_some());
+/// ```
 pub fn default_dir() -> PathBuf {
     std::env::var_os("MEMO_DIR")
         .filter(|dir| !dir.is_empty())
@@ -247,6 +252,13 @@ fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> R {
 
 /// The store a cached call on this thread would use now, or `None` when caching is off
 /// (`MEMO_DISABLE`, [`bypass`], or a default store that could not be opened).
+///
+/// ```
+/// let store = memo::Store::temporary().unwrap();
+/// let inside = memo::with_store(&store, memo::current_store);
+/// assert_eq!(inside, Some(store));
+/// assert!(memo::bypass(memo::current_store).is_none());
+/// ```
 pub fn current_store() -> Option<Store> {
     with_thread(|thread| thread.store().cloned())
 }
@@ -308,6 +320,15 @@ pub fn with_store_async<F: std::future::Future>(store: &Store, future: F) -> Sco
 }
 
 /// Runs `future` with caching off for the cached calls it makes: the async [`bypass`].
+///
+/// ```
+/// async fn demo() {
+///     let store = memo::Store::temporary().unwrap();
+///     let none = memo::with_store_async(&store, memo::bypass_async(async { memo::current_store() })).await;
+///     assert!(none.is_none());
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo());
+/// ```
 pub fn bypass_async<F: std::future::Future>(future: F) -> Scoped<F> {
     Scoped {
         future: Box::pin(future),
@@ -316,6 +337,19 @@ pub fn bypass_async<F: std::future::Future>(future: F) -> Scoped<F> {
 }
 
 /// Runs `future` with caching on again inside an outer bypass: the async [`enabled`].
+///
+/// ```
+/// async fn demo() {
+///     let store = memo::Store::temporary().unwrap();
+///     let on = memo::with_store_async(
+///         &store,
+///         memo::bypass_async(memo::enabled_async(async { memo::current_store() })),
+///     )
+///     .await;
+///     assert_eq!(on, Some(store));
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo());
+/// ```
 pub fn enabled_async<F: std::future::Future>(future: F) -> Scoped<F> {
     Scoped {
         future: Box::pin(future),
@@ -324,6 +358,13 @@ pub fn enabled_async<F: std::future::Future>(future: F) -> Scoped<F> {
 }
 
 /// Runs `future` with its cached calls recomputing: the async [`refresh`].
+///
+/// ```
+/// async fn demo() {
+///     assert_eq!(memo::refresh_async(async { 7 }).await, 7);
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo());
+/// ```
 pub fn refresh_async<F: std::future::Future>(future: F) -> Scoped<F> {
     Scoped {
         future: Box::pin(future),

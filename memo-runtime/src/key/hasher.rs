@@ -66,6 +66,12 @@ impl std::fmt::Debug for KeyHasher {
 
 impl KeyHasher {
     /// A hasher with an empty stream.
+    ///
+    /// ```
+    /// let mut h = memo::KeyHasher::new();
+    /// h.update(&42u64);
+    /// assert_eq!(h.finish(), memo::key_of(&42u64));
+    /// ```
     pub fn new() -> KeyHasher {
         KeyHasher {
             prefix: None,
@@ -87,12 +93,26 @@ impl KeyHasher {
     }
 
     /// Feeds `value` into the stream; the same as `value.cache_key(self)`.
+    ///
+    /// ```
+    /// let mut ab = memo::KeyHasher::new();
+    /// ab.update("a").update(&1u8);
+    /// let mut ba = memo::KeyHasher::new();
+    /// ba.update(&1u8).update("a");
+    /// assert_ne!(ab.finish(), ba.finish());
+    /// ```
     pub fn update<T: CacheKey + ?Sized>(&mut self, value: &T) -> &mut Self {
         value.cache_key(self);
         self
     }
 
     /// The key of everything fed so far.
+    ///
+    /// ```
+    /// let mut h = memo::KeyHasher::new();
+    /// h.update(&[1u8, 2, 3][..]);
+    /// assert_eq!(h.finish(), h.finish());
+    /// ```
     pub fn finish(&self) -> Digest {
         if let Some(digest) = self.digest.get() {
             return *digest;
@@ -155,6 +175,24 @@ impl KeyHasher {
     /// field's value.
     ///
     /// [`write_field`]: KeyHasher::write_field
+    ///
+    /// ```
+    /// use memo::{CacheKey, KeyHasher};
+    ///
+    /// struct Point { x: i32, y: i32 }
+    ///
+    /// impl CacheKey for Point {
+    ///     fn cache_key(&self, h: &mut KeyHasher) {
+    ///         h.write_struct("Point", 2);
+    ///         h.write_field("x");
+    ///         self.x.cache_key(h);
+    ///         h.write_field("y");
+    ///         self.y.cache_key(h);
+    ///     }
+    /// }
+    ///
+    /// assert_ne!(memo::key_of(&Point { x: 1, y: 2 }), memo::key_of(&Point { x: 2, y: 1 }));
+    /// ```
     pub fn write_struct(&mut self, name: &str, fields: usize) {
         self.write_tag(tag::STRUCT);
         self.write_str_raw(name);
@@ -162,6 +200,26 @@ impl KeyHasher {
     }
 
     /// Starts an enum variant with `fields` keyed fields, which follow as for a struct.
+    ///
+    /// ```
+    /// use memo::{CacheKey, KeyHasher};
+    ///
+    /// enum Shape { Circle(f64), Square(f64) }
+    ///
+    /// impl CacheKey for Shape {
+    ///     fn cache_key(&self, h: &mut KeyHasher) {
+    ///         let (variant, side) = match self {
+    ///             Shape::Circle(r) => ("Circle", r),
+    ///             Shape::Square(s) => ("Square", s),
+    ///         };
+    ///         h.write_variant("Shape", variant, 1);
+    ///         h.write_field("0");
+    ///         side.cache_key(h);
+    ///     }
+    /// }
+    ///
+    /// assert_ne!(memo::key_of(&Shape::Circle(1.0)), memo::key_of(&Shape::Square(1.0)));
+    /// ```
     pub fn write_variant(&mut self, enum_name: &str, variant: &str, fields: usize) {
         self.write_tag(tag::VARIANT);
         self.write_str_raw(enum_name);
@@ -170,12 +228,26 @@ impl KeyHasher {
     }
 
     /// Names the next field of a struct or variant; tuple fields are named by their index.
+    ///
+    /// ```
+    /// let mut a = memo::KeyHasher::new();
+    /// a.write_field("width");
+    /// let mut b = memo::KeyHasher::new();
+    /// b.write_field("height");
+    /// assert_ne!(a.finish(), b.finish());
+    /// ```
     pub fn write_field(&mut self, name: &str) {
         self.write_tag(tag::FIELD);
         self.write_str_raw(name);
     }
 
     /// Feeds an opaque byte string, tagged and length-prefixed.
+    ///
+    /// ```
+    /// let mut raw = memo::KeyHasher::new();
+    /// raw.write_bytes(b"abc");
+    /// assert_ne!(raw.finish(), memo::key_of("abc"), "bytes and a string are told apart");
+    /// ```
     pub fn write_bytes(&mut self, bytes: &[u8]) {
         self.write_tag(tag::BYTES);
         self.write_len(bytes.len());
@@ -185,6 +257,13 @@ impl KeyHasher {
     /// Says that this key cannot stand for its value — an input could not be read, or a
     /// value failed to serialize — so the call it belongs to must run uncached. The first
     /// reason is kept.
+    ///
+    /// ```
+    /// let mut h = memo::KeyHasher::new();
+    /// h.mark_uncacheable("the input file could not be read");
+    /// h.mark_uncacheable("a later reason");
+    /// assert_eq!(h.uncacheable(), Some("the input file could not be read"));
+    /// ```
     pub fn mark_uncacheable(&mut self, reason: impl Into<String>) {
         if self.uncacheable.is_none() {
             self.uncacheable = Some(reason.into());
@@ -193,17 +272,34 @@ impl KeyHasher {
 
     /// Why this key cannot be used, if [`mark_uncacheable`](KeyHasher::mark_uncacheable)
     /// was called.
+    ///
+    /// ```
+    /// assert_eq!(memo::KeyHasher::new().uncacheable(), None);
+    /// ```
     pub fn uncacheable(&self) -> Option<&str> {
         self.uncacheable.as_deref()
     }
 
     /// Records that this key was built from a stored result with content hash `input`
     /// (a `Memo` argument), so the store can keep the lineage of the entry.
+    ///
+    /// ```
+    /// let data = memo::Memo::new(vec![1, 2]);
+    /// let mut h = memo::KeyHasher::new();
+    /// h.record_input(data.hash());
+    /// assert_eq!(h.inputs(), &[data.hash()]);
+    /// ```
     pub fn record_input(&mut self, input: Digest) {
         self.inputs.push(input);
     }
 
     /// The content hashes recorded with [`record_input`](KeyHasher::record_input).
+    ///
+    /// ```
+    /// let mut h = memo::KeyHasher::new();
+    /// h.update(&memo::Memo::new("text".to_string()));
+    /// assert_eq!(h.inputs().len(), 1, "a `Memo` records its hash as it is keyed");
+    /// ```
     pub fn inputs(&self) -> &[Digest] {
         &self.inputs
     }

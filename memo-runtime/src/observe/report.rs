@@ -70,12 +70,39 @@ impl Report {
     }
 
     /// Each function called, by its stored name (`module::function`), in name order.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn step(x: u32) -> u32 {
+    ///     x + 1
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// let (_, report) = memo::with_store(&store, || memo::observe(|| (step(1), step(1))));
+    /// let (name, row) = report.functions().next().unwrap();
+    /// assert!(name.ends_with("::step"));
+    /// assert_eq!((row.calls, row.hits), (2, 1));
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn functions(&self) -> impl Iterator<Item = (&str, &FunctionReport)> {
         self.functions.iter().map(|(name, row)| (*name, row))
     }
 
     /// One function's row, by its stored name or, when only one function has it, the
     /// last part of it.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn step(x: u32) -> u32 {
+    ///     x + 1
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// let (_, report) = memo::with_store(&store, || memo::observe(|| (step(1), step(1))));
+    /// assert_eq!(report.function("step").unwrap().misses, 1);
+    /// assert!(report.function("other").is_none());
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn function(&self, name: &str) -> Option<&FunctionReport> {
         if let Some(row) = self.functions.get(name) {
             return Some(row);
@@ -89,6 +116,18 @@ impl Report {
     }
 
     /// Every function's row, added up.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn step(x: u32) -> u32 {
+    ///     x + 1
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// let (_, report) = memo::with_store(&store, || memo::observe(|| (step(1), step(1))));
+    /// assert_eq!(report.total().calls, 2);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn total(&self) -> FunctionReport {
         let mut total = FunctionReport::default();
         for row in self.functions.values() {
@@ -98,6 +137,11 @@ impl Report {
     }
 
     /// Whether no cached call was made.
+    ///
+    /// ```
+    /// let (_, report) = memo::observe(|| 1 + 1);
+    /// assert!(report.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.functions.is_empty()
     }

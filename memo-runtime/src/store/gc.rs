@@ -34,11 +34,21 @@ pub struct Gc {
 
 impl Gc {
     /// A policy that removes only unreferenced blobs; add to it with the other methods.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary()?;
+    /// assert_eq!(store.gc(&memo::Gc::new())?.entries_removed, 0);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn new() -> Gc {
         Gc::default()
     }
 
     /// Removes entries whose `ttl` has passed.
+    ///
+    /// ```
+    /// assert_ne!(memo::Gc::new().expired(), memo::Gc::new());
+    /// ```
     pub fn expired(mut self) -> Gc {
         self.expired = true;
         self
@@ -46,18 +56,37 @@ impl Gc {
 
     /// Removes entries written by an older version of their function's code: those whose
     /// fingerprint is not the one that most recently used the store.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary()?;
+    /// store.gc(&memo::Gc::new().stale())?;
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn stale(mut self) -> Gc {
         self.stale = true;
         self
     }
 
     /// Removes entries computed longer than `age` ago.
+    ///
+    /// ```
+    /// let month = std::time::Duration::from_secs(30 * 24 * 3600);
+    /// let policy = memo::Gc::new().older_than(month);
+    /// assert_ne!(policy, memo::Gc::new());
+    /// ```
     pub fn older_than(mut self, age: Duration) -> Gc {
         self.older_than = Some(age);
         self
     }
 
     /// Removes entries not returned for longer than `age`.
+    ///
+    /// ```
+    /// let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    /// let store = memo::Store::temporary()?;
+    /// store.gc(&memo::Gc::new().unused_for(week))?;
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn unused_for(mut self, age: Duration) -> Gc {
         self.unused_for = Some(age);
         self
@@ -65,6 +94,19 @@ impl Gc {
 
     /// Removes the least recently used entries until the results they reference take at
     /// most `bytes`.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn page(i: u32) -> Vec<u8> {
+    ///     vec![i as u8; 1024]
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || (0..10).for_each(|i| drop(page(i))));
+    /// store.gc(&memo::Gc::new().max_bytes(4096))?;
+    /// assert!(store.stats()?.bytes <= 4096);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn max_bytes(mut self, bytes: u64) -> Gc {
         self.max_bytes = Some(bytes);
         self
@@ -88,6 +130,19 @@ pub struct GcReport {
 
 impl Store {
     /// Removes what `policy` selects, then every blob that no entry references.
+    ///
+    /// ```
+    /// #[memo::cached(ttl = "1s")]
+    /// fn brief(x: u32) -> u32 {
+    ///     x
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || brief(1));
+    /// std::thread::sleep(std::time::Duration::from_millis(1100));
+    /// assert_eq!(store.gc(&memo::Gc::new().expired())?.entries_removed, 1);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn gc(&self, policy: &Gc) -> Result<GcReport> {
         self.inner.local()?;
         let inner = &*self.inner;

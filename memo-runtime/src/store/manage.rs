@@ -115,6 +115,20 @@ impl Store {
     }
 
     /// The entry stored under `key`, if any.
+    ///
+    /// ```
+    /// #[memo::cached(tags = ["ml"])]
+    /// fn score(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || score(1));
+    /// let entry = store.entries()?.remove(0);
+    /// assert_eq!(store.entry(&entry.key)?.unwrap().function, entry.function);
+    /// assert!(store.entry(&memo::Digest([0; 32]))?.is_none());
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn entry(&self, key: &Digest) -> Result<Option<Entry>> {
         self.inner.local()?;
         let inner = &*self.inner;
@@ -132,6 +146,20 @@ impl Store {
 
     /// The encoded bytes (postcard) of the result stored under `key`, verified against its
     /// hash; `None` if there is no such entry or its result is missing or damaged.
+    ///
+    /// ```
+    /// #[memo::cached(tags = ["ml"])]
+    /// fn score(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || score(1));
+    /// let entry = store.entries()?.remove(0);
+    /// let bytes = store.result(&entry.key)?.unwrap();
+    /// assert_eq!(memo::Digest::of_bytes(&bytes), entry.output);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn result(&self, key: &Digest) -> Result<Option<Vec<u8>>> {
         self.inner.local()?;
         let inner = &*self.inner;
@@ -147,6 +175,19 @@ impl Store {
     /// The encoded bytes of a result kept as a blob (results over 256 bytes), by content
     /// hash, verified against the hash; `None` if absent or damaged. A result over 8 MiB,
     /// kept as a file beside the database, is read whole.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn big(n: usize) -> Vec<u8> {
+    ///     vec![7; n]
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || big(1000));
+    /// let entry = store.entries()?.remove(0);
+    /// assert!(store.blob(&entry.output)?.is_some(), "over 256 bytes: a blob of its own");
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn blob(&self, output: &Digest) -> Result<Option<Vec<u8>>> {
         self.inner.local()?;
         let inner = &*self.inner;
@@ -159,6 +200,27 @@ impl Store {
     }
 
     /// The entries that a `Memo` result with content hash `input` was passed to.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn load() -> memo::Memo<Vec<u32>> {
+    ///     memo::Memo::new(vec![1, 2, 3])
+    /// }
+    ///
+    /// #[memo::cached]
+    /// fn sum(data: &memo::Memo<Vec<u32>>) -> u32 {
+    ///     data.iter().sum()
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// let data = memo::with_store(&store, || {
+    ///     let data = load();
+    ///     sum(&data);
+    ///     data
+    /// });
+    /// assert_eq!(store.consumers(&data.hash())?.len(), 1);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn consumers(&self, input: &Digest) -> Result<Vec<Digest>> {
         self.inner.local()?;
         let inner = &*self.inner;
@@ -172,6 +234,20 @@ impl Store {
     }
 
     /// The functions that have used this store, by name.
+    ///
+    /// ```
+    /// #[memo::cached(tags = ["ml"])]
+    /// fn score(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || score(1));
+    /// let entry = store.entries()?.remove(0);
+    /// let names: Vec<String> = store.functions()?.into_iter().map(|f| f.name).collect();
+    /// assert_eq!(names, vec![entry.function]);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn functions(&self) -> Result<Vec<FunctionRecord>> {
         self.inner.local()?;
         let inner = &*self.inner;
@@ -188,6 +264,20 @@ impl Store {
     }
 
     /// The record of one function, by its name.
+    ///
+    /// ```
+    /// #[memo::cached(tags = ["ml"])]
+    /// fn score(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || score(1));
+    /// let entry = store.entries()?.remove(0);
+    /// let record = store.function(&entry.function)?.unwrap();
+    /// assert_eq!(record.versions.len(), 1);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn function(&self, name: &str) -> Result<Option<FunctionRecord>> {
         self.inner.local()?;
         let inner = &*self.inner;
@@ -232,6 +322,20 @@ impl Store {
     }
 
     /// Removes every entry stored with `tag`; returns how many.
+    ///
+    /// ```
+    /// #[memo::cached(tags = ["ml"])]
+    /// fn score(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || score(1));
+    /// let entry = store.entries()?.remove(0);
+    /// assert_eq!(store.invalidate_tag("ml")?, 1);
+    /// assert_eq!(store.invalidate_tag("ml")?, 0);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn invalidate_tag(&self, tag: &str) -> Result<usize> {
         self.inner.local()?;
         self.forget_hot();
@@ -258,6 +362,19 @@ impl Store {
 
     /// Removes every entry of the function named `name`, whatever its code version;
     /// returns how many.
+    ///
+    /// ```
+    /// #[memo::cached(tags = ["ml"])]
+    /// fn score(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || score(1));
+    /// let entry = store.entries()?.remove(0);
+    /// assert_eq!(store.invalidate_fn(&entry.function)?, 1);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn invalidate_fn(&self, name: &str) -> Result<usize> {
         self.inner.local()?;
         self.forget_hot();
@@ -273,6 +390,20 @@ impl Store {
     }
 
     /// Removes one entry; returns whether it was there.
+    ///
+    /// ```
+    /// #[memo::cached(tags = ["ml"])]
+    /// fn score(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || score(1));
+    /// let entry = store.entries()?.remove(0);
+    /// assert!(store.remove(&entry.key)?);
+    /// assert!(!store.remove(&entry.key)?);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn remove(&self, key: &Digest) -> Result<bool> {
         self.inner.local()?;
         self.forget_hot();
@@ -289,6 +420,20 @@ impl Store {
     }
 
     /// Removes every entry and result. The function records and counters stay.
+    ///
+    /// ```
+    /// #[memo::cached(tags = ["ml"])]
+    /// fn score(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || score(1));
+    /// let entry = store.entries()?.remove(0);
+    /// store.clear()?;
+    /// assert!(store.entries()?.is_empty());
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn clear(&self) -> Result<()> {
         self.inner.local()?;
         self.forget_hot();

@@ -227,6 +227,13 @@ impl StoreBuilder {
     /// A shared tier on Redis behind the store (else `MEMO_REMOTE` says, for a store
     /// opened at a directory): results other machines computed are hits here, and, when
     /// it is read-write, what this one computes is shared. Needs the `remote` feature.
+    ///
+    /// ```
+    /// // Without a secret the tier is off, with one warning; the local store works as ever.
+    /// let tier = memo::RemoteConfig::new("redis://127.0.0.1:6379").namespace("doc");
+    /// let store = memo::Store::temporary_builder().remote(tier).open()?;
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn remote(mut self, remote: RemoteConfig) -> StoreBuilder {
         self.remote = Some(remote);
         self
@@ -250,6 +257,11 @@ impl StoreBuilder {
 
     /// The bytes of the storage engine's page cache: 32 MiB by default. This bounds the
     /// memory a store uses beyond the in-memory tier, however many entries it holds.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary_builder().cache_capacity(8 << 20).open()?;
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn cache_capacity(mut self, bytes: u64) -> StoreBuilder {
         self.cache_capacity = bytes;
         self
@@ -257,6 +269,11 @@ impl StoreBuilder {
 
     /// Whether this store's results are also kept in the in-memory tier (the default),
     /// which makes warm hits a map lookup. Off, every hit reads the store.
+    ///
+    /// ```
+    /// let every_hit_reads_the_store = memo::Store::temporary_builder().in_memory_tier(false).open()?;
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn in_memory_tier(mut self, keep: bool) -> StoreBuilder {
         self.hot = keep;
         self
@@ -283,6 +300,13 @@ impl StoreBuilder {
 
     /// Opens the store; a directory this process already has open returns that store,
     /// with the options it was opened with.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = memo::Store::builder(dir.path()).open()?;
+    /// assert_eq!(store, memo::Store::builder(dir.path()).open()?);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn open(self) -> Result<Store> {
         let options = open::Options {
             cache_capacity: self.cache_capacity,
@@ -302,6 +326,13 @@ impl StoreBuilder {
 
 impl Store {
     /// Options for opening the store in `dir`.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = memo::Store::builder(dir.path().join("cache")).heal(false).open()?;
+    /// assert!(store.dir().ends_with("cache"));
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn builder(dir: impl AsRef<Path>) -> StoreBuilder {
         StoreBuilder {
             dir: Some(dir.as_ref().to_owned()),
@@ -310,6 +341,11 @@ impl Store {
     }
 
     /// Options for a temporary store, as [`Store::temporary`] makes.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary_builder().max_entries(1000).open()?;
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn temporary_builder() -> StoreBuilder {
         StoreBuilder {
             dir: None,
@@ -351,6 +387,12 @@ impl Store {
     }
 
     /// The directory the store lives in.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary()?;
+    /// assert!(store.dir().is_dir());
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }

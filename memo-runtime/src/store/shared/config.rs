@@ -62,6 +62,11 @@ impl RemoteConfig {
     /// `remote-cluster`; the nodes named are where it starts, the others are found), and
     /// `rediss://…` or `rediss+cluster://…` over TLS (feature `remote-tls`). Read-only, no
     /// secret yet, the namespace taken from each function's crate.
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("redis://cache.internal:6379");
+    /// assert!(!format!("{tier:?}").is_empty());
+    /// ```
     pub fn new(url: impl Into<String>) -> RemoteConfig {
         RemoteConfig {
             url: url.into(),
@@ -78,24 +83,41 @@ impl RemoteConfig {
 
     /// The namespace the keys live in (`memo:<namespace>:…`); by default, the name of
     /// the crate each cached function is in.
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("redis://cache.internal:6379").namespace("team-ml");
+    /// ```
     pub fn namespace(mut self, namespace: impl Into<String>) -> RemoteConfig {
         self.namespace = Some(namespace.into());
         self
     }
 
     /// Whether this process also writes what it computes (CI does; developers read).
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("redis://cache.internal:6379").read_write(true);
+    /// ```
     pub fn read_write(mut self, read_write: bool) -> RemoteConfig {
         self.read_write = read_write;
         self
     }
 
     /// The secret shared by everyone using the tier: values are signed and checked with it.
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("redis://cache.internal:6379").secret(b"a secret the team shares".to_vec());
+    /// assert!(!format!("{tier:?}").contains("a secret"), "never shown");
+    /// ```
     pub fn secret(mut self, secret: impl Into<Vec<u8>>) -> RemoteConfig {
         self.secret = Some(Secret::Bytes(secret.into()));
         self
     }
 
     /// The secret, read from `path` when the store opens.
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("redis://cache.internal:6379").secret_file("/run/secrets/memo");
+    /// ```
     pub fn secret_file(mut self, path: impl Into<PathBuf>) -> RemoteConfig {
         self.secret = Some(Secret::File(path.into()));
         self
@@ -103,6 +125,10 @@ impl RemoteConfig {
 
     /// The largest encoded result sent to the tier (4 MiB by default); larger ones stay
     /// local, counted.
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("redis://cache.internal:6379").max_value_bytes(16 << 20);
+    /// ```
     pub fn max_value_bytes(mut self, bytes: usize) -> RemoteConfig {
         self.max_value_bytes = bytes;
         self
@@ -110,6 +136,10 @@ impl RemoteConfig {
 
     /// How long a value of a function without `ttl` stays on the server after it was
     /// last read (7 days by default).
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("redis://cache.internal:6379").default_expiry(std::time::Duration::from_secs(3 * 24 * 3600));
+    /// ```
     pub fn default_expiry(mut self, expiry: Duration) -> RemoteConfig {
         self.default_expiry = expiry;
         self
@@ -117,6 +147,10 @@ impl RemoteConfig {
 
     /// How long a machine's lock on a computation lasts if it stops renewing it (it died):
     /// the time before another machine takes the computation over. 10 s by default.
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("redis://cache.internal:6379").lock_ttl(std::time::Duration::from_secs(30));
+    /// ```
     pub fn lock_ttl(mut self, ttl: Duration) -> RemoteConfig {
         self.lock_ttl = ttl;
         self
@@ -141,6 +175,10 @@ impl RemoteConfig {
 
     /// For TLS: the PEM file of the certificate authority that signed the server's
     /// certificate, when the system does not trust it already (a team's own CA).
+    ///
+    /// ```
+    /// let tier = memo::RemoteConfig::new("rediss://cache.internal:6380").ca_file("/etc/ssl/team-ca.pem");
+    /// ```
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> RemoteConfig {
         self.ca_file = Some(path.into());
         self
