@@ -82,6 +82,11 @@ impl fmt::Debug for Digest {
 }
 
 /// The error of parsing a [`Digest`] from text that is not 64 hex digits.
+///
+/// ```
+/// let error = "not hex".parse::<memo::Digest>().unwrap_err();
+/// assert!(!error.to_string().is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseDigestError;
 

@@ -3,6 +3,14 @@
 use std::path::PathBuf;
 
 /// Why a store operation failed. Each message says what to do about it.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let file = dir.path().join("a-file");
+/// std::fs::write(&file, b"not a store").unwrap();
+/// let error = memo::Store::open(&file).unwrap_err();
+/// assert!(!error.to_string().is_empty());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -108,4 +116,12 @@ pub enum Error {
 }
 
 /// A result whose error is [`Error`].
+///
+/// ```
+/// fn entries(store: &memo::Store) -> memo::Result<usize> {
+///     Ok(store.entries()?.len())
+/// }
+/// assert_eq!(entries(&memo::Store::temporary()?)?, 0);
+/// # Ok::<(), memo::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

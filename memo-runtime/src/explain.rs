@@ -8,6 +8,16 @@ use crate::call::registered;
 use crate::{Component, Digest, FunctionVersion, scope};
 
 /// A cached function's fingerprint, taken apart.
+///
+/// ```
+/// #[memo::cached]
+/// fn area_explained(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let explained = memo::explain("area_explained").unwrap();
+/// assert!(explained.components.iter().any(|c| c.kind == "fn"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
     /// The function's stable name.
@@ -26,6 +36,18 @@ pub struct Explanation {
 }
 
 /// How one component differs between two versions of a function.
+///
+/// ```
+/// let part = |hash: u8| memo::Component {
+///     kind: "const".into(),
+///     path: "crate::LIMIT".into(),
+///     location: "src/lib.rs:3".into(),
+///     hash: memo::Digest([hash; 32]),
+///     source: None,
+/// };
+/// let changes = memo::diff_components(&[part(1)], &[part(2)]);
+/// assert_eq!(changes[0].path, "crate::LIMIT");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// The component's kind (`fn`, `method`, `const`, `crate`, ...).
@@ -43,6 +65,11 @@ pub struct Change {
 }
 
 /// See [`Change`].
+///
+/// ```
+/// assert_eq!(memo::ChangeKind::Modified.to_string(), "changed");
+/// assert_eq!(memo::ChangeKind::Added.to_string(), "added");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
     /// Reached by the newer version only.
@@ -185,6 +212,17 @@ fn code_diff(old: Option<&Side>, new: Option<&Side>) -> Option<String> {
 
 impl Explanation {
     /// What changed since [`previous`](Explanation::previous); empty if there is none.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn area_unchanged(w: u32, h: u32) -> u32 {
+    ///     w * h
+    /// }
+    ///
+    /// let explained = memo::explain("area_unchanged").unwrap();
+    /// // No store has seen another version of `area`.
+    /// assert!(explained.changes().is_empty());
+    /// ```
     pub fn changes(&self) -> Vec<Change> {
         self.previous
             .as_ref()
@@ -257,12 +295,12 @@ fn plural(n: usize, noun: &str) -> String {
 ///
 /// ```
 /// #[memo::cached]
-/// fn area(w: u32, h: u32) -> u32 {
+/// fn floor_area(w: u32, h: u32) -> u32 {
 ///     w * h
 /// }
 ///
-/// let explained = memo::explain("area").unwrap();
-/// assert!(explained.name.ends_with("::area"));
+/// let explained = memo::explain("floor_area").unwrap();
+/// assert!(explained.name.ends_with("::floor_area"));
 /// assert_eq!(explained.components[0].kind, "fn");
 /// assert!(explained.to_string().contains("fingerprint"));
 /// ```

@@ -138,6 +138,14 @@ pub(crate) fn drop_default(store: &Store) {
 
 /// The default store, opening it if this is its first use; `None` if it cannot be opened
 /// (a warning says why, once).
+///
+/// ```
+/// // `$MEMO_DIR`, else `.memo/` in the working directory; `None` when it cannot be opened.
+/// fn store_of_this_run() -> Option<memo::Store> {
+///     memo::default_store()
+/// }
+/// # let _ = store_of_this_run;
+/// ```
 pub fn default_store() -> Option<Store> {
     match &*DEFAULT.read().unwrap_or_else(|p| p.into_inner()) {
         Default::Open(store) => return Some(store.clone()),
@@ -279,6 +287,15 @@ enum Install {
 /// The sync forms ([`with_store`] and the others) set a thread-local only while their
 /// closure runs; an `async fn` runs when it is polled, later and perhaps on another thread,
 /// so futures need these.
+///
+/// ```
+/// async fn demo() {
+///     let store = memo::Store::temporary().unwrap();
+///     let scoped: memo::Scoped<_> = memo::with_store_async(&store, async { memo::current_store() });
+///     assert_eq!(scoped.await, Some(store));
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo());
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Scoped<F> {
     future: std::pin::Pin<Box<F>>,

@@ -361,6 +361,11 @@ impl<V> ShareBytes<V> for &ShareProbe<V> {
 }
 
 /// What the in-memory tier holds, across all cached functions.
+///
+/// ```
+/// let usage = memo::memory_usage();
+/// assert!(usage.bytes <= usage.budget || usage.budget == 0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryUsage {
     /// Bytes of results (their encoded size), plus a fixed overhead per entry.

@@ -69,6 +69,11 @@ pub struct FileContent<P: AsRef<Path>>(pub P);
 
 impl<P: AsRef<Path>> FileContent<P> {
     /// The path this value names.
+    ///
+    /// ```
+    /// let input = memo::FileContent("data/input.csv");
+    /// assert_eq!(input.path(), std::path::Path::new("data/input.csv"));
+    /// ```
     pub fn path(&self) -> &Path {
         self.0.as_ref()
     }

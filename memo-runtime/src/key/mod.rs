@@ -18,6 +18,10 @@ pub use serde_key::Serde;
 
 /// The version of the key stream. It is hashed into every key, so a change to the stream's
 /// encoding gives new keys instead of colliding with old ones.
+///
+/// ```
+/// assert_eq!(memo::KEY_FORMAT_VERSION, 1);
+/// ```
 pub const KEY_FORMAT_VERSION: u32 = 1;
 
 /// A value that can be part of a cache key.

@@ -9,6 +9,19 @@ use std::time::Duration;
 use super::How;
 
 /// What the cached calls of one function did while a report was gathered.
+///
+/// ```
+/// #[memo::cached]
+/// fn area(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// let (_, report) = memo::with_store(&store, || memo::observe(|| area(1, 2)));
+/// let row = report.function("area").unwrap();
+/// assert_eq!((row.calls, row.misses, row.hits), (1, 1, 0));
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FunctionReport {
     /// Calls made.
@@ -44,6 +57,11 @@ impl FunctionReport {
 /// The cached calls made while [`observe`](super::observe) ran, by function.
 ///
 /// Its `Display` is a table, one row a function and a total.
+///
+/// ```
+/// let (_, report) = memo::observe(|| ());
+/// assert!(report.to_string().starts_with("FUNCTION"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     functions: BTreeMap<&'static str, FunctionReport>,

@@ -31,6 +31,20 @@ const END: u8 = 0;
 const MAX_FRAME: u64 = 1 << 34;
 
 /// What an export wrote or an import added.
+///
+/// ```
+/// #[memo::cached]
+/// fn area(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// memo::with_store(&store, || area(3, 4));
+/// let mut archive = Vec::new();
+/// let written = store.export(&mut archive, &mut |_, _| {})?;
+/// assert_eq!(written.entries, 1);
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArchiveReport {
     /// Entries written, or added.
@@ -90,6 +104,22 @@ impl<W: Write> FrameWriter<W> {
 impl Store {
     /// Writes every function record, blob and entry to `out` as an archive that
     /// [`import`](Store::import) reads. `progress` gets items written and the total.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn area(w: u32, h: u32) -> u32 {
+    ///     w * h
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || area(3, 4));
+    /// let mut archive = Vec::new();
+    /// store.export(&mut archive, &mut |done, total| assert!(done <= total))?;
+    /// let other = memo::Store::temporary()?;
+    /// let added = other.import(std::io::Cursor::new(&archive), &mut |_, _| {})?;
+    /// assert_eq!(added.entries, 1);
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn export(
         &self,
         out: impl Write,
@@ -175,6 +205,25 @@ impl Store {
     /// skipped, identical results keep sharing one blob, and function records are merged.
     /// The whole archive is checked first; a damaged one changes nothing.
     /// `progress` gets bytes read and the archive's size.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn area(w: u32, h: u32) -> u32 {
+    ///     w * h
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || area(3, 4));
+    /// let mut archive = Vec::new();
+    /// store.export(&mut archive, &mut |_, _| {})?;
+    /// // Imported twice: the second adds nothing.
+    /// let again = store.import(std::io::Cursor::new(&archive), &mut |_, _| {})?;
+    /// assert_eq!((again.entries, again.skipped_entries), (0, 1));
+    /// // A damaged archive changes nothing.
+    /// archive[20] ^= 1;
+    /// assert!(store.import(std::io::Cursor::new(&archive), &mut |_, _| {}).is_err());
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn import<R: Read + Seek>(
         &self,
         mut input: R,

@@ -8,6 +8,13 @@ use super::{Engine, STORE_FORMAT_VERSION, Store, VerifyReport, open};
 use crate::error::Error;
 
 /// What [`Store::diagnose`] found in a store directory.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// drop(memo::Store::open(dir.path()).unwrap());
+/// let found = memo::Store::diagnose(dir.path());
+/// assert!(found.is_healthy(), "{found:?}");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Diagnosis {
     /// The store's directory.
@@ -33,6 +40,14 @@ pub struct Diagnosis {
 }
 
 /// A process that holds a store.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = memo::Store::open(dir.path()).unwrap();
+/// let holder = memo::Store::diagnose(dir.path()).holder;
+/// assert!(holder.is_none_or(|h| h.pid == std::process::id()));
+/// # drop(store);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Holder {
     /// Its pid.
@@ -43,6 +58,12 @@ pub struct Holder {
 
 impl Diagnosis {
     /// Whether the store opens and is of this version: nothing to repair.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("store.redb"), b"not a database").unwrap();
+    /// assert!(!memo::Store::diagnose(dir.path()).is_healthy());
+    /// ```
     pub fn is_healthy(&self) -> bool {
         self.format == Ok(STORE_FORMAT_VERSION)
     }

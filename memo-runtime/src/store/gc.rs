@@ -114,6 +114,13 @@ impl Gc {
 }
 
 /// What [`Store::gc`] removed.
+///
+/// ```
+/// let store = memo::Store::temporary()?;
+/// let report = store.gc(&memo::Gc::new())?;
+/// assert_eq!(report, memo::GcReport { disk_bytes_freed: report.disk_bytes_freed, ..Default::default() });
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GcReport {
     /// Entries removed.

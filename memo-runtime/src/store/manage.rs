@@ -11,6 +11,20 @@ use crate::{Digest, Entry, FunctionRecord};
 /// What a store holds and how well it has served, as [`Store::stats`] reports it.
 ///
 /// Hits, misses and evictions are kept across runs.
+///
+/// ```
+/// #[memo::cached]
+/// fn area(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// memo::with_store(&store, || area(3, 4));
+/// memo::with_store(&store, || area(3, 4));
+/// let stats = store.stats()?;
+/// assert_eq!((stats.entries, stats.hits, stats.misses), (1, 1, 1));
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Calls answered from the store.

@@ -54,6 +54,12 @@ use record::Counters;
 /// Version 4's entry records end with the result's compute time; a version 3 store is
 /// read as it is (its records, one field short, decode with none) and stamped 4, so that
 /// older builds, which would not read the new records, refuse it.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// drop(memo::Store::open(dir.path()).unwrap());
+/// assert_eq!(memo::Store::diagnose(dir.path()).format, Ok(memo::STORE_FORMAT_VERSION));
+/// ```
 pub const STORE_FORMAT_VERSION: u32 = 4;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.

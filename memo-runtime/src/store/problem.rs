@@ -12,6 +12,13 @@ use crate::clock;
 pub(crate) const FILE: &str = "last-problem";
 
 /// The last problem a process met with a store.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let found = memo::Store::diagnose(dir.path());
+/// // A store no program had trouble with has none.
+/// assert!(found.last_problem.is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// When it was seen.

@@ -65,6 +65,20 @@ impl EntryRecord {
 }
 
 /// One stored result, as [`Store::entries`](crate::Store::entries) lists it.
+///
+/// ```
+/// #[memo::cached]
+/// fn area(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// memo::with_store(&store, || area(3, 4));
+/// let entry = &store.entries()?[0];
+/// assert!(entry.function.ends_with("::area"));
+/// assert_eq!(entry.args.as_deref(), Some("w = 3, h = 4"));
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The cache key: code fingerprint, function identity and arguments, hashed.
@@ -101,6 +115,20 @@ pub struct Entry {
 
 /// What the store knows of one cached function: where it is, and every fingerprint of its
 /// code that has written here.
+///
+/// ```
+/// #[memo::cached]
+/// fn area(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// memo::with_store(&store, || area(3, 4));
+/// let record = &store.functions()?[0];
+/// assert_eq!(record.versions.len(), 1);
+/// assert_eq!(record.current, record.versions[0].fingerprint);
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionRecord {
     /// The function's stable name.
@@ -120,6 +148,19 @@ pub struct FunctionRecord {
 }
 
 /// One version of a function's code, as its fingerprint.
+///
+/// ```
+/// #[memo::cached]
+/// fn area(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// memo::with_store(&store, || area(3, 4));
+/// let version = &store.functions()?[0].versions[0];
+/// assert!(version.first_seen_ms <= version.last_seen_ms);
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionVersion {
     /// The fingerprint of this version.
@@ -133,6 +174,16 @@ pub struct FunctionVersion {
 }
 
 /// One part of a fingerprint: the function itself, a helper, a const, a macro, a crate.
+///
+/// ```
+/// #[memo::cached]
+/// fn area_of_one_component(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let own = &memo::explain("area_of_one_component").unwrap().components[0];
+/// assert_eq!(own.kind, "fn");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Component {
     /// What kind of item it is (`fn`, `const`, `macro`, `crate`, ...).

@@ -8,6 +8,19 @@ use crate::Digest;
 use crate::error::Result;
 
 /// What [`Store::verify`] found and removed.
+///
+/// ```
+/// #[memo::cached]
+/// fn area(w: u32, h: u32) -> u32 {
+///     w * h
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// memo::with_store(&store, || area(3, 4));
+/// let report = store.verify(&mut |_, _| {})?;
+/// assert!(report.is_clean());
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Blobs re-hashed.
@@ -22,6 +35,12 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     /// Whether nothing was damaged.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary()?;
+    /// assert!(store.verify(&mut |_, _| {})?.is_clean());
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn is_clean(&self) -> bool {
         self.bad_blobs.is_empty() && self.bad_entries == 0
     }

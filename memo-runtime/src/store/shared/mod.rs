@@ -36,6 +36,12 @@ pub(crate) use value::is_of_version;
 
 /// The shared tier's counts and state, as [`Store::stats`](crate::Store::stats) reports
 /// them.
+///
+/// ```
+/// let store = memo::Store::temporary()?;
+/// assert!(store.remote_stats().is_none(), "no shared tier");
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RemoteStats {
@@ -107,6 +113,14 @@ pub(crate) struct Pushed<'a> {
 }
 
 /// What `memo remote push` or `pull` did.
+///
+/// ```
+/// // What `Store::push_shared` and `Store::pull_shared` moved; a store without a tier
+/// // has nothing to move.
+/// let store = memo::Store::temporary()?;
+/// assert!(store.pull_shared(&mut |_, _| {}).is_err());
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RemoteReport {
@@ -507,6 +521,13 @@ impl crate::Store {
     /// Copies every value of the shared tier's namespace — `MEMO_REMOTE_NAMESPACE`, else
     /// those of the crates whose functions this store knows — into this store (`memo
     /// remote pull`); what is here already stays. `progress` hears (done, 0).
+    ///
+    /// ```
+    /// let store = memo::Store::temporary()?;
+    /// // Without a shared tier, an error says so.
+    /// assert!(store.pull_shared(&mut |_, _| {}).is_err());
+    /// # Ok::<(), memo::Error>(())
+    /// ```
     pub fn pull_shared(&self, progress: &mut dyn FnMut(u64, u64)) -> crate::Result<RemoteReport> {
         self.inner.local()?;
         let tier = self.tier()?;

@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 
 /// What the shared tier did for a store, over every run that used it: the totals
 /// [`Stats::remote`](crate::Stats::remote) reports.
+///
+/// ```
+/// let store = memo::Store::temporary()?;
+/// let counts: memo::RemoteCounts = store.stats()?.remote;
+/// assert_eq!(counts, memo::RemoteCounts::default());
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteCounts {
     /// Lookups the server answered with a value that checked out.
