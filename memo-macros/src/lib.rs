@@ -16,6 +16,24 @@ use proc_macro::TokenStream;
 
 /// Stores a function's results on disk, keyed by its arguments and a fingerprint of its
 /// code. See the `memo` crate for the options and what they mean.
+///
+/// ```
+/// use memo::cached;
+///
+/// #[cached(ttl = "1h", tags = ["geometry"])]
+/// fn hypotenuse(a: f64, b: f64) -> f64 {
+///     (a * a + b * b).sqrt()
+/// }
+///
+/// let store = memo::Store::temporary()?;
+/// memo::with_store(&store, || {
+///     assert_eq!(hypotenuse(3.0, 4.0), 5.0);
+///     assert_eq!(hypotenuse(3.0, 4.0), 5.0);
+/// });
+/// assert_eq!(store.stats()?.hits, 1);
+/// assert_eq!(store.invalidate_tag("geometry")?, 1);
+/// # Ok::<(), memo::Error>(())
+/// ```
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     let call_site = proc_macro::Span::call_site();
