@@ -89,6 +89,12 @@ pub fn engine_of(dir: &Path) -> Engine {
         .unwrap_or(Engine::Redb)
 }
 
+/// Moves this process's clock, as memo reads it, by `ms` (negative: back), so tests can
+/// write with a clock ahead or step it back without touching the machine's. `0` restores it.
+pub fn skew_clock(ms: i64) {
+    crate::clock::skew(ms);
+}
+
 /// A closed store's database, opened with the engine that wrote it, without memo's checks
 /// or buffering.
 pub struct RawStore {

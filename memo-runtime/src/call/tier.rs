@@ -46,6 +46,9 @@ pub(crate) struct Encoded {
 struct Entry {
     epoch: u64,
     expires_ms: Option<u64>,
+    /// When it was kept: a clock stepped back before it makes an expiring entry's age
+    /// unknown, so the store is asked again.
+    kept_ms: u64,
     /// What the entry counts against the budget.
     cost: u64,
     held: Held,
@@ -145,8 +148,11 @@ pub(crate) fn get(site: usize, store: &Store, hash: u64) -> Option<Held> {
         store: store.id(),
         hash,
     })?;
-    let live =
-        entry.epoch == store.epoch() && entry.expires_ms.is_none_or(|at| at > clock::now_ms());
+    let live = entry.epoch == store.epoch()
+        && entry.expires_ms.is_none_or(|at| {
+            let now = clock::now_ms();
+            at > now && entry.kept_ms <= now.saturating_add(clock::AHEAD_TOLERANCE_MS)
+        });
     live.then_some(entry.held)
 }
 
@@ -169,6 +175,11 @@ pub(crate) fn put(
     let entry = Entry {
         epoch,
         expires_ms,
+        kept_ms: if expires_ms.is_some() {
+            clock::now_ms()
+        } else {
+            0
+        },
         cost: cost as u64,
         held,
     };

@@ -94,7 +94,11 @@ impl Store {
             return Ok(None);
         };
         let now = clock::now_ms();
-        if head.expires_ms.is_some_and(|at| at <= now) {
+        // Written with a clock ahead, or before this one was stepped back: it counts from
+        // now, so no clock stretches its `ttl`.
+        let future = clock::from_the_future(head.created_ms, head.expires_ms, now);
+        let expires_ms = future.map_or(head.expires_ms, |(_, expires)| expires);
+        if expires_ms.is_some_and(|at| at <= now) {
             inner.remove_key(key, &raw)?;
             inner.live.evicted(1);
             return Ok(None);
@@ -130,11 +134,14 @@ impl Store {
             }
             return Ok(None);
         }
-        if now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS
+        if (future.is_some() || now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS)
             && let Some(record) = EntryRecord::decode(&raw)
         {
+            let (created_ms, expires_ms) = future.unwrap_or((record.created_ms, record.expires_ms));
             let touched = EntryRecord {
                 last_used_ms: now,
+                created_ms,
+                expires_ms,
                 ..record
             };
             trees
@@ -145,7 +152,7 @@ impl Store {
         Ok(Some(Hit {
             output: head.output,
             payload,
-            expires_ms: head.expires_ms,
+            expires_ms,
         }))
     }
 
@@ -275,7 +282,6 @@ impl Store {
 #[derive(serde::Deserialize)]
 struct EntryHead<'a> {
     output: Digest,
-    #[allow(dead_code)]
     created_ms: u64,
     expires_ms: Option<u64>,
     last_used_ms: u64,

@@ -166,7 +166,21 @@ impl Store {
         };
         let mut keep = Vec::new();
         let mut report = GcReport::default();
-        for (key, record) in self.records()? {
+        for (key, mut record) in self.records()? {
+            // From the future (a clock ahead, or this one stepped back): counted from now,
+            // as a lookup would, and kept so.
+            if let Some((created_ms, expires_ms)) =
+                clock::from_the_future(record.created_ms, record.expires_ms, now)
+            {
+                record.created_ms = created_ms;
+                record.expires_ms = expires_ms;
+                record.last_used_ms = record.last_used_ms.min(now);
+                inner
+                    .trees()
+                    .entries
+                    .insert(key, super::record::encode(&record))
+                    .map_err(|e| inner.storage(e))?;
+            }
             let expired = policy.expired && record.is_expired(now);
             let stale = policy.stale
                 && current
