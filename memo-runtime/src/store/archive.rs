@@ -236,7 +236,18 @@ impl Store {
         };
         let size = input.seek(SeekFrom::End(0)).map_err(io_error)?;
         input.seek(SeekFrom::Start(0)).map_err(io_error)?;
-        check(&mut input, size)?;
+        // Every frame is read and checked before anything is written: a damaged or
+        // inconsistent archive changes nothing.
+        let inner = &*self.inner;
+        let stored_blob = |hash: &Digest| -> Result<Option<u64>> {
+            let bytes = inner
+                .trees()
+                .blobs
+                .get(hash)
+                .map_err(|e| inner.storage(e))?;
+            Ok(bytes.map(|bytes| super::files::blob_size(&bytes)))
+        };
+        check(&mut input, size, &stored_blob)?;
         input.seek(SeekFrom::Start(0)).map_err(io_error)?;
         let mut reader = io::BufReader::new(input);
         let mut header = [0u8; 12];
@@ -340,8 +351,22 @@ impl Store {
                     _ => &[],
                 };
                 let payload = [payload, missing].concat();
-                let EntryFrame { key, record } =
+                let EntryFrame { key, mut record } =
                     decode_exact(&payload).ok_or_else(|| damaged("an entry does not decode"))?;
+                // An expiry is never later than the entry's own ttl from now: an archive
+                // cannot make a result live longer than its function says.
+                let now = crate::clock::now_ms();
+                if let Some((created, expires)) =
+                    crate::clock::from_the_future(record.created_ms, record.expires_ms, now)
+                {
+                    record.created_ms = created;
+                    record.expires_ms = expires;
+                    record.last_used_ms = record.last_used_ms.min(now);
+                }
+                if let Some(expires) = record.expires_ms {
+                    let ttl = expires.saturating_sub(record.created_ms);
+                    record.expires_ms = Some(expires.min(now.saturating_add(ttl)));
+                }
                 if trees.entries.contains_key(key).map_err(storage)? {
                     report.skipped_entries += 1;
                     return Ok(());
@@ -402,8 +427,14 @@ fn next_frame(reader: &mut impl Read) -> Result<Option<(u8, Vec<u8>)>> {
     Ok(Some((kind[0], payload)))
 }
 
-/// Checks the header, every frame's framing and the closing hash, without writing.
-fn check(input: &mut (impl Read + Seek), size: u64) -> Result<()> {
+/// Checks the header, every frame's framing and contents, and the closing hash, without
+/// writing: each record decodes, each blob matches its hash, each entry's size is its
+/// result's, and each entry's result is in the archive or, `stored_blob` says, the store.
+fn check(
+    input: &mut (impl Read + Seek),
+    size: u64,
+    stored_blob: &dyn Fn(&Digest) -> Result<Option<u64>>,
+) -> Result<()> {
     let mut reader = io::BufReader::new(input);
     let mut hasher = blake3::Hasher::new();
     let mut header = [0u8; 12];
@@ -421,6 +452,13 @@ fn check(input: &mut (impl Read + Seek), size: u64) -> Result<()> {
     }
     hasher.update(&header);
     let mut read = 12u64;
+    let missing: &[u8] = match version {
+        1 => &[0, 0, 0],
+        2 => &[0],
+        _ => &[],
+    };
+    // The sizes of the blobs read so far: an archive holds its blobs before its entries.
+    let mut blobs: std::collections::HashMap<Digest, u64> = std::collections::HashMap::new();
     while let Some((kind, payload)) = next_frame(&mut reader)? {
         hasher.update(&[kind]);
         hasher.update(&(payload.len() as u64).to_le_bytes());
@@ -429,13 +467,68 @@ fn check(input: &mut (impl Read + Seek), size: u64) -> Result<()> {
         if read > size {
             return Err(damaged("it ends early"));
         }
+        match kind {
+            FUNCTION => {
+                decode_exact::<FunctionRecord>(&payload)
+                    .ok_or_else(|| damaged("a function record does not decode"))?;
+            }
+            SOURCE => {
+                decode_exact::<SourceFrame>(&payload)
+                    .ok_or_else(|| damaged("a source record does not decode"))?;
+            }
+            BLOB => {
+                let frame: BlobFrame =
+                    decode_exact(&payload).ok_or_else(|| damaged("a blob does not decode"))?;
+                if Digest::of_bytes(&frame.bytes) != frame.hash {
+                    return Err(damaged("a blob does not match its hash"));
+                }
+                blobs.insert(frame.hash, frame.bytes.len() as u64);
+            }
+            ENTRY => check_entry(&[&payload[..], missing].concat(), &blobs, stored_blob)?,
+            other => return Err(damaged(format!("unknown frame kind {other}"))),
+        }
     }
+
     let mut checksum = [0u8; 32];
     reader
         .read_exact(&mut checksum)
         .map_err(|_| damaged("its checksum is missing"))?;
     if checksum != *hasher.finalize().as_bytes() {
         return Err(damaged("its checksum does not match its contents"));
+    }
+    Ok(())
+}
+
+/// Checks one entry of an archive: it decodes, its result is in the archive (`blobs`, the
+/// sizes of those read before it) or in the store, and its size is that result's.
+fn check_entry(
+    payload: &[u8],
+    blobs: &std::collections::HashMap<Digest, u64>,
+    stored_blob: &dyn Fn(&Digest) -> Result<Option<u64>>,
+) -> Result<()> {
+    let EntryFrame { record, .. } =
+        decode_exact(payload).ok_or_else(|| damaged("an entry does not decode"))?;
+    let size = match &record.inline {
+        Some(inline) => {
+            if Digest::of_bytes(inline) != record.output {
+                return Err(damaged("an entry's result does not match its hash"));
+            }
+            Some(inline.len() as u64)
+        }
+        None => match blobs.get(&record.output) {
+            Some(size) => Some(*size),
+            None => stored_blob(&record.output)?,
+        },
+    };
+    match size {
+        None => return Err(damaged("an entry's result is missing from the archive")),
+        Some(size) if size != record.size => {
+            return Err(damaged(format!(
+                "an entry claims a result of {} bytes that has {size}",
+                record.size
+            )));
+        }
+        Some(_) => {}
     }
     Ok(())
 }
@@ -504,5 +597,98 @@ mod tests {
             ("old::f", None, None)
         );
         assert_eq!(store.result(&key).unwrap().unwrap(), b"\x07");
+    }
+
+    /// An archive of this format holding `entries`, their results inside them.
+    fn archive_of(entries: &[(Digest, EntryRecord)]) -> Vec<u8> {
+        let mut writer = FrameWriter {
+            out: Vec::new(),
+            hasher: blake3::Hasher::new(),
+        };
+        writer.raw(MAGIC).unwrap();
+        writer.raw(&ARCHIVE_VERSION.to_le_bytes()).unwrap();
+        for (key, record) in entries {
+            let frame = EntryFrame {
+                key: *key,
+                record: record.clone(),
+            };
+            writer.frame(ENTRY, &encode(&frame)).unwrap();
+        }
+        let checksum = *writer.hasher.finalize().as_bytes();
+        let mut out = writer.out;
+        out.push(END);
+        out.extend_from_slice(&checksum);
+        out
+    }
+
+    fn record(value: &[u8], created_ms: u64, expires_ms: Option<u64>) -> EntryRecord {
+        EntryRecord {
+            output: Digest::of_bytes(value),
+            created_ms,
+            expires_ms,
+            last_used_ms: created_ms,
+            inline: Some(value.to_vec()),
+            function: "m::f".into(),
+            fingerprint: Digest([3; 32]),
+            tags: Vec::new(),
+            size: value.len() as u64,
+            inputs: Vec::new(),
+            call: None,
+            args: None,
+            compute_ns: None,
+        }
+    }
+
+    #[test]
+    fn an_archive_with_one_bad_entry_changes_nothing() {
+        let now = crate::clock::now_ms();
+        let good = record(b"good", now, None);
+        let mut lying = record(b"lie", now, None);
+        lying.size = 1 << 60; // an exbibyte claimed for three bytes
+        let mut wrong_hash = record(b"x", now, None);
+        wrong_hash.output = Digest([1; 32]);
+        for bad in [lying, wrong_hash] {
+            let store = Store::temporary().unwrap();
+            let archive = archive_of(&[(Digest([1; 32]), good.clone()), (Digest([2; 32]), bad)]);
+            let error = store
+                .import(std::io::Cursor::new(archive), &mut |_, _| {})
+                .unwrap_err();
+            assert!(matches!(error, Error::Archive(_)), "{error}");
+            assert!(
+                store.entries().unwrap().is_empty(),
+                "{error}: nothing imported"
+            );
+        }
+        let store = Store::temporary().unwrap();
+        let archive = archive_of(&[(Digest([1; 32]), good)]);
+        assert_eq!(
+            store
+                .import(std::io::Cursor::new(archive), &mut |_, _| {})
+                .unwrap()
+                .entries,
+            1
+        );
+    }
+
+    #[test]
+    fn an_imported_expiry_is_never_later_than_its_ttl_from_now() {
+        let now = crate::clock::now_ms();
+        let hour = 3_600_000;
+        let year = 365 * 24 * hour;
+        // Written with a clock a year ahead, `ttl = 1h`: it lives an hour from the import,
+        // not a year and an hour.
+        let ahead = record(b"ahead", now + year, Some(now + year + hour));
+        let store = Store::temporary().unwrap();
+        let archive = archive_of(&[(Digest([1; 32]), ahead)]);
+        store
+            .import(std::io::Cursor::new(archive), &mut |_, _| {})
+            .unwrap();
+        let later = crate::clock::now_ms();
+        let entry = store.entry(&Digest([1; 32])).unwrap().unwrap();
+        assert!(crate::clock::to_ms(entry.created) <= later, "{entry:?}");
+        assert!(
+            crate::clock::to_ms(entry.expires.unwrap()) <= later + hour,
+            "{entry:?}"
+        );
     }
 }
