@@ -305,15 +305,7 @@ fn plural(n: usize, noun: &str) -> String {
 /// assert!(explained.to_string().contains("fingerprint"));
 /// ```
 pub fn explain(name: &str) -> Option<Explanation> {
-    let sites: Vec<_> = registered().collect();
-    let site = sites.iter().find(|s| s.name == name).copied().or_else(|| {
-        let suffix = format!("::{name}");
-        let mut matching = sites.iter().filter(|s| s.name.ends_with(&suffix));
-        match (matching.next(), matching.next()) {
-            (Some(site), None) => Some(*site),
-            _ => None,
-        }
-    })?;
+    let site = crate::names::by_name(registered().map(|s| (s.name, s)), name)?;
     let fingerprint = Digest(site.fingerprint);
     let store = scope::current_store();
     let previous = store

@@ -27,6 +27,7 @@ pub mod fuzz;
 mod key;
 mod listed;
 mod memo;
+mod names;
 mod observe;
 #[doc(hidden)]
 pub mod raw;

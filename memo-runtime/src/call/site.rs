@@ -139,19 +139,22 @@ impl CallSite {
         if self.state.recorded_in.load(Ordering::Acquire) == token {
             return Ok(());
         }
-        store.record_function(self.name, || FunctionInfo {
-            name: self.name.to_owned(),
-            module: self.module.to_owned(),
-            file: self.file.to_owned(),
-            line: self.line,
-            output_type: self.output_type.to_owned(),
-            fingerprint: Digest(self.fingerprint),
-            components: self.components(),
-            sources: self
-                .texts()
-                .into_iter()
-                .map(|(key, text)| (key, std::borrow::Cow::Borrowed(text)))
-                .collect(),
+        store.record_function(self.name, || {
+            let components = self.components();
+            FunctionInfo {
+                name: self.name.to_owned(),
+                module: self.module.to_owned(),
+                file: self.file.to_owned(),
+                line: self.line,
+                output_type: self.output_type.to_owned(),
+                fingerprint: Digest(self.fingerprint),
+                sources: self
+                    .texts(&components)
+                    .into_iter()
+                    .map(|(key, text)| (key, std::borrow::Cow::Borrowed(text)))
+                    .collect(),
+                components,
+            }
         })?;
         self.state.recorded_in.store(token, Ordering::Release);
         Ok(())
@@ -199,18 +202,18 @@ impl CallSite {
     /// program carries it.
     pub(crate) fn components_with_source(&'static self) -> Vec<Component> {
         let mut components = self.components();
-        let texts: HashMap<Digest, &[u8]> = self.texts().into_iter().collect();
+        let texts: HashMap<Digest, &[u8]> = self.texts(&components).into_iter().collect();
         crate::code::attach(&mut components, |key| {
             texts.get(key).and_then(|text| crate::code::inflate(text))
         });
         components
     }
 
-    /// The deflated texts of this function's components (its own first), by key, as far
+    /// The deflated texts of `components`, this function's (its own first), by key, as far
     /// as the program carries them.
-    fn texts(&'static self) -> Vec<(Digest, &'static [u8])> {
+    fn texts(&'static self, components: &[Component]) -> Vec<(Digest, &'static [u8])> {
         let mut texts = Vec::new();
-        for (i, component) in self.components().iter().enumerate() {
+        for (i, component) in components.iter().enumerate() {
             let key = crate::code::key(&component.path, &component.hash);
             let text = match i {
                 0 => Some(self.source).filter(|text| !text.is_empty()),

@@ -122,15 +122,7 @@ impl Report {
     /// # Ok::<(), memo::Error>(())
     /// ```
     pub fn function(&self, name: &str) -> Option<&FunctionReport> {
-        if let Some(row) = self.functions.get(name) {
-            return Some(row);
-        }
-        let suffix = format!("::{name}");
-        let mut matching = self.functions.iter().filter(|(n, _)| n.ends_with(&suffix));
-        match (matching.next(), matching.next()) {
-            (Some((_, row)), None) => Some(row),
-            _ => None,
-        }
+        crate::names::by_name(self.functions.iter().map(|(n, row)| (*n, row)), name)
     }
 
     /// Every function's row, added up.

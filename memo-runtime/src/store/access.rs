@@ -224,12 +224,9 @@ impl Store {
             .insert(key, encode(&record))
             .map_err(storage)?;
         if let Some(budget) = &inner.budget {
-            let shared = if new_blob { record.size } else { 0 };
-            budget.grew(if record.inline.is_some() {
-                record.size
-            } else {
-                shared
-            });
+            // A result already stored for another entry adds no bytes.
+            let added = record.inline.is_some() || new_blob;
+            budget.grew(if added { record.size } else { 0 });
         }
         Ok(())
     }

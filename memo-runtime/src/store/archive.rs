@@ -342,15 +342,7 @@ impl Store {
                 }
             }
             ENTRY => {
-                // An older entry ends before the record's last fields: format 1 before the
-                // call, its arguments and its compute time, format 2 before the compute
-                // time. A `None` (a zero byte) for each completes it.
-                let missing: &[u8] = match format {
-                    1 => &[0, 0, 0],
-                    2 => &[0],
-                    _ => &[],
-                };
-                let payload = [payload, missing].concat();
+                let payload = [payload, missing_fields(format)].concat();
                 let EntryFrame { key, mut record } =
                     decode_exact(&payload).ok_or_else(|| damaged("an entry does not decode"))?;
                 // An expiry is never later than the entry's own ttl from now: an archive
@@ -397,6 +389,17 @@ impl Store {
             other => return Err(damaged(format!("unknown frame kind {other}"))),
         }
         Ok(())
+    }
+}
+
+/// What an entry of archive `format` lacks at its end, as bytes that complete it: format 1
+/// ends before the call, its arguments and its compute time, format 2 before the compute
+/// time; a `None` (a zero byte) stands for each.
+fn missing_fields(format: u32) -> &'static [u8] {
+    match format {
+        1 => &[0, 0, 0],
+        2 => &[0],
+        _ => &[],
     }
 }
 
@@ -452,11 +455,7 @@ fn check(
     }
     hasher.update(&header);
     let mut read = 12u64;
-    let missing: &[u8] = match version {
-        1 => &[0, 0, 0],
-        2 => &[0],
-        _ => &[],
-    };
+    let missing = missing_fields(version);
     // The sizes of the blobs read so far: an archive holds its blobs before its entries.
     let mut blobs: std::collections::HashMap<Digest, u64> = std::collections::HashMap::new();
     while let Some((kind, payload)) = next_frame(&mut reader)? {
