@@ -57,14 +57,8 @@ fn start() -> bool {
         if trace::start() {
             listeners += 1;
         }
-        // `observe` may have counted itself in meanwhile: add to what is there.
-        let _ = LISTENERS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-            Some(if now == UNSET {
-                listeners
-            } else {
-                now + listeners
-            })
-        });
+        // Nothing else counts before this: an `observe` reads the environment first.
+        LISTENERS.store(listeners, Ordering::Relaxed);
     });
     !matches!(LISTENERS.load(Ordering::Relaxed), 0 | UNSET)
 }
@@ -228,12 +222,11 @@ struct Listening {
 
 impl Listening {
     fn start() -> Listening {
+        // The environment is read first, so the count below adds to it.
         watching();
         let report = Collector::default();
         lock(&OPEN).push(Arc::clone(&report));
-        let _ = LISTENERS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-            Some(if now == UNSET { 1 } else { now + 1 })
-        });
+        LISTENERS.fetch_add(1, Ordering::Relaxed);
         Listening { report }
     }
 
