@@ -215,13 +215,19 @@ pub enum Command {
     },
 
     /// Add an archive's entries and results to the store; what exists is skipped.
-    /// With `memo export`, it moves a store to another engine.
+    /// With `memo export`, it moves a store to another engine. Entries the store cannot
+    /// check (their MAC is not under its secret: another store's archive, or altered)
+    /// are refused, and counted, unless `--trust` says you trust the archive.
     #[command(
-        after_help = "Examples:\n  memo import results.memo\n  memo --dir .memo-sled import results.memo --engine sled"
+        after_help = "Examples:\n  memo import results.memo\n  memo import --trust from-ci.memo\n  memo --dir .memo-sled import results.memo --engine sled"
     )]
     Import {
         /// The archive to read.
         file: PathBuf,
+        /// Also import the entries this store cannot check — another store's archive,
+        /// or one from before archives carried MACs — signing them as this store's.
+        #[arg(long)]
+        trust: bool,
         /// The engine of a store the import creates (`redb` or `sled`; an existing store
         /// must be of this engine). Default: the store's own, else `MEMO_ENGINE`, else redb.
         #[arg(long, value_parser = parse_engine)]

@@ -85,6 +85,19 @@ pub enum Error {
         /// What was found to be wrong.
         detail: String,
     },
+    /// The store directory is not this user's alone: another user owns it, or others may
+    /// write to it, or one of its files is a symlink. memo refuses to read results anyone
+    /// else could have planted; the program runs uncached.
+    #[error(
+        "the store at {} is refused ({detail}); use a directory only you own and can write (`chmod go-w`), or point MEMO_DIR at another",
+        dir.display()
+    )]
+    Unsafe {
+        /// The store directory.
+        dir: PathBuf,
+        /// What makes it unsafe.
+        detail: String,
+    },
     /// The storage engine failed.
     #[error("the store at {} failed: {source}; check that the directory is writable and the disk has room", dir.display())]
     Storage {

@@ -18,6 +18,7 @@ fn report_json(report: &ArchiveReport) -> serde_json::Value {
         "functions": report.functions,
         "skipped_entries": report.skipped_entries,
         "skipped_blobs": report.skipped_blobs,
+        "refused_entries": report.refused_entries,
     })
 }
 
@@ -41,12 +42,15 @@ pub fn export(store: &Store, file: &Path, json: bool) -> Result {
     Ok(())
 }
 
-pub fn import(store: &Store, file: &Path, json: bool) -> Result {
+pub fn import(store: &Store, file: &Path, trust: bool, json: bool) -> Result {
     let input = File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
     let bar = progress::bar("import");
-    let report = store
-        .import(input, &mut progress::track(&bar))
-        .map_err(fail)?;
+    let report = if trust {
+        store.import_trusting(input, &mut progress::track(&bar))
+    } else {
+        store.import(input, &mut progress::track(&bar))
+    }
+    .map_err(fail)?;
     bar.finish_and_clear();
     if json {
         output::json(&report_json(&report));
@@ -57,6 +61,12 @@ pub fn import(store: &Store, file: &Path, json: bool) -> Result {
             count(report.blobs, "blob", "blobs"),
             count(report.skipped_entries, "entry", "entries"),
             count(report.skipped_blobs, "blob", "blobs")
+        );
+    }
+    if report.refused_entries > 0 {
+        eprintln!(
+            "memo: refused {}: this store cannot check them (their MAC is not under its secret: another store's archive, an older memo's, or altered); `memo import --trust` imports them if you trust the archive",
+            count(report.refused_entries, "entry", "entries")
         );
     }
     Ok(())

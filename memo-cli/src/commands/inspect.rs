@@ -70,6 +70,7 @@ pub fn stats(store: &Store, json: bool) -> Result {
             "misses": s.misses,
             "hit_rate": s.hit_rate(),
             "evictions": s.evictions,
+            "refused": s.refused,
             "remote": store.remote_stats().map(|r| json!({
                 "url": r.url,
                 "mode": if r.read_write { "rw" } else { "ro" },
@@ -101,6 +102,7 @@ pub fn stats(store: &Store, json: bool) -> Result {
         vec!["misses".into(), s.misses.to_string()],
         vec!["hit rate".into(), format!("{:.1}%", s.hit_rate() * 100.0)],
         vec!["evictions".into(), s.evictions.to_string()],
+        vec!["refused".into(), s.refused.to_string()],
     ];
     let rows = rows.into_iter().chain(store.remote_stats().map(|r| {
         let mode = if r.read_write {

@@ -118,6 +118,7 @@ pub fn print_verify(report: &memo_runtime::VerifyReport, json: bool) {
             "entries_checked": report.entries_checked,
             "bad_blobs": report.bad_blobs.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "bad_entries": report.bad_entries,
+            "forged_entries": report.forged_entries,
             "clean": report.is_clean(),
         }));
     } else if report.is_clean() {
@@ -128,7 +129,7 @@ pub fn print_verify(report: &memo_runtime::VerifyReport, json: bool) {
         );
     } else {
         println!(
-            "damaged: {} removed of {}, {} removed of {}; they are recomputed on their next call",
+            "damaged: {} removed of {}, {} removed of {}; what is removed is recomputed on its next call",
             count(report.bad_blobs.len() as u64, "blob", "blobs"),
             report.blobs_checked,
             count(report.bad_entries, "entry", "entries"),
@@ -136,6 +137,12 @@ pub fn print_verify(report: &memo_runtime::VerifyReport, json: bool) {
         );
         for hash in &report.bad_blobs {
             println!("  bad blob {}", hash.short());
+        }
+        if report.forged_entries > 0 {
+            println!(
+                "forged: {} removed, not bound to their key by the store's secret (written by something that does not know it, or altered)",
+                count(report.forged_entries, "entry", "entries")
+            );
         }
     }
 }

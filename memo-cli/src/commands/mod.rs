@@ -121,7 +121,9 @@ pub fn run(cli: Cli) -> Result {
         Command::Verify { json, .. } => manage::verify(&store, json.json),
         Command::Doctor(json) => doctor::doctor(&dir, json.json),
         Command::Export { file, json } => archive::export(&store, &file, json.json),
-        Command::Import { file, json, .. } => archive::import(&store, &file, json.json),
+        Command::Import {
+            file, trust, json, ..
+        } => archive::import(&store, &file, trust, json.json),
     }
 }
 

@@ -77,7 +77,7 @@ impl Store {
     pub(crate) fn lookup(&self, key: &Digest) -> Result<Option<Hit>> {
         let inner = &*self.inner;
         if let Some(remote) = &inner.remote {
-            return remote.get(key);
+            return remote.get(key, &inner.seal);
         }
         let trees = &inner.trees();
         let Some(raw) = trees.entries.get(key).map_err(|e| inner.storage(e))? else {
@@ -172,8 +172,9 @@ impl Store {
         inputs: &[Digest],
     ) -> Result<()> {
         let inner = &*self.inner;
+        let mac = inner.seal.mac(key, &output);
         if let Some(remote) = &inner.remote {
-            return remote.put(site, key, output, bytes, inputs);
+            return remote.put(site, key, output, bytes, inputs, mac);
         }
         let trees = &inner.trees();
         let storage = |e| inner.storage(e);
@@ -215,6 +216,7 @@ impl Store {
             call: site.call,
             args: site.args.map(str::to_owned),
             compute_ns: site.compute_ns,
+            mac: Some(mac),
         };
         // An entry written over a live one (a refresh, or a race) keeps the old one's index
         // lines; `invalidate_tag` checks the entry's own tags, so a stale line is harmless,

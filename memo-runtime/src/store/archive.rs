@@ -5,6 +5,7 @@
 //! after a magic header, closed by a frame holding the blake3 hash of all that came before.
 //! Import checks that hash before it writes anything, so a damaged archive changes nothing.
 
+use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
@@ -15,9 +16,10 @@ use super::{Store, decode_exact};
 
 /// The version of the archive format: its frames and the records in them, which do not
 /// change with the storage engine. Version 2's entries end with their call's identity and
-/// arguments; version 3's with their compute time too, and it adds the source frames.
-/// Archives of versions 1 and 2 are read as they were.
-const ARCHIVE_VERSION: u32 = 3;
+/// arguments; version 3's with their compute time too, and it adds the source frames;
+/// version 4's with their MAC under the exporting store's secret. Archives of versions 1
+/// to 3 are read as they were (their entries have no MAC: see [`Store::import`]).
+const ARCHIVE_VERSION: u32 = 4;
 use crate::error::{Error, Result};
 use crate::{Digest, FunctionRecord};
 
@@ -57,6 +59,10 @@ pub struct ArchiveReport {
     pub skipped_entries: u64,
     /// On import: blobs already in the store, skipped (identical results stay shared).
     pub skipped_blobs: u64,
+    /// On import: entries this store cannot check — their MAC is not under its secret
+    /// (another store's archive, one from before archives carried MACs, or altered) — and
+    /// so did not import. [`Store::import_trusting`] imports them.
+    pub refused_entries: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -115,8 +121,11 @@ impl Store {
     /// memo::with_store(&store, || area(3, 4));
     /// let mut archive = Vec::new();
     /// store.export(&mut archive, &mut |done, total| assert!(done <= total))?;
+    /// // Another store cannot check this one's entries: it takes them only when trusted.
     /// let other = memo::Store::temporary()?;
-    /// let added = other.import(std::io::Cursor::new(&archive), &mut |_, _| {})?;
+    /// let refused = other.import(std::io::Cursor::new(&archive), &mut |_, _| {})?;
+    /// assert_eq!((refused.entries, refused.refused_entries), (0, 1));
+    /// let added = other.import_trusting(std::io::Cursor::new(&archive), &mut |_, _| {})?;
     /// assert_eq!(added.entries, 1);
     /// # Ok::<(), memo::Error>(())
     /// ```
@@ -206,6 +215,12 @@ impl Store {
     /// The whole archive is checked first; a damaged one changes nothing.
     /// `progress` gets bytes read and the archive's size.
     ///
+    /// Only what this store can check comes in: an entry whose MAC is not under this
+    /// store's secret — exported by another store, by a memo before archives carried
+    /// MACs, or altered since — is refused and counted
+    /// ([`ArchiveReport::refused_entries`]); [`import_trusting`](Store::import_trusting)
+    /// takes those too. An imported entry never lives longer than its own `ttl` from now.
+    ///
     /// ```
     /// #[memo::cached]
     /// fn area(w: u32, h: u32) -> u32 {
@@ -226,7 +241,44 @@ impl Store {
     /// ```
     pub fn import<R: Read + Seek>(
         &self,
+        input: R,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ArchiveReport> {
+        self.import_with(input, false, progress)
+    }
+
+    /// As [`import`](Store::import), also taking the entries this store cannot check —
+    /// another store's archive, say, whose results you trust — and signing them with
+    /// this store's secret.
+    ///
+    /// ```
+    /// #[memo::cached]
+    /// fn area(w: u32, h: u32) -> u32 {
+    ///     w * h
+    /// }
+    ///
+    /// let store = memo::Store::temporary()?;
+    /// memo::with_store(&store, || area(3, 4));
+    /// let mut archive = Vec::new();
+    /// store.export(&mut archive, &mut |_, _| {})?;
+    /// let ci = memo::Store::temporary()?;
+    /// let added = ci.import_trusting(std::io::Cursor::new(&archive), &mut |_, _| {})?;
+    /// assert_eq!((added.entries, added.refused_entries), (1, 0));
+    /// assert!(ci.verify(&mut |_, _| {})?.is_clean(), "signed with its own secret");
+    /// # Ok::<(), memo::Error>(())
+    /// ```
+    pub fn import_trusting<R: Read + Seek>(
+        &self,
+        input: R,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ArchiveReport> {
+        self.import_with(input, true, progress)
+    }
+
+    fn import_with<R: Read + Seek>(
+        &self,
         mut input: R,
+        trust: bool,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ArchiveReport> {
         self.inner.local()?;
@@ -247,7 +299,11 @@ impl Store {
                 .map_err(|e| inner.storage(e))?;
             Ok(bytes.map(|bytes| super::files::blob_size(&bytes)))
         };
-        check(&mut input, size, &stored_blob)?;
+        let seal = &inner.seal;
+        let checks = |key: &Digest, record: &EntryRecord| {
+            trust || seal.checks(key, &record.output, record.mac.as_ref())
+        };
+        let checked = check(&mut input, size, &stored_blob, &checks)?;
         input.seek(SeekFrom::Start(0)).map_err(io_error)?;
         let mut reader = io::BufReader::new(input);
         let mut header = [0u8; 12];
@@ -258,7 +314,7 @@ impl Store {
         let mut read = 12u64;
         while let Some((kind, payload)) = next_frame(&mut reader)? {
             read += 9 + payload.len() as u64;
-            self.apply(kind, &payload, format, &mut report)?;
+            self.apply(kind, &payload, format, &checked, &mut report)?;
             progress(read, size);
         }
         Ok(report)
@@ -269,6 +325,7 @@ impl Store {
         kind: u8,
         payload: &[u8],
         format: u32,
+        checked: &Checked,
         report: &mut ArchiveReport,
     ) -> Result<()> {
         let inner = &*self.inner;
@@ -315,6 +372,10 @@ impl Store {
                 if Digest::of_bytes(&frame.bytes) != frame.hash {
                     return Err(damaged("a blob does not match its hash"));
                 }
+                if !checked.wanted.contains(&frame.hash) {
+                    // No entry that comes in needs it.
+                    return Ok(());
+                }
                 if trees.blobs.contains_key(frame.hash).map_err(storage)? {
                     report.skipped_blobs += 1;
                 } else if frame.bytes.len() > super::files::FILE_MIN {
@@ -345,6 +406,12 @@ impl Store {
                 let payload = [payload, missing_fields(format)].concat();
                 let EntryFrame { key, mut record } =
                     decode_exact(&payload).ok_or_else(|| damaged("an entry does not decode"))?;
+                if checked.refused.contains(&key) {
+                    report.refused_entries += 1;
+                    return Ok(());
+                }
+                // This store's own (the same MAC, if it was already), or trusted.
+                record.mac = Some(inner.seal.mac(&key, &record.output));
                 // An expiry is never later than the entry's own ttl from now: an archive
                 // cannot make a result live longer than its function says.
                 let now = crate::clock::now_ms();
@@ -393,12 +460,13 @@ impl Store {
 }
 
 /// What an entry of archive `format` lacks at its end, as bytes that complete it: format 1
-/// ends before the call, its arguments and its compute time, format 2 before the compute
-/// time; a `None` (a zero byte) stands for each.
+/// ends before the call, its arguments, its compute time and its MAC, format 2 before the
+/// compute time, format 3 before the MAC; a `None` (a zero byte) stands for each.
 fn missing_fields(format: u32) -> &'static [u8] {
     match format {
-        1 => &[0, 0, 0],
-        2 => &[0],
+        1 => &[0, 0, 0, 0],
+        2 => &[0, 0],
+        3 => &[0],
         _ => &[],
     }
 }
@@ -430,14 +498,26 @@ fn next_frame(reader: &mut impl Read) -> Result<Option<(u8, Vec<u8>)>> {
     Ok(Some((kind[0], payload)))
 }
 
+/// What checking an archive found: the entries to refuse, and the blobs the others need.
+struct Checked {
+    refused: HashSet<Digest>,
+    wanted: HashSet<Digest>,
+}
+
 /// Checks the header, every frame's framing and contents, and the closing hash, without
 /// writing: each record decodes, each blob matches its hash, each entry's size is its
 /// result's, and each entry's result is in the archive or, `stored_blob` says, the store.
+/// An entry `accepts` refuses is noted, not an error.
 fn check(
     input: &mut (impl Read + Seek),
     size: u64,
     stored_blob: &dyn Fn(&Digest) -> Result<Option<u64>>,
-) -> Result<()> {
+    accepts: &dyn Fn(&Digest, &EntryRecord) -> bool,
+) -> Result<Checked> {
+    let mut checked = Checked {
+        refused: HashSet::new(),
+        wanted: HashSet::new(),
+    };
     let mut reader = io::BufReader::new(input);
     let mut hasher = blake3::Hasher::new();
     let mut header = [0u8; 12];
@@ -483,7 +563,15 @@ fn check(
                 }
                 blobs.insert(frame.hash, frame.bytes.len() as u64);
             }
-            ENTRY => check_entry(&[&payload[..], missing].concat(), &blobs, stored_blob)?,
+            ENTRY => {
+                let (key, record) =
+                    check_entry(&[&payload[..], missing].concat(), &blobs, stored_blob)?;
+                if accepts(&key, &record) {
+                    checked.wanted.insert(record.output);
+                } else {
+                    checked.refused.insert(key);
+                }
+            }
             other => return Err(damaged(format!("unknown frame kind {other}"))),
         }
     }
@@ -495,7 +583,7 @@ fn check(
     if checksum != *hasher.finalize().as_bytes() {
         return Err(damaged("its checksum does not match its contents"));
     }
-    Ok(())
+    Ok(checked)
 }
 
 /// Checks one entry of an archive: it decodes, its result is in the archive (`blobs`, the
@@ -504,8 +592,8 @@ fn check_entry(
     payload: &[u8],
     blobs: &std::collections::HashMap<Digest, u64>,
     stored_blob: &dyn Fn(&Digest) -> Result<Option<u64>>,
-) -> Result<()> {
-    let EntryFrame { record, .. } =
+) -> Result<(Digest, EntryRecord)> {
+    let EntryFrame { key, record } =
         decode_exact(payload).ok_or_else(|| damaged("an entry does not decode"))?;
     let size = match &record.inline {
         Some(inline) => {
@@ -529,7 +617,7 @@ fn check_entry(
         }
         Some(_) => {}
     }
-    Ok(())
+    Ok((key, record))
 }
 
 #[cfg(test)]
@@ -583,11 +671,14 @@ mod tests {
     fn an_archive_of_format_1_is_imported_without_arguments() {
         let store = Store::temporary().unwrap();
         let key = Digest([9; 32]);
+        let archive = archive_v1(key, b"\x07");
+        // Its entries carry no MAC: refused unless trusted.
+        let refused = store
+            .import(std::io::Cursor::new(&archive), &mut |_, _| {})
+            .unwrap();
+        assert_eq!((refused.entries, refused.refused_entries), (0, 1));
         let report = store
-            .import(
-                std::io::Cursor::new(archive_v1(key, b"\x07")),
-                &mut |_, _| {},
-            )
+            .import_trusting(std::io::Cursor::new(&archive), &mut |_, _| {})
             .unwrap();
         assert_eq!(report.entries, 1);
         let entry = store.entry(&key).unwrap().unwrap();
@@ -635,7 +726,50 @@ mod tests {
             call: None,
             args: None,
             compute_ns: None,
+            mac: None,
         }
+    }
+
+    #[test]
+    fn only_entries_bound_to_their_key_by_this_stores_secret_come_in_untrusted() {
+        let now = crate::clock::now_ms();
+        let store = Store::temporary().unwrap();
+        let seal = &store.inner.seal;
+        let (own, moved, foreign, unsigned) = (
+            Digest([1; 32]),
+            Digest([2; 32]),
+            Digest([3; 32]),
+            Digest([4; 32]),
+        );
+        let signed = |key: &Digest, value: &[u8]| {
+            let mut record = record(value, now, None);
+            record.mac = Some(seal.mac(key, &record.output));
+            record
+        };
+        let other = Store::temporary().unwrap();
+        let mut theirs = record(b"theirs", now, None);
+        theirs.mac = Some(other.inner.seal.mac(&foreign, &theirs.output));
+        let archive = archive_of(&[
+            (own, signed(&own, b"own")),
+            // A result signed for another key, planted under this one.
+            (moved, signed(&own, b"planted")),
+            (foreign, theirs),
+            (unsigned, record(b"unsigned", now, None)),
+        ]);
+        let report = store
+            .import(std::io::Cursor::new(&archive), &mut |_, _| {})
+            .unwrap();
+        assert_eq!((report.entries, report.refused_entries), (1, 3));
+        let keys: Vec<Digest> = store.entries().unwrap().iter().map(|e| e.key).collect();
+        assert_eq!(keys, vec![own]);
+        assert!(store.verify(&mut |_, _| {}).unwrap().is_clean());
+        // Trusted, they come in signed with this store's secret.
+        let report = store
+            .import_trusting(std::io::Cursor::new(&archive), &mut |_, _| {})
+            .unwrap();
+        assert_eq!((report.entries, report.skipped_entries), (3, 1));
+        assert_eq!(store.entries().unwrap().len(), 4);
+        assert!(store.verify(&mut |_, _| {}).unwrap().is_clean());
     }
 
     #[test]
@@ -650,7 +784,7 @@ mod tests {
             let store = Store::temporary().unwrap();
             let archive = archive_of(&[(Digest([1; 32]), good.clone()), (Digest([2; 32]), bad)]);
             let error = store
-                .import(std::io::Cursor::new(archive), &mut |_, _| {})
+                .import_trusting(std::io::Cursor::new(archive), &mut |_, _| {})
                 .unwrap_err();
             assert!(matches!(error, Error::Archive(_)), "{error}");
             assert!(
@@ -662,7 +796,7 @@ mod tests {
         let archive = archive_of(&[(Digest([1; 32]), good)]);
         assert_eq!(
             store
-                .import(std::io::Cursor::new(archive), &mut |_, _| {})
+                .import_trusting(std::io::Cursor::new(archive), &mut |_, _| {})
                 .unwrap()
                 .entries,
             1
@@ -680,7 +814,7 @@ mod tests {
         let store = Store::temporary().unwrap();
         let archive = archive_of(&[(Digest([1; 32]), ahead)]);
         store
-            .import(std::io::Cursor::new(archive), &mut |_, _| {})
+            .import_trusting(std::io::Cursor::new(archive), &mut |_, _| {})
             .unwrap();
         let later = crate::clock::now_ms();
         let entry = store.entry(&Digest([1; 32])).unwrap().unwrap();

@@ -64,6 +64,7 @@ pub(super) struct LiveCounters {
     hits: Striped,
     misses: AtomicU64,
     evictions: AtomicU64,
+    refused: AtomicU64,
     /// What of them is already added to the stored totals.
     persisted: Mutex<Counters>,
 }
@@ -82,11 +83,16 @@ impl LiveCounters {
         self.evictions.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub(super) fn refused(&self, n: u64) {
+        self.refused.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(super) fn snapshot(&self) -> Counters {
         Counters {
             hits: self.hits.sum(),
             misses: self.misses.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -98,6 +104,7 @@ impl LiveCounters {
             hits: stored.hits + live.hits - persisted.hits,
             misses: stored.misses + live.misses - persisted.misses,
             evictions: stored.evictions + live.evictions - persisted.evictions,
+            refused: stored.refused + live.refused - persisted.refused,
         }
     }
 
@@ -117,6 +124,7 @@ impl LiveCounters {
             hits: stored.hits + live.hits - since.hits,
             misses: stored.misses + live.misses - since.misses,
             evictions: stored.evictions + live.evictions - since.evictions,
+            refused: stored.refused + live.refused - since.refused,
         })?;
         *persisted = live;
         Ok(())
@@ -151,6 +159,7 @@ mod tests {
             hits: 10,
             misses: 5,
             evictions: 1,
+            refused: 0,
         };
         counters.hit();
         counters.miss();

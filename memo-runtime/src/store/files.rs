@@ -164,13 +164,13 @@ impl Staged {
     pub(crate) fn create(dir: &Path) -> io::Result<Staged> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let files = dir.join(DIR);
-        fs::create_dir_all(&files)?;
+        super::private::create_dir(&files)?;
         let temporary = files.join(format!(
             ".tmp-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        let file = File::options()
+        let file = super::private::options()
             .write(true)
             .create_new(true)
             .open(&temporary)?;

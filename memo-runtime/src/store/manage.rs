@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::access::tag_prefix;
 use super::record::EntryRecord;
+use super::serve::Removal;
 use super::{Store, decode_exact};
 use crate::error::Result;
 use crate::{Digest, Entry, FunctionRecord};
@@ -33,6 +34,9 @@ pub struct Stats {
     pub misses: u64,
     /// Entries removed because they expired or by `gc`.
     pub evictions: u64,
+    /// What the process holding the store refused from others: a result not bound to its
+    /// key by the store's secret, or a connection from another user or protocol.
+    pub refused: u64,
     /// Stored results.
     pub entries: u64,
     /// Distinct result blobs; identical results share one.
@@ -102,6 +106,7 @@ impl Store {
             hits: counted.hits,
             misses: counted.misses,
             evictions: counted.evictions,
+            refused: counted.refused,
             entries,
             blobs: inner.trees().blobs.len().map_err(|e| inner.storage(e))?,
             bytes: inline_bytes + shared.values().sum::<u64>(),
@@ -351,6 +356,9 @@ impl Store {
     /// # Ok::<(), memo::Error>(())
     /// ```
     pub fn invalidate_tag(&self, tag: &str) -> Result<usize> {
+        if let Some(removed) = self.remove_through_holder(Removal::Tag(tag))? {
+            return Ok(removed);
+        }
         self.inner.local()?;
         self.forget_hot();
         let inner = &*self.inner;
@@ -390,6 +398,9 @@ impl Store {
     /// # Ok::<(), memo::Error>(())
     /// ```
     pub fn invalidate_fn(&self, name: &str) -> Result<usize> {
+        if let Some(removed) = self.remove_through_holder(Removal::Function(name))? {
+            return Ok(removed);
+        }
         self.inner.local()?;
         self.forget_hot();
         let mut removed = 0;
@@ -419,6 +430,9 @@ impl Store {
     /// # Ok::<(), memo::Error>(())
     /// ```
     pub fn remove(&self, key: &Digest) -> Result<bool> {
+        if let Some(removed) = self.remove_through_holder(Removal::Key(*key))? {
+            return Ok(removed > 0);
+        }
         self.inner.local()?;
         self.forget_hot();
         let inner = &*self.inner;
@@ -449,6 +463,9 @@ impl Store {
     /// # Ok::<(), memo::Error>(())
     /// ```
     pub fn clear(&self) -> Result<()> {
+        if self.remove_through_holder(Removal::All)?.is_some() {
+            return Ok(());
+        }
         self.inner.local()?;
         self.forget_hot();
         let inner = &*self.inner;
@@ -459,6 +476,19 @@ impl Store {
         super::files::remove_results(&inner.dir);
         self.forget_shared(&self.crates(), "all", "", |_| false);
         Ok(())
+    }
+
+    /// A removal a served process asked for, done by the holder as it would its own.
+    pub(super) fn remove_here(&self, removal: &Removal<'_>) -> Result<u64> {
+        Ok(match removal {
+            Removal::Tag(tag) => self.invalidate_tag(tag)? as u64,
+            Removal::Function(name) => self.invalidate_fn(name)? as u64,
+            Removal::Key(key) => u64::from(self.remove(key)?),
+            Removal::All => {
+                self.clear()?;
+                0
+            }
+        })
     }
 
     /// Every readable entry record, with its key.

@@ -11,9 +11,11 @@ mod fork;
 mod gc;
 mod manage;
 mod open;
+mod private;
 mod problem;
 mod record;
 mod registry;
+mod seal;
 mod serve;
 mod shared;
 mod verify;
@@ -53,14 +55,16 @@ use record::Counters;
 /// store, whose keys cannot be found again, is emptied when opened (with one warning).
 /// Version 4's entry records end with the result's compute time; a version 3 store is
 /// read as it is (its records, one field short, decode with none) and stamped 4, so that
-/// older builds, which would not read the new records, refuse it.
+/// older builds, which would not read the new records, refuse it. Version 5's entry
+/// records end with a MAC binding the result to its key under the store's secret; a
+/// version 3 or 4 store — its user's own — has its entries signed when first opened.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// drop(memo::Store::open(dir.path()).unwrap());
 /// assert_eq!(memo::Store::diagnose(dir.path()).format, Ok(memo::STORE_FORMAT_VERSION));
 /// ```
-pub const STORE_FORMAT_VERSION: u32 = 4;
+pub const STORE_FORMAT_VERSION: u32 = 5;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.
 ///
@@ -135,6 +139,8 @@ pub(crate) struct Inner {
     /// The size budget its entries are kept within, when it has one and this process
     /// holds it.
     budget: Option<Arc<budget::Budget>>,
+    /// The MAC key of its entries, from the store's secret.
+    seal: seal::Seal,
 }
 
 /// A handle's store opened again, by the process (its pid) that did.
@@ -761,6 +767,8 @@ impl Inner {
             .meta
             .get("counters")
             .map_err(|e| self.storage(e))?;
-        Ok(raw.and_then(|raw| decode_exact(&raw)).unwrap_or_default())
+        Ok(raw
+            .and_then(|raw| Counters::decode(&raw))
+            .unwrap_or_default())
     }
 }

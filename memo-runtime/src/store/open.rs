@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::engine::{self, Engine, EngineError, Table};
-use super::{Inner, STORE_FORMAT_VERSION, Trees, problem, registry};
+use super::seal::Seal;
+use super::{Inner, STORE_FORMAT_VERSION, Trees, private, problem, registry};
 use crate::error::{Error, Result};
 
 /// The engine's page cache: redb's default is 1 GiB, far more than a cache's metadata
@@ -37,8 +38,9 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
         path: dir.to_owned(),
         source,
     };
-    fs::create_dir_all(dir).map_err(io_error)?;
+    private::create_dir(dir).map_err(io_error)?;
     let dir = fs::canonicalize(dir).map_err(io_error)?;
+    private::check_dir(&dir)?;
     let asked = asked_engine(options);
     let mut open = registry::lock();
     if let Some(inner) = registry::find(&mut open, &dir) {
@@ -71,7 +73,7 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
         let Error::Locked { holder, .. } = &error else {
             return Err(error);
         };
-        if let Some(inner) = served(&dir, engine, *holder) {
+        if let Some(inner) = served(&dir, engine, *holder)? {
             crate::warn::debug(|| {
                 format!(
                     "the store at {} is held by process {}: using it through that process",
@@ -92,7 +94,10 @@ pub(super) fn open(dir: &Path, options: &Options) -> Result<Arc<Inner>> {
     // killed): the room it left in the file is given back.
     let unclean = holder(&dir).is_some();
     // Best effort: the pid helps say who holds the store.
-    let _ = fs::write(dir.join(HOLDER_FILE), std::process::id().to_string());
+    let _ = private::replace(
+        &dir.join(HOLDER_FILE),
+        std::process::id().to_string().as_bytes(),
+    );
     crate::warn::debug(|| format!("holding the store at {} ({engine})", dir.display()));
     super::fork::track_database(&dir);
     super::serve::start(&inner);
@@ -114,7 +119,7 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    fs::create_dir_all(&dir).map_err(|source| Error::Io {
+    private::create_dir(&dir).map_err(|source| Error::Io {
         path: dir.clone(),
         source,
     })?;
@@ -136,11 +141,15 @@ pub(super) fn temporary(options: &Options) -> Result<Arc<Inner>> {
 }
 
 /// A store held by another process that serves it, if it does.
-fn served(dir: &Path, engine: Engine, holder: Option<u32>) -> Option<Inner> {
+fn served(dir: &Path, engine: Engine, holder: Option<u32>) -> Result<Option<Inner>> {
     super::fork::install();
-    let remote = super::serve::Remote::connect(dir, holder)?;
+    let Some(remote) = super::serve::Remote::connect(dir, holder)? else {
+        return Ok(None);
+    };
+    // The holder created it: what this process offers is signed with it.
+    let seal = Seal::load(dir)?;
     static IDS: AtomicU64 = AtomicU64::new(1 << 40);
-    Some(Inner {
+    Ok(Some(Inner {
         id: IDS.fetch_add(1, Ordering::Relaxed),
         dir: dir.to_owned(),
         engine: None,
@@ -160,7 +169,8 @@ fn served(dir: &Path, engine: Engine, holder: Option<u32>) -> Option<Inner> {
         pid: std::process::id(),
         forks: super::fork::generation(),
         budget: None,
-    })
+        seal,
+    }))
 }
 
 /// Opens `dir`, waiting out this process's own earlier handle, which another thread may
@@ -182,6 +192,12 @@ fn start_own(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
 fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
     super::fork::install();
     refuse_sled(dir)?;
+    if private::is_link(&engine.path_in(dir)) {
+        return Err(Error::Unsafe {
+            dir: dir.to_owned(),
+            detail: format!("its {} is a symlink", engine.file_name()),
+        });
+    }
     // A commit that fails in the background is said as a failed call would say it, under
     // the same topic, so a full disk still gives one warning.
     let topic = warning_topic(dir);
@@ -228,13 +244,14 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         meta: db.tree(Table::Meta),
         sources: db.tree(Table::Sources),
     };
-    match check_format(dir, &trees) {
+    let seal = Seal::load_or_create(dir)?;
+    match check_format(dir, &trees, &seal) {
         // Damage redb cannot see: a file with entries and no readable stamp.
         Err(Error::Corrupt { detail, .. })
             if options.heal
                 && db.replace_damaged(&format!("the database is damaged: {detail}")) =>
         {
-            check_format(dir, &trees)?;
+            check_format(dir, &trees, &seal)?;
         }
         other => other?,
     }
@@ -257,6 +274,7 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         pid: std::process::id(),
         forks: super::fork::generation(),
         budget: None,
+        seal,
     })
 }
 
@@ -347,7 +365,7 @@ fn refuse_sled(dir: &Path) -> Result<()> {
 }
 
 /// Stamps a new store with the format version, and refuses a store of another.
-fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
+fn check_format(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
     let stamp = trees
         .meta
         .get("format")
@@ -374,8 +392,10 @@ fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
                 })?;
             if found == STORE_FORMAT_VERSION {
                 Ok(())
-            } else if found == 3 {
-                // Its records read as they are (`EntryRecord::decode`).
+            } else if found == 3 || found == 4 {
+                // Its records read as they are (`EntryRecord::decode`); they are its
+                // user's own, signed now.
+                sign_all(dir, trees, seal)?;
                 trees
                     .meta
                     .insert("format", STORE_FORMAT_VERSION.to_le_bytes())
@@ -392,6 +412,25 @@ fn check_format(dir: &Path, trees: &Trees) -> Result<()> {
             }
         }
     }
+}
+
+/// Signs every entry of a store written before entries were (format 3 or 4).
+fn sign_all(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
+    let storage = |e| storage_error(dir, e);
+    for item in trees.entries.iter() {
+        let (key, raw) = item.map_err(storage)?;
+        if let (Ok(key), Some(mut record)) = (
+            <[u8; 32]>::try_from(key.as_ref()).map(crate::Digest),
+            super::EntryRecord::decode(&raw),
+        ) {
+            record.mac = Some(seal.mac(&key, &record.output));
+            trees
+                .entries
+                .insert(key, super::record::encode(&record))
+                .map_err(storage)?;
+        }
+    }
+    Ok(())
 }
 
 /// A version 2 store keyed its entries with the fingerprint first; this version keys
@@ -420,12 +459,11 @@ fn upgrade_from_2(dir: &Path, trees: &Trees) -> Result<()> {
     Ok(())
 }
 
+/// Writes the store's `.gitignore` unless something is there (a symlink is not followed).
 fn write_gitignore(dir: &Path) -> Result<()> {
     let path = dir.join(".gitignore");
-    if path.exists() {
-        return Ok(());
-    }
-    fs::write(&path, "# Automatically created by memo.\n*\n")
+    private::write_new(&path, b"# Automatically created by memo.\n*\n")
+        .map(drop)
         .map_err(|source| Error::Io { path, source })
 }
 

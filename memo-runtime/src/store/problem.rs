@@ -1,7 +1,6 @@
 //! What went wrong with a store, said once as a warning and kept in the store's directory
 //! (`last-problem`), so that `memo doctor` can tell a user who never saw the warning.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -75,14 +74,7 @@ fn record(dir: &Path, message: &str) {
         std::process::id(),
         message.replace('\n', " ")
     );
-    let path = dir.join(FILE);
-    let temporary = dir.join(format!("{FILE}.{}", std::process::id()));
-    let written = std::fs::File::create(&temporary)
-        .and_then(|mut file| file.write_all(line.as_bytes()))
-        .and_then(|()| std::fs::rename(&temporary, &path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
+    let _ = super::private::replace(&dir.join(FILE), line.as_bytes());
 }
 
 /// The last problem kept for the store in `dir`, if any.

@@ -32,14 +32,20 @@ pub(crate) struct EntryRecord {
     /// (`memo::observe`). `None` for a result pulled from a shared tier, or stored by a
     /// format 3 store, whose records end before it.
     pub compute_ns: Option<u64>,
+    /// The MAC binding `output` to the entry's key under the store's secret (`seal`):
+    /// `None` only in a record of format 3 or 4, before stores signed their entries.
+    pub mac: Option<Digest>,
 }
 
 impl EntryRecord {
-    /// Decodes a record: of this format, or of format 3, which ends before `compute_ns`
-    /// (a `None` completes it). Nothing else decodes: a record of this format consumes
-    /// every byte exactly, so a format 3 record, one byte short, never reads as one.
+    /// Decodes a record: of this format, or of format 4, which ends before `mac`, or of
+    /// format 3, which ends before `compute_ns` too (a `None` completes each). Nothing
+    /// else decodes: a record of this format consumes every byte exactly, so an older
+    /// one, a byte or two short, never reads as one.
     pub(crate) fn decode(raw: &[u8]) -> Option<EntryRecord> {
-        decode_exact(raw).or_else(|| decode_exact(&[raw, &[0]].concat()))
+        decode_exact(raw)
+            .or_else(|| decode_exact(&[raw, &[0]].concat()))
+            .or_else(|| decode_exact(&[raw, &[0, 0]].concat()))
     }
 
     pub fn is_expired(&self, now_ms: u64) -> bool {
@@ -208,6 +214,16 @@ pub(crate) struct Counters {
     pub hits: u64,
     pub misses: u64,
     pub evictions: u64,
+    /// Results or connections the holder refused (see `serve`). Stores of format 4 and
+    /// before kept no such count: their record, a field short, decodes with 0.
+    pub refused: u64,
+}
+
+impl Counters {
+    /// Decodes the stored counters, of this format or of one before `refused`.
+    pub(crate) fn decode(raw: &[u8]) -> Option<Counters> {
+        decode_exact(raw).or_else(|| decode_exact(&[raw, &[0]].concat()))
+    }
 }
 
 /// Decodes a whole postcard value: trailing bytes are an error, not ignored.
@@ -226,7 +242,7 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn record(compute_ns: Option<u64>) -> EntryRecord {
+    fn record(compute_ns: Option<u64>, mac: Option<Digest>) -> EntryRecord {
         EntryRecord {
             output: Digest([1; 32]),
             created_ms: 5,
@@ -241,20 +257,28 @@ mod tests {
             call: Some(Digest([3; 32])),
             args: Some("x = 1".into()),
             compute_ns,
+            mac,
         }
     }
 
     #[test]
-    fn a_format_3_record_reads_with_no_compute_time_and_nothing_else_is_taken_for_one() {
-        let timed = record(Some(1_234_567));
-        assert_eq!(EntryRecord::decode(&encode(&timed)), Some(timed.clone()));
-        // Format 3 wrote the same fields but the last: a `None` there is one zero byte.
-        let untimed = encode(&record(None));
-        let format_3 = &untimed[..untimed.len() - 1];
-        assert_eq!(EntryRecord::decode(format_3), Some(record(None)));
+    fn older_records_read_with_what_they_lack_as_none_and_nothing_else_is_taken_for_one() {
+        let signed = record(Some(1_234_567), Some(Digest([9; 32])));
+        assert_eq!(EntryRecord::decode(&encode(&signed)), Some(signed.clone()));
+        // Format 4 wrote every field but the MAC; format 3 every one but the compute time
+        // too: a `None` is one zero byte.
+        let timed = encode(&record(Some(1_234_567), None));
+        let format_4 = &timed[..timed.len() - 1];
+        assert_eq!(
+            EntryRecord::decode(format_4),
+            Some(record(Some(1_234_567), None))
+        );
+        let untimed = encode(&record(None, None));
+        let format_3 = &untimed[..untimed.len() - 2];
+        assert_eq!(EntryRecord::decode(format_3), Some(record(None, None)));
         // Shorter still, or longer, is damage.
         assert_eq!(EntryRecord::decode(&format_3[..format_3.len() - 1]), None);
-        let longer = [encode(&timed).as_slice(), &[0]].concat();
+        let longer = [encode(&signed).as_slice(), &[0]].concat();
         assert_eq!(EntryRecord::decode(&longer), None);
     }
 }

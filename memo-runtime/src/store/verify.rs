@@ -1,4 +1,5 @@
-//! `Store::verify`: re-hash every blob and check every entry, removing what is damaged.
+//! `Store::verify`: re-hash every blob and check every entry — its result and its MAC —
+//! removing what is damaged or forged.
 
 use std::collections::HashSet;
 
@@ -31,6 +32,10 @@ pub struct VerifyReport {
     pub entries_checked: u64,
     /// Entries removed: unreadable, or pointing at a missing or damaged blob.
     pub bad_entries: u64,
+    /// Entries removed because their MAC does not bind their result to their key under
+    /// the store's secret: written by something that does not know it (planted), or
+    /// altered since.
+    pub forged_entries: u64,
 }
 
 impl VerifyReport {
@@ -42,13 +47,14 @@ impl VerifyReport {
     /// # Ok::<(), memo::Error>(())
     /// ```
     pub fn is_clean(&self) -> bool {
-        self.bad_blobs.is_empty() && self.bad_entries == 0
+        self.bad_blobs.is_empty() && self.bad_entries == 0 && self.forged_entries == 0
     }
 }
 
 impl Store {
-    /// Re-hashes every blob and checks every entry; removes damaged blobs and the entries
-    /// that cannot be served, so they are recomputed on their next call.
+    /// Re-hashes every blob and checks every entry; removes damaged blobs, the entries
+    /// that cannot be served, and those whose MAC the store's secret does not check, so
+    /// they are recomputed on their next call.
     ///
     /// `progress` is called with the number of items checked so far and the total.
     ///
@@ -94,11 +100,17 @@ impl Store {
             let record = EntryRecord::decode(&raw);
             let key32 = <[u8; 32]>::try_from(key.as_ref()).ok().map(Digest);
             match (key32, record) {
-                (Some(_), Some(record))
+                (Some(key), Some(record))
                     if match &record.inline {
                         Some(bytes) => Digest::of_bytes(bytes) == record.output,
                         None => good.contains(&record.output),
-                    } => {}
+                    } =>
+                {
+                    if !inner.seal.checks(&key, &record.output, record.mac.as_ref()) {
+                        inner.remove_entry(&key, &record)?;
+                        report.forged_entries += 1;
+                    }
+                }
                 (Some(key), Some(record)) => {
                     inner.remove_entry(&key, &record)?;
                     report.bad_entries += 1;

@@ -48,9 +48,18 @@ impl RedbFile {
         cache_bytes: u64,
         seed: &[(Table, Vec<u8>, Vec<u8>)],
     ) -> EngineResult<RedbFile> {
+        // Opened here, owner-only and never through a symlink; redb takes the file.
+        let file = crate::store::private::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|error| EngineError::Failed(Box::new(error)))?;
+        crate::store::private::tighten(path);
         let db = redb::Database::builder()
             .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
-            .create(path)?;
+            .create_file(file)?;
         let file = RedbFile { db };
         file.create_tables(seed)?;
         Ok(file)

@@ -5,8 +5,14 @@
 //! tell a holder that stopped answering (a few ms) from one that is busy sending a large
 //! result, waiting to write or waiting for a computation (as long as it takes): it comes
 //! at once before those, and once the answer is ready before anything else.
+//!
+//! The holder trusts nobody's word (see `peer` for who may connect): a result a served
+//! process offers comes with a MAC under the store's secret binding it to its key, and
+//! with bytes that are its hash's; one that fails either is refused, counted and said.
+//! What the holder sends back is checked the same way by the asker.
 
 mod leases;
+mod peer;
 mod remote;
 mod socket;
 
@@ -50,6 +56,8 @@ pub(super) enum Request<'a> {
         output: Digest,
         bytes: &'a [u8],
         inputs: Vec<Digest>,
+        /// Binds `output` to `key` under the store's secret.
+        mac: Digest,
     },
     Record(FunctionInfo),
     /// Asks to compute `key`: the holder arbitrates the computations of every process.
@@ -68,14 +76,27 @@ pub(super) enum Request<'a> {
         output: Digest,
         size: u64,
         inputs: Vec<Digest>,
+        mac: Digest,
     },
     /// What the asker's shared tier counted, for the store's totals.
     CountRemote(crate::RemoteCounts),
+    /// Removes entries, as the holder would itself: its memory tiers forget them too.
+    Remove(#[serde(borrow)] Removal<'a>),
+}
+
+/// Which entries a [`Request::Remove`] removes.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Removal<'a> {
+    Tag(&'a str),
+    Function(&'a str),
+    Key(Digest),
+    All,
 }
 
 #[derive(Serialize, Deserialize)]
 pub(super) enum Response {
-    Found(Option<(Digest, Vec<u8>, Option<u64>)>),
+    /// The result, its bytes, its expiry and the MAC binding it to the key asked for.
+    Found(Option<(Digest, Vec<u8>, Option<u64>, Digest)>),
     Done,
     Failed(String),
     /// Whether the asker leads the computation.
@@ -83,7 +104,9 @@ pub(super) enum Response {
     /// Whether the computation waited for has finished.
     Awaited(bool),
     /// A result kept as a file of this size, for the asker to read itself.
-    FoundFile(Digest, u64, Option<u64>),
+    FoundFile(Digest, u64, Option<u64>, Digest),
+    /// How many entries a removal removed.
+    Removed(u64),
 }
 
 pub(super) fn write_message(stream: &mut UnixStream, value: &impl Serialize) -> io::Result<()> {
@@ -138,6 +161,21 @@ fn accept(listener: UnixListener, store: Weak<Inner>) {
 }
 
 fn serve(mut stream: UnixStream, store: Weak<Inner>) {
+    if let Err(refusal) = peer::greet_asker(&mut stream) {
+        if let (peer::Refusal::Incompatible(why), Some(inner)) = (refusal, store.upgrade()) {
+            inner.live.refused(1);
+            crate::warn::once(
+                &format!("refused a peer of {}", inner.dir.display()),
+                || {
+                    format!(
+                        "the store at {} refused a connection: {why}",
+                        inner.dir.display()
+                    )
+                },
+            );
+        }
+        return;
+    }
     // The computations this client leads: if it goes away, their leases are let go of,
     // and a waiting caller takes over.
     let mut leading: HashMap<Digest, Held> = HashMap::new();
@@ -192,14 +230,17 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Hel
             }
             match hit {
                 None => Response::Found(None),
-                Some(hit) => match hit.payload {
-                    Payload::Bytes(bytes) => {
-                        Response::Found(Some((hit.output, bytes.to_vec(), hit.expires_ms)))
+                Some(hit) => {
+                    let mac = store.inner.seal.mac(&key, &hit.output);
+                    match hit.payload {
+                        Payload::Bytes(bytes) => {
+                            Response::Found(Some((hit.output, bytes.to_vec(), hit.expires_ms, mac)))
+                        }
+                        Payload::File(file) => {
+                            Response::FoundFile(hit.output, file.size, hit.expires_ms, mac)
+                        }
                     }
-                    Payload::File(file) => {
-                        Response::FoundFile(hit.output, file.size, hit.expires_ms)
-                    }
-                },
+                }
             }
         }),
         Request::Put {
@@ -208,12 +249,12 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Hel
             output,
             bytes,
             inputs,
+            mac,
         } => put(
             store,
             leading,
             &entry,
-            key,
-            output,
+            (key, output, mac),
             Bytes::Held(bytes),
             &inputs,
         ),
@@ -223,15 +264,16 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Hel
             output,
             size,
             inputs,
+            mac,
         } => put(
             store,
             leading,
             &entry,
-            key,
-            output,
+            (key, output, mac),
             Bytes::File(size),
             &inputs,
         ),
+        Request::Remove(removal) => store.remove_here(&removal).map(Response::Removed),
         Request::Record(info) => store.write_function(info).map(|()| Response::Done),
         Request::Forget => {
             store.forget_hot();
@@ -260,16 +302,41 @@ fn answer(store: &Store, request: Request<'_>, leading: &mut HashMap<Digest, Hel
 }
 
 /// Stores a result for a client, and lets go of its lease: those waiting for it find the
-/// result.
+/// result. A result not bound to its key by the store's secret, or whose bytes are not
+/// its hash's, is refused: counted, said once, and not stored.
 fn put(
     store: &Store,
     leading: &mut HashMap<Digest, Held>,
     entry: &NewEntry<'_>,
-    key: Digest,
-    output: Digest,
+    (key, output, mac): (Digest, Digest, Digest),
     bytes: Bytes<'_>,
     inputs: &[Digest],
 ) -> crate::error::Result<Response> {
+    let refused = if !store.inner.seal.checks(&key, &output, Some(&mac)) {
+        Some("its MAC does not bind it to its key under the store's secret")
+    } else {
+        match bytes {
+            Bytes::Held(bytes) if Digest::of_bytes(bytes) != output => {
+                Some("its bytes are not those its hash names")
+            }
+            Bytes::File(size)
+                if !super::BlobFile::of(&store.inner.dir, &output, size).is_there() =>
+            {
+                Some("the file it names is not there")
+            }
+            _ => None,
+        }
+    };
+    if let Some(why) = refused {
+        // Those waiting for it compute it themselves.
+        drop(leading.remove(&key));
+        store.inner.live.refused(1);
+        let dir = store.inner.dir.display();
+        crate::warn::once(&format!("refused a result for {dir}"), || {
+            format!("the store at {dir} refused a result another process offered: {why}")
+        });
+        return Ok(Response::Failed(format!("refused: {why}")));
+    }
     let stored = store.insert(entry, &key, output, bytes, inputs);
     store.count_miss();
     drop(leading.remove(&key));

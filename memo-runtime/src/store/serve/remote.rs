@@ -11,10 +11,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::peer::{self, Refusal};
 use super::{Address, Numbered, RECEIPT, Request, Response, read_message, write_message};
 use crate::error::{Error, Result};
 use crate::store::BlobFile;
 use crate::store::access::{Bytes, FunctionInfo, Hit, NewEntry, Payload};
+use crate::store::seal::Seal;
 use crate::{Digest, Store};
 
 /// How long a holder has to say it received a request.
@@ -63,17 +65,31 @@ struct State {
     retry_at: Option<Instant>,
 }
 
-fn connect(dir: &Path) -> io::Result<UnixStream> {
-    let stream = Address::of(dir).connect()?;
+/// A connection to the holder of the store in `dir`, greeted: the holder is this user's
+/// and speaks this protocol.
+fn connect(dir: &Path) -> Result<UnixStream, Refusal> {
+    let mut stream = Address::of(dir).connect()?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    peer::greet_holder(&mut stream)?;
     Ok(stream)
 }
 
 impl Remote {
-    /// Connects to the holder of the store in `dir`, if one serves it.
-    pub(crate) fn connect(dir: &Path, holder: Option<u32>) -> Option<Remote> {
-        let stream = connect(dir).ok()?;
-        Some(Remote {
+    /// Connects to the holder of the store in `dir`, if one serves it; an error if it
+    /// serves it but cannot serve this process (another user's, another protocol's).
+    pub(crate) fn connect(dir: &Path, holder: Option<u32>) -> Result<Option<Remote>> {
+        let stream = match connect(dir) {
+            Ok(stream) => stream,
+            Err(Refusal::Failed(_)) => return Ok(None),
+            Err(Refusal::Incompatible(detail)) => {
+                return Err(Error::Served {
+                    dir: dir.to_owned(),
+                    holder,
+                    detail,
+                });
+            }
+        };
+        Ok(Some(Remote {
             dir: dir.to_owned(),
             holder,
             state: Mutex::new(State {
@@ -83,7 +99,7 @@ impl Remote {
                 retry_at: None,
             }),
             broken: AtomicBool::new(false),
-        })
+        }))
     }
 
     fn failure(&self, detail: impl Into<String>) -> Error {
@@ -102,7 +118,12 @@ impl Remote {
             }
             match connect(&self.dir) {
                 Ok(stream) => state.stream = Some(Connection::new(stream)),
-                Err(error) => {
+                Err(refusal) => {
+                    let error = match refusal {
+                        Refusal::Failed(error) => error,
+                        // Whoever holds the store now cannot serve this process.
+                        Refusal::Incompatible(detail) => io::Error::other(detail),
+                    };
                     self.gone(&mut state, &error);
                     return Err(self.failure(error.to_string()));
                 }
@@ -147,26 +168,38 @@ impl Remote {
         }
     }
 
-    pub(crate) fn get(&self, key: &Digest) -> Result<Option<Hit>> {
-        match self.request(Request::Get(*key))? {
-            Response::Found(found) => Ok(found.map(|(output, bytes, expires_ms)| Hit {
-                output,
-                payload: Payload::Bytes(bytes.into()),
-                expires_ms,
-            })),
-            // The file is in the store's directory, shared: read here, not sent.
-            Response::FoundFile(output, size, expires_ms) => {
-                let file = BlobFile::of(&self.dir, &output, size);
-                Ok(file.is_there().then_some(Hit {
-                    output,
-                    payload: Payload::File(file),
-                    expires_ms,
-                }))
+    /// The result stored under `key`, checked as it arrives: the holder binds it to the
+    /// key with the store's secret (`seal`), and its bytes must be what it names.
+    pub(crate) fn get(&self, key: &Digest, seal: &Seal) -> Result<Option<Hit>> {
+        let (output, payload, expires_ms, mac) = match self.request(Request::Get(*key))? {
+            Response::Found(Some((output, bytes, expires_ms, mac))) => {
+                if Digest::of_bytes(&bytes) != output {
+                    return Err(self.failure("it sent a result whose bytes are not its hash's"));
+                }
+                (output, Payload::Bytes(bytes.into()), expires_ms, mac)
             }
-            _ => Ok(None),
+            // The file is in the store's directory, shared: read here, not sent (and
+            // checked against its hash as it is read).
+            Response::FoundFile(output, size, expires_ms, mac) => {
+                let file = BlobFile::of(&self.dir, &output, size);
+                if !file.is_there() {
+                    return Ok(None);
+                }
+                (output, Payload::File(file), expires_ms, mac)
+            }
+            _ => return Ok(None),
+        };
+        if !seal.checks(key, &output, Some(&mac)) {
+            return Err(self.failure("it sent a result not bound to its key by the store's secret"));
         }
+        Ok(Some(Hit {
+            output,
+            payload,
+            expires_ms,
+        }))
     }
 
+    /// Offers the holder a result for `key`, bound to it by `mac` (see `seal`).
     pub(crate) fn put(
         &self,
         entry: &NewEntry<'_>,
@@ -174,6 +207,7 @@ impl Remote {
         output: Digest,
         bytes: Bytes<'_>,
         inputs: &[Digest],
+        mac: Digest,
     ) -> Result<()> {
         let (entry, key, inputs) = (entry.clone(), *key, inputs.to_vec());
         self.request(match bytes {
@@ -183,6 +217,7 @@ impl Remote {
                 output,
                 bytes,
                 inputs,
+                mac,
             },
             // Written by this process beside the database: only its pointer is sent.
             Bytes::File(size) => Request::PutFile {
@@ -191,6 +226,7 @@ impl Remote {
                 output,
                 size,
                 inputs,
+                mac,
             },
         })
         .map(drop)
@@ -226,6 +262,14 @@ impl Remote {
     /// Hands the holder what this process's shared tier counted, for the store's totals.
     pub(crate) fn count_remote(&self, counts: crate::RemoteCounts) -> Result<()> {
         self.request(Request::CountRemote(counts)).map(drop)
+    }
+
+    /// Has the holder remove entries; how many it removed.
+    pub(crate) fn remove(&self, removal: super::Removal<'_>) -> Result<u64> {
+        match self.request(Request::Remove(removal))? {
+            Response::Removed(removed) => Ok(removed),
+            _ => Err(self.failure("it answered a removal with something else")),
+        }
     }
 
     /// Gives up leading the computation of `key`.
@@ -294,6 +338,27 @@ impl Drop for Lease {
 }
 
 impl Store {
+    /// For a store another process holds, has the holder make a removal — so that its
+    /// memory tiers forget what it removes, as they do for its own — and says how many
+    /// entries went; `None` for a store this process holds.
+    pub(crate) fn remove_through_holder(
+        &self,
+        removal: super::Removal<'_>,
+    ) -> Result<Option<usize>> {
+        let Some(remote) = &self.inner.remote else {
+            return Ok(None);
+        };
+        if self.inner.forked() {
+            // The handle of a parent process: says so.
+            return self.inner.local().map(|()| None);
+        }
+        let removed = remote.remove(removal)?;
+        self.inner
+            .epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(Some(usize::try_from(removed).unwrap_or(usize::MAX)))
+    }
+
     /// Whether this process computes `key`, which it missed, or another process sharing
     /// the store already does. Asks the holder when another process holds the store;
     /// never waits for a computation.

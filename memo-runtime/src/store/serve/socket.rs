@@ -46,7 +46,9 @@ impl Address {
         match self {
             Address::File(path) => {
                 let _ = std::fs::remove_file(path);
-                UnixListener::bind(path)
+                let listener = UnixListener::bind(path)?;
+                crate::store::private::tighten_socket(path);
+                Ok(listener)
             }
             Address::Abstract(name) => bind_abstract(name),
         }
