@@ -396,9 +396,32 @@ fn export_and_import_keep_entries_and_dedup() {
 
     let fresh = tempfile::tempdir().unwrap();
     let target = fresh.path().join("store");
-    let imported = json(&target, &["import", file.to_str().unwrap()]);
+    // Another store's archive: its entries' MACs are not under this store's secret, so
+    // they come in only when the archive is trusted — and the user is told how to.
+    let refused = memo(&target, &["import", file.to_str().unwrap(), "--json"]);
+    assert!(refused.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(
+        (
+            report["entries"].as_u64(),
+            report["refused_entries"].as_u64()
+        ),
+        (Some(0), Some(7))
+    );
+    let told = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        told.contains("refused 7 entries") && told.contains("--trust"),
+        "{told}"
+    );
+    assert_eq!(json(&target, &["ls"]), serde_json::json!([]));
+    let imported = json(&target, &["import", "--trust", file.to_str().unwrap()]);
     assert_eq!(imported["entries"], 7);
     assert_eq!(imported["blobs"], exported["blobs"]);
+    assert_eq!(
+        json(&target, &["verify"])["clean"],
+        true,
+        "signed as this store's"
+    );
     let again = json(&target, &["import", file.to_str().unwrap()]);
     assert_eq!(again["entries"], 0);
     assert_eq!(again["skipped_entries"], 7);
@@ -440,8 +463,11 @@ fn export_and_import_move_a_store_between_engines() {
     let file = file.to_str().unwrap();
     assert_eq!(json(dir.path(), &["export", file])["entries"], 7);
 
+    // The new store takes the old one's secret: its entries check without `--trust`.
     let fresh = tempfile::tempdir().unwrap();
     let sled = fresh.path().join("sled");
+    std::fs::create_dir(&sled).unwrap();
+    std::fs::copy(dir.path().join("secret"), sled.join("secret")).unwrap();
     assert_eq!(
         json(&sled, &["import", file, "--engine", "sled"])["entries"],
         7
@@ -474,7 +500,7 @@ fn export_and_import_move_a_store_between_engines() {
     let second = second.to_str().unwrap();
     assert_eq!(json(&sled, &["export", second])["entries"], 7);
     assert_eq!(
-        json(&back, &["import", second, "--engine", "redb"])["entries"],
+        json(&back, &["import", "--trust", second, "--engine", "redb"])["entries"],
         7
     );
     assert_eq!(json(&back, &["doctor"])["engine"], "redb");

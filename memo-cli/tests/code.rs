@@ -161,7 +161,7 @@ fn explain_diff_shows_the_lines_that_changed_in_each_version() {
     let path = archive.path().to_str().unwrap();
     ok(store, &["export", path]);
     let other = tempfile::tempdir().unwrap();
-    ok(other.path(), &["import", path]);
+    ok(other.path(), &["import", "--trust", path]);
     let out = ok(other.path(), &["explain", "f", "--diff"]);
     assert!(out.contains("+    util::helper(x) * 2 + TABLE"), "{out}");
     assert!(out.contains("+BETA"), "{out}");

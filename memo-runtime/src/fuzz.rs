@@ -16,5 +16,7 @@ pub fn decode_records(bytes: &[u8]) {
 /// Imports `bytes` as an archive into `store`. Must never panic, and a damaged archive must
 /// change nothing.
 pub fn import_archive(store: &Store, bytes: &[u8]) -> bool {
-    store.import(Cursor::new(bytes), &mut |_, _| {}).is_ok()
+    store
+        .import_trusting(Cursor::new(bytes), &mut |_, _| {})
+        .is_ok()
 }

@@ -95,6 +95,30 @@ pub fn skew_clock(ms: i64) {
     crate::clock::skew(ms);
 }
 
+/// Offers the process holding `store` (opened here as a served store) `bytes` as the
+/// result for `key`, bound by its MAC to `bound_to`: with `bound_to == key`, what a served
+/// process does; otherwise a result planted under another key, which the holder refuses.
+pub fn offer(
+    store: &crate::Store,
+    key: crate::Digest,
+    bound_to: crate::Digest,
+    bytes: &[u8],
+) -> crate::Result<()> {
+    store.offer(&key, &bound_to, bytes)
+}
+
+/// Knocks at the socket of the store in `dir` as any process could, without checking
+/// who listens: `Ok` if the holder answered the hello.
+pub fn knock(dir: &Path) -> std::io::Result<()> {
+    crate::store::knock(dir)
+}
+
+/// Takes the socket address of the store in `dir` before its holder, answering hellos
+/// as a holder would: prints `squatting`, then serves until killed.
+pub fn squat(dir: &Path) -> std::io::Result<()> {
+    crate::store::squat(dir)
+}
+
 /// A closed store's database, opened with the engine that wrote it, without memo's checks
 /// or buffering.
 pub struct RawStore {

@@ -40,7 +40,7 @@ pub(crate) use access::{Bytes, FunctionInfo, Hit, NewEntry, Payload, read_entry_
 pub(crate) use engine::{EngineError, Raw};
 pub(crate) use files::{BlobFile, DIR as FILES_DIR, FILE_MIN, Staged};
 pub(crate) use record::{EntryRecord, decode_exact};
-pub(crate) use serve::{Lead, Lease};
+pub(crate) use serve::{Lead, Lease, knock, squat};
 
 use crate::error::{Error, Result};
 use counters::LiveCounters;

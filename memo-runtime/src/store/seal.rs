@@ -51,15 +51,36 @@ impl Seal {
         })
     }
 
-    /// The seal of the store in `dir`, whose secret is created now if it has none.
+    /// The seal of the store in `dir`, whose secret is created now if it has none. A
+    /// damaged secret (not its length) is replaced, with one warning: the entries signed
+    /// with the old one no longer check, and `verify` removes them, so they are computed
+    /// again. A symlink in its place is refused.
     pub(crate) fn load_or_create(dir: &Path) -> Result<Seal> {
         let path = dir.join(SECRET_FILE);
         let io_error = |source| Error::Io {
             path: path.clone(),
             source,
         };
+        if private::is_link(&path) {
+            return Err(Error::Unsafe {
+                dir: dir.to_owned(),
+                detail: format!("its {SECRET_FILE} is a symlink"),
+            });
+        }
         match read_secret(&path) {
             Ok(seal) => return Ok(seal),
+            Err(error) if error.kind() == io::ErrorKind::InvalidData => {
+                let mut secret = [0u8; SECRET_LEN];
+                random(&mut secret).map_err(io_error)?;
+                private::replace(&path, &secret).map_err(io_error)?;
+                super::problem::report(dir, &format!("secret of {}", dir.display()), || {
+                    format!(
+                        "the store at {} had a damaged secret ({error}); a new one took its place, and `memo verify` removes the entries signed with the old one, so they are computed again",
+                        dir.display()
+                    )
+                });
+                return read_secret(&path).map_err(io_error);
+            }
             Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(io_error(error)),
             Err(_) => {}
         }
@@ -154,10 +175,21 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_or_planted_secret_is_an_error_not_another_secret() {
+    fn a_damaged_secret_is_replaced_and_a_planted_one_refused() {
         let dir = tempfile::tempdir().unwrap();
+        let seal = Seal::load_or_create(dir.path()).unwrap();
+        let mac = seal.mac(&Digest([1; 32]), &Digest([2; 32]));
         std::fs::write(dir.path().join(SECRET_FILE), b"short").unwrap();
-        assert!(Seal::load_or_create(dir.path()).is_err());
+        assert!(
+            Seal::load(dir.path()).is_err(),
+            "a served process never guesses"
+        );
+        let fresh = Seal::load_or_create(dir.path()).unwrap();
+        assert!(!fresh.checks(&Digest([1; 32]), &Digest([2; 32]), Some(&mac)));
+        assert_eq!(
+            std::fs::read(dir.path().join(SECRET_FILE)).unwrap().len(),
+            32
+        );
         #[cfg(unix)]
         {
             let other = tempfile::tempdir().unwrap();
@@ -168,6 +200,8 @@ mod tests {
                 Seal::load(other.path()).is_err(),
                 "not read through a symlink"
             );
+            let error = Seal::load_or_create(other.path()).unwrap_err();
+            assert!(matches!(error, Error::Unsafe { .. }), "{error}");
         }
     }
 }

@@ -126,11 +126,13 @@ where
             call: None,
             stored: PhantomData,
         };
-        // Observed calls take the keyed path, which reports them.
+        // Observed calls take the keyed path, which reports them — to `observe`, or as a
+        // debug span to a subscriber that listens at that level.
         if site.ttl_secs.is_some()
             || tier::budget() == 0
             || super::audit::rate() > 0.0
             || crate::observe::watching()
+            || tracing::level_enabled!(tracing::Level::DEBUG)
             || site.bypassed()
         {
             return Err(nothing());

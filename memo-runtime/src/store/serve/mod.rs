@@ -343,6 +343,33 @@ fn put(
     stored.map(|()| Response::Done)
 }
 
+/// Connects to the socket of the store in `dir` without checking who listens, sends a
+/// hello and reads the answer: what a process of another user can do (`raw::knock`).
+pub(crate) fn knock(dir: &Path) -> io::Result<()> {
+    let mut stream = Address::of(dir).connect()?;
+    stream.write_all(&peer::hello())?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    let mut answer = [0u8; 8];
+    stream.read_exact(&mut answer)?;
+    Ok(())
+}
+
+/// Listens at the address of the store in `dir` before its holder does and answers every
+/// hello as a holder would, without checking who asks: what a process of another user
+/// can do to a store whose socket is abstract (`raw::squat`). Never returns but on error.
+pub(crate) fn squat(dir: &Path) -> io::Result<()> {
+    let listener = Address::of(dir).bind()?;
+    println!("squatting");
+    for stream in listener.incoming() {
+        let mut stream = stream?;
+        let mut asked = [0u8; 8];
+        if stream.read_exact(&mut asked).is_ok() {
+            let _ = stream.write_all(&peer::hello());
+        }
+    }
+    Ok(())
+}
+
 /// Stops serving: the accepting thread is woken to see the store gone, and the socket
 /// file goes.
 pub(super) fn stop(dir: &Path) {

@@ -81,7 +81,7 @@ pub(crate) fn uid_of(stream: &UnixStream) -> io::Result<u32> {
     Ok(uid)
 }
 
-fn hello() -> [u8; 8] {
+pub(super) fn hello() -> [u8; 8] {
     let mut hello = [0u8; 8];
     hello[..4].copy_from_slice(MAGIC);
     hello[4..].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());

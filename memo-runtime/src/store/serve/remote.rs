@@ -359,6 +359,31 @@ impl Store {
         Ok(Some(usize::try_from(removed).unwrap_or(usize::MAX)))
     }
 
+    /// Offers the holder `bytes` as the result for `key` with a MAC made for `bound_to`:
+    /// a served process planting a result under another key (`raw::offer`).
+    pub(crate) fn offer(&self, key: &Digest, bound_to: &Digest, bytes: &[u8]) -> Result<()> {
+        let Some(remote) = &self.inner.remote else {
+            return Err(Error::Served {
+                dir: self.inner.dir.clone(),
+                holder: None,
+                detail: "this process holds the store: there is nobody to offer to".into(),
+            });
+        };
+        let output = Digest::of_bytes(bytes);
+        let entry = NewEntry {
+            name: "planted::result",
+            fingerprint: [0; 32],
+            created_ms: crate::clock::now_ms(),
+            expires_ms: None,
+            tags: Vec::new(),
+            args: None,
+            call: None,
+            compute_ns: None,
+        };
+        let mac = self.inner.seal.mac(bound_to, &output);
+        remote.put(&entry, key, output, Bytes::Held(bytes), &[], mac)
+    }
+
     /// Whether this process computes `key`, which it missed, or another process sharing
     /// the store already does. Asks the holder when another process holds the store;
     /// never waits for a computation.
@@ -388,5 +413,115 @@ impl Store {
             Some(remote) => remote.wait(key),
         };
         while let Ok(false) = wait() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::serve::{peer, read_message};
+    use std::io::Write as _;
+
+    /// A holder that answers every `Get` with `answer`: a process that took the store's
+    /// address, or one whose memory went bad.
+    fn rogue_holder(dir: &Path, answer: Response) -> std::thread::JoinHandle<()> {
+        let listener = Address::of(dir).bind().unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            peer::greet_asker(&mut stream).unwrap();
+            let asked = read_message(&mut stream).unwrap();
+            let Numbered { number, .. } = postcard::from_bytes(&asked).unwrap();
+            stream.write_all(&[RECEIPT]).unwrap();
+            write_message(&mut stream, &(number, answer)).unwrap();
+        })
+    }
+
+    #[test]
+    fn a_result_from_the_holder_is_checked_against_its_hash_and_its_key() {
+        let key = Digest([5; 32]);
+        let bytes = b"a result".to_vec();
+        let output = Digest::of_bytes(&bytes);
+        let dir = tempfile::tempdir().unwrap();
+        let seal = Seal::load_or_create(dir.path()).unwrap();
+        let other_key = Digest([6; 32]);
+        for (answer, why) in [
+            (
+                Response::Found(Some((
+                    output,
+                    bytes.clone(),
+                    None,
+                    seal.mac(&other_key, &output),
+                ))),
+                "not bound to its key",
+            ),
+            (
+                Response::Found(Some((
+                    output,
+                    b"other bytes".to_vec(),
+                    None,
+                    seal.mac(&key, &output),
+                ))),
+                "bytes are not its hash",
+            ),
+        ] {
+            let holder = rogue_holder(dir.path(), answer);
+            let remote = Remote::connect(dir.path(), None).unwrap().unwrap();
+            let Err(error) = remote.get(&key, &seal) else {
+                panic!("took a result {why}");
+            };
+            let error = error.to_string();
+            assert!(error.contains(why), "{error}");
+            holder.join().unwrap();
+            Address::of(dir.path()).remove();
+        }
+        // What a holder with the store's secret sends is taken.
+        let holder = rogue_holder(
+            dir.path(),
+            Response::Found(Some((output, bytes.clone(), None, seal.mac(&key, &output)))),
+        );
+        let remote = Remote::connect(dir.path(), None).unwrap().unwrap();
+        let hit = remote.get(&key, &seal).unwrap().unwrap();
+        assert_eq!(hit.output, output);
+        holder.join().unwrap();
+    }
+
+    #[test]
+    fn the_holder_refuses_and_counts_a_result_not_bound_to_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let seal = Seal::load(&store.inner.dir).unwrap();
+        let remote = Remote::connect(&store.inner.dir, None).unwrap().unwrap();
+        let (planted, honest) = (Digest([7; 32]), Digest([8; 32]));
+        let bytes: &[u8] = b"a result";
+        let output = Digest::of_bytes(bytes);
+        let entry = NewEntry {
+            name: "m::f",
+            fingerprint: [0; 32],
+            created_ms: crate::clock::now_ms(),
+            expires_ms: None,
+            tags: Vec::new(),
+            args: None,
+            call: None,
+            compute_ns: None,
+        };
+        let offer = |key: &Digest, mac: Digest, bytes: &[u8]| {
+            remote.put(&entry, key, output, Bytes::Held(bytes), &[], mac)
+        };
+        // Bound to another key; bound right but with other bytes; under another secret.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let foreign = Seal::load_or_create(elsewhere.path()).unwrap();
+        for (mac, bytes) in [
+            (seal.mac(&honest, &output), bytes),
+            (seal.mac(&planted, &output), &b"other bytes"[..]),
+            (foreign.mac(&planted, &output), bytes),
+        ] {
+            let error = offer(&planted, mac, bytes).unwrap_err().to_string();
+            assert!(error.contains("refused"), "{error}");
+        }
+        offer(&honest, seal.mac(&honest, &output), bytes).unwrap();
+        assert!(store.entry(&planted).unwrap().is_none(), "not stored");
+        assert!(store.entry(&honest).unwrap().is_some());
+        assert_eq!(store.stats().unwrap().refused, 3);
+        assert!(store.verify(&mut |_, _| {}).unwrap().is_clean());
     }
 }
