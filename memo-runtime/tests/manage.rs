@@ -341,6 +341,54 @@ fn a_store_of_format_3_keeps_its_entries_and_is_stamped_anew() {
     );
 }
 
+/// A version 4 store — before stores had a secret — has its records end before the MAC:
+/// opened, it gets a secret, its entries (its user's own) are signed with it, and `verify`
+/// finds every one sound; a record added behind its back afterwards is not.
+#[test]
+fn a_store_of_format_4_has_its_entries_signed_when_first_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site!("manage::format_4");
+    let runs = Runs::default();
+    let keys: Vec<memo_runtime::Digest> = {
+        let store = Store::open(dir.path()).unwrap();
+        (0..5).for_each(|x| assert_eq!(square(&store, site, x, &runs), x * x));
+        store.entries().unwrap().iter().map(|e| e.key).collect()
+    };
+    {
+        // As format 4 wrote them: no MAC at the end (a `None`, one zero byte), no secret.
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+        for key in &keys {
+            let record = db.get("entries", key.as_bytes()).unwrap().unwrap();
+            let old = [&record[..record.len() - 33], &[0][..]].concat();
+            db.insert("entries", key.as_bytes(), &old).unwrap();
+        }
+        db.insert("meta", b"format", &4u32.to_le_bytes()).unwrap();
+        std::fs::remove_file(dir.path().join("secret")).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(dir.path().join("secret").is_file(), "made");
+    assert_eq!(store.entries().unwrap().len(), 5, "kept");
+    let report = store.verify(&mut |_, _| {}).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    (0..5).for_each(|x| assert_eq!(square(&store, site, x, &runs), x * x));
+    assert_eq!(runs.get(), 5, "answered from the store");
+    drop(store);
+    let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+    assert_eq!(
+        db.get("meta", b"format").unwrap(),
+        Some(STORE_FORMAT_VERSION.to_le_bytes().to_vec())
+    );
+    let unsigned = db.get("entries", keys[0].as_bytes()).unwrap().unwrap();
+    let unsigned = [&unsigned[..unsigned.len() - 33], &[0][..]].concat();
+    db.insert("entries", &[0xAB; 32], &unsigned).unwrap();
+    drop(db);
+    let report = Store::open(dir.path())
+        .unwrap()
+        .verify(&mut |_, _| {})
+        .unwrap();
+    assert_eq!(report.forged_entries, 1, "{report:?}");
+}
+
 #[test]
 fn damaged_index_lines_are_skipped_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();

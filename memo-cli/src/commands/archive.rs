@@ -23,7 +23,14 @@ fn report_json(report: &ArchiveReport) -> serde_json::Value {
 }
 
 pub fn export(store: &Store, file: &Path, json: bool) -> Result {
-    let out = File::create(file).map_err(|e| format!("cannot create {}: {e}", file.display()))?;
+    // Owner-only, as the store it comes from: it holds every result.
+    let mut options = File::options();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let out = options
+        .open(file)
+        .map_err(|e| format!("cannot create {}: {e}", file.display()))?;
     let bar = progress::bar("export");
     let report = store
         .export(BufWriter::new(out), &mut progress::track(&bar))

@@ -57,7 +57,16 @@ impl SledDir {
         cache_bytes: u64,
         seed: &[(Table, Vec<u8>, Vec<u8>)],
     ) -> EngineResult<SledDir> {
+        // Created owner-only here (sled would create it under the umask), and what sled
+        // left in it made so.
+        crate::store::private::create_dir(path)
+            .map_err(|error| super::EngineError::Failed(Box::new(error)))?;
         let (db, trees) = open_trees(path, cache_bytes)?;
+        if let Ok(files) = std::fs::read_dir(path) {
+            for file in files.flatten() {
+                crate::store::private::tighten(&file.path());
+            }
+        }
         let dir = SledDir {
             db,
             trees,
