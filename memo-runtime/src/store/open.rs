@@ -244,7 +244,7 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         meta: db.tree(Table::Meta),
         sources: db.tree(Table::Sources),
     };
-    let seal = Seal::load_or_create(dir)?;
+    let seal = Seal::load_or_create(dir, options.heal)?;
     match check_format(dir, &trees, &seal) {
         // Damage redb cannot see: a file with entries and no readable stamp.
         Err(Error::Corrupt { detail, .. })

@@ -54,8 +54,9 @@ impl Seal {
     /// The seal of the store in `dir`, whose secret is created now if it has none. A
     /// damaged secret (not its length) is replaced, with one warning: the entries signed
     /// with the old one no longer check, and `verify` removes them, so they are computed
-    /// again. A symlink in its place is refused.
-    pub(crate) fn load_or_create(dir: &Path) -> Result<Seal> {
+    /// again — unless `heal` is off (commands that only look): then it is an error. A
+    /// symlink in its place is refused.
+    pub(crate) fn load_or_create(dir: &Path, heal: bool) -> Result<Seal> {
         let path = dir.join(SECRET_FILE);
         let io_error = |source| Error::Io {
             path: path.clone(),
@@ -69,6 +70,12 @@ impl Seal {
         }
         match read_secret(&path) {
             Ok(seal) => return Ok(seal),
+            Err(error) if error.kind() == io::ErrorKind::InvalidData && !heal => {
+                return Err(Error::Corrupt {
+                    dir: dir.to_owned(),
+                    detail: error.to_string(),
+                });
+            }
             Err(error) if error.kind() == io::ErrorKind::InvalidData => {
                 let mut secret = [0u8; SECRET_LEN];
                 random(&mut secret).map_err(io_error)?;
@@ -141,8 +148,8 @@ mod tests {
     #[test]
     fn a_store_has_one_secret_and_a_mac_binds_a_result_to_its_key_only() {
         let dir = tempfile::tempdir().unwrap();
-        let seal = Seal::load_or_create(dir.path()).unwrap();
-        let again = Seal::load_or_create(dir.path()).unwrap();
+        let seal = Seal::load_or_create(dir.path(), true).unwrap();
+        let again = Seal::load_or_create(dir.path(), true).unwrap();
         let (key, other_key, output) = (Digest([1; 32]), Digest([2; 32]), Digest([3; 32]));
         let mac = seal.mac(&key, &output);
         assert!(again.checks(&key, &output, Some(&mac)), "one secret");
@@ -158,7 +165,7 @@ mod tests {
         );
         assert!(!seal.checks(&key, &output, None), "no MAC");
         let elsewhere = tempfile::tempdir().unwrap();
-        let foreign = Seal::load_or_create(elsewhere.path()).unwrap();
+        let foreign = Seal::load_or_create(elsewhere.path(), true).unwrap();
         assert!(
             !foreign.checks(&key, &output, Some(&mac)),
             "another store's secret"
@@ -177,14 +184,21 @@ mod tests {
     #[test]
     fn a_damaged_secret_is_replaced_and_a_planted_one_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let seal = Seal::load_or_create(dir.path()).unwrap();
+        let seal = Seal::load_or_create(dir.path(), true).unwrap();
         let mac = seal.mac(&Digest([1; 32]), &Digest([2; 32]));
         std::fs::write(dir.path().join(SECRET_FILE), b"short").unwrap();
         assert!(
             Seal::load(dir.path()).is_err(),
             "a served process never guesses"
         );
-        let fresh = Seal::load_or_create(dir.path()).unwrap();
+        let looking = Seal::load_or_create(dir.path(), false).unwrap_err();
+        assert!(matches!(looking, Error::Corrupt { .. }), "{looking}");
+        assert_eq!(
+            std::fs::read(dir.path().join(SECRET_FILE)).unwrap(),
+            b"short",
+            "left as it is"
+        );
+        let fresh = Seal::load_or_create(dir.path(), true).unwrap();
         assert!(!fresh.checks(&Digest([1; 32]), &Digest([2; 32]), Some(&mac)));
         assert_eq!(
             std::fs::read(dir.path().join(SECRET_FILE)).unwrap().len(),
@@ -200,7 +214,7 @@ mod tests {
                 Seal::load(other.path()).is_err(),
                 "not read through a symlink"
             );
-            let error = Seal::load_or_create(other.path()).unwrap_err();
+            let error = Seal::load_or_create(other.path(), true).unwrap_err();
             assert!(matches!(error, Error::Unsafe { .. }), "{error}");
         }
     }

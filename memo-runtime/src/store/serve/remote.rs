@@ -442,7 +442,7 @@ mod tests {
         let bytes = b"a result".to_vec();
         let output = Digest::of_bytes(&bytes);
         let dir = tempfile::tempdir().unwrap();
-        let seal = Seal::load_or_create(dir.path()).unwrap();
+        let seal = Seal::load_or_create(dir.path(), true).unwrap();
         let other_key = Digest([6; 32]);
         for (answer, why) in [
             (
@@ -509,7 +509,7 @@ mod tests {
         };
         // Bound to another key; bound right but with other bytes; under another secret.
         let elsewhere = tempfile::tempdir().unwrap();
-        let foreign = Seal::load_or_create(elsewhere.path()).unwrap();
+        let foreign = Seal::load_or_create(elsewhere.path(), true).unwrap();
         for (mac, bytes) in [
             (seal.mac(&honest, &output), bytes),
             (seal.mac(&planted, &output), &b"other bytes"[..]),
