@@ -191,7 +191,7 @@ pub mod __private {
     pub use memo_runtime::{
         ArgsCloned, ArgsMoved, ArgsProbe, ArgsText, CacheKey, CallSite, Deferred, Describe,
         DescribeByDebug, DescribeByFields, DescribeByType, DescribeFields, Exact, ExactFallback,
-        ExactField, ExactKey, ExactTier, KeyHasher, MemoOf, Moved, Plain, Registration,
+        ExactField, ExactKey, ExactTier, ExactWords, KeyHasher, MemoOf, Moved, Plain, Registration,
         SameByBytes, SameByEq, SameProbe, ShareBytes, ShareProbe, ShareTyped, SiteState,
         StaticComponent, call, call_async, call_async_flagged, call_flagged, call_ok,
         call_ok_async, call_ok_async_flagged, call_ok_flagged, inventory, key_env, registered,

@@ -332,3 +332,88 @@ proptest::proptest! {
         }
     }
 }
+
+/// Two words of arguments, a two-word result: kept as words.
+#[cached]
+fn mix(a: i32, b: u8) -> i128 {
+    ran();
+    i128::from(a) * 1_000_000_000_000_000_000_000 - i128::from(b)
+}
+
+#[cached]
+fn is_vowel(c: char) -> bool {
+    ran();
+    "aeiou".contains(c)
+}
+
+#[cached]
+fn shift(c: char, by: u32) -> char {
+    char::from_u32(c as u32 + by).unwrap_or('?')
+}
+
+#[test]
+fn calls_of_plain_words_answer_as_their_keys_do() {
+    in_store(|store| {
+        assert_eq!(miss(|| mix(-3, 7)), -3_000_000_000_000_000_000_007);
+        assert_eq!(hit(|| mix(-3, 7)), -3_000_000_000_000_000_000_007);
+        assert_eq!(
+            miss(|| mix(3, 7)),
+            2_999_999_999_999_999_999_993,
+            "the sign counts"
+        );
+        assert_eq!(
+            miss(|| mix(7, 3)),
+            6_999_999_999_999_999_999_997,
+            "the order counts"
+        );
+        assert!(miss(|| is_vowel('e')));
+        assert!(hit(|| is_vowel('e')));
+        assert!(!miss(|| is_vowel('z')));
+        assert!(!hit(|| is_vowel('z')));
+        assert_eq!(shift('a', 2), 'c');
+        assert_eq!(shift('a', 2), 'c');
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.hits, stats.misses), (4, 6));
+        // Invalidated and refreshed like any other.
+        assert_eq!(
+            store
+                .invalidate_fn(
+                    &store
+                        .functions()
+                        .unwrap()
+                        .iter()
+                        .find(|f| f.name.ends_with("::is_vowel"))
+                        .unwrap()
+                        .name
+                )
+                .unwrap(),
+            2
+        );
+        assert!(miss(|| is_vowel('e')));
+        memo::refresh(|| miss(|| is_vowel('e')));
+        assert!(hit(|| is_vowel('e')));
+        memo::bypass(|| miss(|| mix(-3, 7)));
+    });
+}
+
+#[test]
+fn many_threads_hitting_words_while_others_fill_them_always_get_their_own_result() {
+    let store = Store::temporary().unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..8i32 {
+            let store = &store;
+            scope.spawn(move || {
+                memo::with_store(store, || {
+                    for round in 0..3000i32 {
+                        // Half the threads fill new keys, half cycle over a few hot ones.
+                        let a = if t % 2 == 0 { round * 8 + t } else { round % 5 };
+                        let b = (round % 7) as u8;
+                        let expected =
+                            i128::from(a) * 1_000_000_000_000_000_000_000 - i128::from(b);
+                        assert_eq!(mix(a, b), expected, "thread {t}, round {round}");
+                    }
+                });
+            });
+        }
+    });
+}

@@ -362,12 +362,12 @@ fn expand(
             quote! {
             let (__memo_begun, __memo_share) = {
                 #[allow(unused_imports)]
-                use ::memo::__private::{ExactFallback as _, ExactTier as _};
+                use ::memo::__private::{ExactFallback as _, ExactTier as _, ExactWords as _};
                 let __memo_args = (#(&#args,)*);
                 let __memo_exact =
                     ::memo::__private::Exact::<_, #ret, #stored>::new(&__memo_args);
-                let __memo_share = (&__memo_exact).exact_share(#probed);
-                match (&__memo_exact).exact_lookup(#site) {
+                let __memo_share = (&&&__memo_exact).exact_share(#probed);
+                match (&&&__memo_exact).exact_lookup(#site) {
                     ::core::result::Result::Ok(__memo_hit) => return __memo_hit,
                     ::core::result::Result::Err(__memo_begun) => (__memo_begun, __memo_share),
                 }

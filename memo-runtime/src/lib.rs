@@ -54,7 +54,8 @@ pub use store::{
 
 #[doc(hidden)]
 pub use call::exact::{
-    Exact, ExactArgs, ExactFallback, ExactField, ExactKey, ExactTier, Kept, Skip,
+    Exact, ExactArgs, ExactFallback, ExactField, ExactKey, ExactTier, ExactWords, Kept, KeptWords,
+    KeyWord, Skip, ValueWords, WordArgs,
 };
 #[doc(hidden)]
 pub use call::{

@@ -51,7 +51,17 @@ struct Entry {
     kept_ms: u64,
     /// What the entry counts against the budget.
     cost: u64,
-    held: Held,
+    payload: Payload,
+}
+
+/// What an entry holds: a shared [`Slot`], or — for a call whose arguments and result are
+/// plain words (see [`exact`](super::exact)) — the words themselves, so that a hit copies
+/// them out of the cache without an allocation or a reference count to touch.
+#[derive(Clone)]
+enum Payload {
+    Shared(Held),
+    /// The arguments' two words, then the result's two.
+    Words([u64; 4]),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,7 +152,7 @@ pub(crate) fn budget() -> usize {
 /// The entry for arguments hashing to `hash` of `site` in `store`, if it is live: of the
 /// store's current epoch, not expired. The caller compares its key. Runs no user code.
 #[inline]
-pub(crate) fn get(site: usize, store: &Store, hash: u64) -> Option<Held> {
+fn live(site: usize, store: &Store, hash: u64) -> Option<Payload> {
     let entry = TIER.get()?.get(&TierKey {
         site,
         store: store.id(),
@@ -153,7 +163,27 @@ pub(crate) fn get(site: usize, store: &Store, hash: u64) -> Option<Held> {
             let now = clock::now_ms();
             at > now && entry.kept_ms <= now.saturating_add(clock::AHEAD_TOLERANCE_MS)
         });
-    live.then_some(entry.held)
+    live.then_some(entry.payload)
+}
+
+/// The shared slot kept for arguments hashing to `hash` of `site` in `store`, if one is
+/// live (see `live`).
+#[inline]
+pub(crate) fn get(site: usize, store: &Store, hash: u64) -> Option<Held> {
+    match live(site, store, hash)? {
+        Payload::Shared(held) => Some(held),
+        Payload::Words(_) => None,
+    }
+}
+
+/// The words kept for arguments hashing to `hash` of `site` in `store`, if live: the
+/// arguments' two, then the result's two.
+#[inline]
+pub(crate) fn get_words(site: usize, store: &Store, hash: u64) -> Option<[u64; 4]> {
+    match live(site, store, hash)? {
+        Payload::Words(words) => Some(words),
+        Payload::Shared(_) => None,
+    }
 }
 
 /// Keeps `held` for arguments hashing to `hash` of `site` in the store with id `store`,
@@ -161,9 +191,33 @@ pub(crate) fn get(site: usize, store: &Store, hash: u64) -> Option<Held> {
 /// take more than an eighth of the budget is left to the store.
 pub(crate) fn put(
     site: usize,
-    (store, epoch): (u64, u64),
+    began: (u64, u64),
     hash: u64,
     held: Held,
+    cost: usize,
+    expires_ms: Option<u64>,
+) {
+    keep(site, began, hash, Payload::Shared(held), cost, expires_ms);
+}
+
+/// Keeps a call's argument and result `words` for arguments hashing to `hash` of `site`,
+/// as [`put`] does a slot.
+pub(crate) fn put_words(site: usize, began: (u64, u64), hash: u64, words: [u64; 4]) {
+    keep(
+        site,
+        began,
+        hash,
+        Payload::Words(words),
+        size_of::<[u64; 4]>(),
+        None,
+    );
+}
+
+fn keep(
+    site: usize,
+    (store, epoch): (u64, u64),
+    hash: u64,
+    payload: Payload,
     cost: usize,
     expires_ms: Option<u64>,
 ) {
@@ -181,7 +235,7 @@ pub(crate) fn put(
             0
         },
         cost: cost as u64,
-        held,
+        payload,
     };
     // What the cache lets go of is dropped with `released`, after its lock.
     let mut released = Vec::new();

@@ -1,20 +1,23 @@
 //! A store's counters of hits, misses and evictions since it was opened, and how much of
 //! them is already persisted.
 //!
-//! Hits are counted on every warm hit by every thread, so they are striped: each thread
-//! adds to a cache line of its own, and a reader sums the stripes. A count is therefore
-//! exact the moment it is made — there is nothing pending in some thread for `stats` or
-//! `close` to collect.
+//! Hits are counted on every warm hit by every thread, so they are striped: a thread
+//! claims a cache line of its own — the same one in every store — and is the only one to
+//! write it, with a plain load and store rather than a locked add; a reader sums the
+//! stripes. Past [`STRIPES`] threads at once, the others share one more line, added to
+//! atomically. A count is therefore exact the moment it is made — there is nothing pending
+//! in some thread for `stats` or `close` to collect.
 
-use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::record::Counters;
 
-/// How many cache lines the hits are spread over: past the cores a machine usually has,
-/// threads share them, which costs only contention.
+/// How many threads at once count on a line of their own; the others share one.
 const STRIPES: usize = 16;
+
+/// Which lines a living thread owns.
+static CLAIMED: [AtomicBool; STRIPES] = [const { AtomicBool::new(false) }; STRIPES];
 
 #[repr(align(128))]
 #[derive(Default)]
@@ -22,12 +25,19 @@ struct Line(AtomicU64);
 
 /// A count that many threads add to at once without sharing a cache line.
 #[derive(Default)]
-struct Striped([Line; STRIPES]);
+struct Striped([Line; STRIPES + 1]);
 
 impl Striped {
     #[inline]
     fn add(&self, n: u64) {
-        self.0[stripe()].0.fetch_add(n, Ordering::Relaxed);
+        let index = stripe();
+        let line = &self.0[index].0;
+        if index < STRIPES {
+            // This thread alone writes this line (see `Stripe`).
+            line.store(line.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        } else {
+            line.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     fn sum(&self) -> u64 {
@@ -38,24 +48,39 @@ impl Striped {
     }
 }
 
-/// This thread's stripe: threads take them in turn as they first count.
+/// The line a thread counts on: one it claimed, given back when the thread ends (after
+/// its last count, which the next owner then reads), or the shared one.
+struct Stripe(usize);
+
+impl Stripe {
+    fn claim() -> Stripe {
+        let index = (0..STRIPES)
+            .find(|&i| {
+                CLAIMED[i]
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            })
+            .unwrap_or(STRIPES);
+        Stripe(index)
+    }
+}
+
+impl Drop for Stripe {
+    fn drop(&mut self) {
+        if self.0 < STRIPES {
+            CLAIMED[self.0].store(false, Ordering::Release);
+        }
+    }
+}
+
+/// This thread's stripe. A thread being torn down, whose claim may be given back already,
+/// counts on the shared line.
 #[inline]
 fn stripe() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+        static STRIPE: Stripe = Stripe::claim();
     }
-    STRIPE
-        .try_with(|stripe| {
-            let mut index = stripe.get();
-            if index == usize::MAX {
-                index = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
-                stripe.set(index);
-            }
-            index
-        })
-        // A thread being torn down counts on the first line.
-        .unwrap_or(0)
+    STRIPE.try_with(|stripe| stripe.0).unwrap_or(STRIPES)
 }
 
 /// The counts since the store was opened.
@@ -150,6 +175,19 @@ mod tests {
             }
         });
         assert_eq!(counters.snapshot().hits, 24_000);
+    }
+
+    #[test]
+    fn more_threads_than_stripes_lose_no_count_and_lines_pass_to_new_threads() {
+        let counters = LiveCounters::default();
+        for _ in 0..3 {
+            std::thread::scope(|scope| {
+                for _ in 0..(STRIPES * 2) {
+                    scope.spawn(|| (0..5000).for_each(|_| counters.hit()));
+                }
+            });
+        }
+        assert_eq!(counters.snapshot().hits, 3 * STRIPES as u64 * 2 * 5000);
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! memo implements for plain values and `#[derive(CacheKey)]` for structs of them, never
 //! trusting a user's `Eq` — a `FileContent` (equal paths, other contents) or a struct
 //! with a skipped field would make equality and the key disagree. The generated code picks
-//! this tier by autoref specialisation: when the arguments are not all [`ExactKey`], or the
-//! result is not `Clone`, the calls resolve to [`ExactFallback`], which does nothing.
+//! the path by autoref specialisation, calling on `&&&Exact`: a call of plain words (see
+//! `words`) resolves to [`ExactWords`], kept as its words; other [`ExactKey`] arguments
+//! with a `Clone` result to [`ExactTier`], kept as a shared slot; anything else to
+//! [`ExactFallback`], which does nothing.
 
 use std::hash::{BuildHasher, Hasher};
 use std::marker::PhantomData;
@@ -21,8 +23,10 @@ use super::{CallSite, Stored};
 use crate::scope;
 
 mod keys;
+mod words;
 
 pub use keys::{ExactArgs, ExactField, ExactKey};
+pub use words::{KeyWord, ValueWords, WordArgs};
 
 /// The arguments, the result type and how it is stored, of one call, for the tier to work
 /// on.
@@ -96,7 +100,7 @@ pub trait ExactFallback<R> {
     fn exact_share(&self, probed: Share<R>) -> Share<R>;
 }
 
-impl<A, R, S> ExactFallback<R> for &Exact<'_, A, R, S> {
+impl<A, R, S> ExactFallback<R> for Exact<'_, A, R, S> {
     type Began = Skip;
     fn exact_lookup(&self, _site: &'static CallSite) -> Result<R, Skip> {
         Err(Skip)
@@ -106,6 +110,19 @@ impl<A, R, S> ExactFallback<R> for &Exact<'_, A, R, S> {
     }
 }
 
+/// Whether a call of `site` may be answered, and kept, by the arguments themselves.
+/// Observed calls take the keyed path, which reports them — to `observe`, or as a debug
+/// span to a subscriber that listens at that level.
+#[inline]
+fn applies(site: &CallSite) -> bool {
+    !(site.ttl_secs.is_some()
+        || tier::budget() == 0
+        || super::audit::rate() > 0.0
+        || crate::observe::watching()
+        || tracing::level_enabled!(tracing::Level::DEBUG)
+        || site.bypassed())
+}
+
 /// Hashes the arguments with the same seed every time: the hash keys the table.
 fn hash_of(args: &impl ExactArgs) -> u64 {
     let mut state = FixedState::with_seed(0x6578616374).build_hasher();
@@ -113,7 +130,7 @@ fn hash_of(args: &impl ExactArgs) -> u64 {
     state.finish()
 }
 
-impl<A, R, S> ExactTier<R> for Exact<'_, A, R, S>
+impl<A, R, S> ExactTier<R> for &Exact<'_, A, R, S>
 where
     A: ExactArgs<Owned: Send + Sync>,
     R: Clone + Send + Sync + 'static,
@@ -126,15 +143,7 @@ where
             call: None,
             stored: PhantomData,
         };
-        // Observed calls take the keyed path, which reports them — to `observe`, or as a
-        // debug span to a subscriber that listens at that level.
-        if site.ttl_secs.is_some()
-            || tier::budget() == 0
-            || super::audit::rate() > 0.0
-            || crate::observe::watching()
-            || tracing::level_enabled!(tracing::Level::DEBUG)
-            || site.bypassed()
-        {
+        if !applies(site) {
             return Err(nothing());
         }
         let hash = hash_of(self.0);
@@ -167,6 +176,87 @@ where
             },
             Some(Err((_other, began))) => Err(Kept {
                 call: Some((self.0.to_owned_args(), hash, began)),
+                stored: PhantomData,
+            }),
+            None => Err(nothing()),
+        }
+    }
+
+    fn exact_share(&self, _probed: Share<R>) -> Share<R> {
+        Share::OFF
+    }
+}
+
+/// A call of plain words begun: its arguments' words and its store, to keep the result
+/// under once it is known; nothing when no store is in scope or the tier is off.
+pub struct KeptWords<S> {
+    call: Option<([u64; 2], u64, Began)>,
+    stored: PhantomData<fn() -> S>,
+}
+
+impl<S: Stored<Value: ValueWords>> KeptWords<S> {
+    /// Keeps `value`, the call's result, as its words.
+    pub fn keep(self, site: &'static CallSite, value: &S::Value) {
+        let Some((args, hash, began)) = self.call else {
+            return;
+        };
+        let [a, b] = args;
+        let [c, d] = value.to_words();
+        tier::put_words(site.state.slot(), began, hash, [a, b, c, d]);
+    }
+}
+
+/// The tier, for calls of plain words (see `words`): kept and answered as words.
+pub trait ExactWords<R> {
+    /// What keeping the call's result will need, when there is no kept result.
+    type Began;
+    /// The result kept for these arguments in the store in scope; or what keeping the
+    /// result the call is about to compute will need.
+    fn exact_lookup(&self, site: &'static CallSite) -> Result<R, Self::Began>;
+    /// Not at all: this path keeps them.
+    fn exact_share(&self, probed: Share<R>) -> Share<R>;
+}
+
+impl<A, R, S> ExactWords<R> for &&Exact<'_, A, R, S>
+where
+    A: WordArgs,
+    R: ValueWords,
+    S: Stored<Value = R>,
+{
+    type Began = KeptWords<S>;
+
+    #[inline]
+    fn exact_lookup(&self, site: &'static CallSite) -> Result<R, KeptWords<S>> {
+        let nothing = || KeptWords {
+            call: None,
+            stored: PhantomData,
+        };
+        if !applies(site) {
+            return Err(nothing());
+        }
+        let args = self.0.key_words();
+        let hash = hash_of(self.0);
+        let slot = site.state.slot();
+        let looked = scope::with_thread(|thread| {
+            let refresh = thread.mode == scope::Mode::Refresh;
+            let store = thread.store()?;
+            // A forked child's inherited tier is its parent's (see `warm`).
+            if store.forked() || !store.keeps_hot() {
+                return None;
+            }
+            if !refresh
+                && let Some([a, b, c, d]) = tier::get_words(slot, store, hash)
+                && [a, b] == args
+            {
+                store.count_hit();
+                return Some(Ok([c, d]));
+            }
+            Some(Err((store.id(), store.epoch())))
+        });
+        match looked {
+            Some(Ok(words)) => Ok(R::from_words(words)),
+            Some(Err(began)) => Err(KeptWords {
+                call: Some((args, hash, began)),
                 stored: PhantomData,
             }),
             None => Err(nothing()),
