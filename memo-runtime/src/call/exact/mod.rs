@@ -123,6 +123,21 @@ fn applies(site: &CallSite) -> bool {
         || site.bypassed())
 }
 
+/// Runs `look` in the thread's state — its one visit of a warm hit — with the store in
+/// scope and whether the call refreshes; `None` when no store is in scope or its results
+/// are not kept in memory here (a forked child's inherited tier is its parent's).
+#[inline]
+fn in_scope<T>(look: impl FnOnce(&crate::Store, bool) -> T) -> Option<T> {
+    scope::with_thread(|thread| {
+        let refresh = thread.mode == scope::Mode::Refresh;
+        let store = thread.store()?;
+        if store.forked() || !store.keeps_hot() {
+            return None;
+        }
+        Some(look(store, refresh))
+    })
+}
+
 /// Hashes the arguments with the same seed every time: the hash keys the table.
 fn hash_of(args: &impl ExactArgs) -> u64 {
     let mut state = FixedState::with_seed(0x6578616374).build_hasher();
@@ -148,25 +163,19 @@ where
         }
         let hash = hash_of(self.0);
         let slot = site.state.slot();
-        let looked = scope::with_thread(|thread| {
-            let refresh = thread.mode == scope::Mode::Refresh;
-            let store = thread.store()?;
-            // A forked child's inherited tier is its parent's (see `warm`).
-            if store.forked() || !store.keeps_hot() {
-                return None;
-            }
+        let looked = in_scope(|store, refresh| {
             if !refresh && let Some(held) = tier::get(slot, store, hash) {
                 let ours = held
                     .downcast_ref::<Slot<A::Owned, R>>()
                     .is_some_and(|found| self.0.matches(&found.key));
                 if ours {
                     store.count_hit();
-                    return Some(Ok(held));
+                    return Ok(held);
                 }
                 // Another call's arguments with the same hash: dropped outside.
-                return Some(Err((Some(held), (store.id(), store.epoch()))));
+                return Err((Some(held), (store.id(), store.epoch())));
             }
-            Some(Err((None, (store.id(), store.epoch()))))
+            Err((None, (store.id(), store.epoch())))
         });
         match looked {
             // Cloned outside the thread's state: a `Clone` impl may call cached functions.
@@ -237,21 +246,15 @@ where
         let args = self.0.key_words();
         let hash = hash_of(self.0);
         let slot = site.state.slot();
-        let looked = scope::with_thread(|thread| {
-            let refresh = thread.mode == scope::Mode::Refresh;
-            let store = thread.store()?;
-            // A forked child's inherited tier is its parent's (see `warm`).
-            if store.forked() || !store.keeps_hot() {
-                return None;
-            }
+        let looked = in_scope(|store, refresh| {
             if !refresh
                 && let Some([a, b, c, d]) = tier::get_words(slot, store, hash)
                 && [a, b] == args
             {
                 store.count_hit();
-                return Some(Ok([c, d]));
+                return Ok([c, d]);
             }
-            Some(Err((store.id(), store.epoch())))
+            Err((store.id(), store.epoch()))
         });
         match looked {
             Some(Ok(words)) => Ok(R::from_words(words)),

@@ -288,6 +288,20 @@ impl Remote {
     }
 }
 
+/// An entry of function `name` made now, with nothing else known of it.
+fn bare_entry(name: &str) -> NewEntry<'_> {
+    NewEntry {
+        name,
+        fingerprint: [0; 32],
+        created_ms: crate::clock::now_ms(),
+        expires_ms: None,
+        tags: Vec::new(),
+        args: None,
+        call: None,
+        compute_ns: None,
+    }
+}
+
 /// Sends request `number` and reads its answer: the receipt within [`RECEIPT_TIMEOUT`],
 /// then the response, which must carry the same number.
 fn exchange(stream: &mut UnixStream, number: u64, request: Request<'_>) -> io::Result<Response> {
@@ -370,18 +384,15 @@ impl Store {
             });
         };
         let output = Digest::of_bytes(bytes);
-        let entry = NewEntry {
-            name: "planted::result",
-            fingerprint: [0; 32],
-            created_ms: crate::clock::now_ms(),
-            expires_ms: None,
-            tags: Vec::new(),
-            args: None,
-            call: None,
-            compute_ns: None,
-        };
         let mac = self.inner.seal.mac(bound_to, &output);
-        remote.put(&entry, key, output, Bytes::Held(bytes), &[], mac)
+        remote.put(
+            &bare_entry("planted::result"),
+            key,
+            output,
+            Bytes::Held(bytes),
+            &[],
+            mac,
+        )
     }
 
     /// Whether this process computes `key`, which it missed, or another process sharing
@@ -494,16 +505,7 @@ mod tests {
         let (planted, honest) = (Digest([7; 32]), Digest([8; 32]));
         let bytes: &[u8] = b"a result";
         let output = Digest::of_bytes(bytes);
-        let entry = NewEntry {
-            name: "m::f",
-            fingerprint: [0; 32],
-            created_ms: crate::clock::now_ms(),
-            expires_ms: None,
-            tags: Vec::new(),
-            args: None,
-            call: None,
-            compute_ns: None,
-        };
+        let entry = bare_entry("m::f");
         let offer = |key: &Digest, mac: Digest, bytes: &[u8]| {
             remote.put(&entry, key, output, Bytes::Held(bytes), &[], mac)
         };
