@@ -669,6 +669,25 @@ fn a_store_held_by_a_running_program_says_which() {
         error.contains(&format!("pid {}", std::process::id())),
         "{error}"
     );
+    // Removals go through the program that holds it, which forgets them in memory too.
+    let entries = held.entries().unwrap();
+    let greet = entries
+        .iter()
+        .find(|e| e.function.ends_with("::greet"))
+        .unwrap();
+    let report = entries
+        .iter()
+        .find(|e| e.function.ends_with("::report"))
+        .unwrap();
+    let out = ok(dir.path(), &["invalidate", "--fn", &greet.function]);
+    assert!(out.contains("removed 2 entries"), "{out}");
+    assert!(ok(dir.path(), &["invalidate", "--tag", "ml"]).contains("removed 1 entry"));
+    let out = ok(dir.path(), &["rm", &report.key.to_string()]);
+    assert!(out.contains("removed"), "{out}");
+    assert!(held.entry(&report.key).unwrap().is_none());
+    assert_eq!(held.entries().unwrap().len(), entries.len() - 4);
+    assert!(ok(dir.path(), &["clear"]).contains("cleared"));
+    assert!(held.entries().unwrap().is_empty());
     drop(held);
     ok(dir.path(), &["stats"]);
 }

@@ -16,7 +16,12 @@ pub fn invalidate(store: &Store, tag: Option<String>, function: Option<String>) 
             format!("tag `{tag}`"),
         ),
         (None, Some(function)) => {
-            let name = function_name(store, &function)?;
+            // Held by a running program, the store lists nothing here: the name is given
+            // to the holder as it is written (in full, `module::function`).
+            let name = match function_name(store, &function) {
+                Err(_) if store.is_served() => function,
+                other => other?,
+            };
             (
                 store.invalidate_fn(&name).map_err(fail)?,
                 format!("function `{name}`"),
@@ -32,6 +37,18 @@ pub fn invalidate(store: &Store, tag: Option<String>, function: Option<String>) 
 }
 
 pub fn rm(store: &Store, key: &str) -> Result {
+    // Held by a running program, a whole key goes to the holder: it lists nothing here.
+    if store.is_served()
+        && let Ok(key) = key.trim().parse::<memo_runtime::Digest>()
+    {
+        let removed = store.remove(&key).map_err(fail)?;
+        println!(
+            "{} {}",
+            if removed { "removed" } else { "no entry" },
+            short(&key)
+        );
+        return Ok(());
+    }
     let entry = entry_by_prefix(store, key)?;
     store.remove(&entry.key).map_err(fail)?;
     println!("removed {} ({})", short(&entry.key), entry.function);
@@ -96,9 +113,16 @@ pub fn gc(store: &Store, choice: GcChoice, json: bool) -> Result {
 }
 
 pub fn clear(store: &Store) -> Result {
-    let entries = store.stats().map_err(fail)?.entries;
+    // Held by a running program, the store counts nothing here: the holder clears it.
+    let entries = match store.stats() {
+        Err(_) if store.is_served() => None,
+        other => Some(other.map_err(fail)?.entries),
+    };
     store.clear().map_err(fail)?;
-    println!("removed {}", count(entries, "entry", "entries"));
+    match entries {
+        Some(entries) => println!("removed {}", count(entries, "entry", "entries")),
+        None => println!("cleared, through the process holding the store"),
+    }
     Ok(())
 }
 

@@ -419,6 +419,18 @@ impl Store {
         self.inner.kind
     }
 
+    /// Whether another process holds the store and serves it to this one. Calls and
+    /// removals then go through that process; listings, `stats` and `gc` are its alone.
+    ///
+    /// ```
+    /// let store = memo::Store::temporary()?;
+    /// assert!(!store.is_served(), "this process holds it");
+    /// # Ok::<(), memo::Error>(())
+    /// ```
+    pub fn is_served(&self) -> bool {
+        self.inner.remote.is_some()
+    }
+
     #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.inner.id
