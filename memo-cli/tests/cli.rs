@@ -1123,3 +1123,22 @@ fn history_lists_every_version_of_one_call_and_whether_its_output_changed() {
     let after = json(dir.path(), &["history", &latest[..8]]);
     assert_eq!(after["versions"].as_array().unwrap().len(), 1, "{after}");
 }
+
+/// A store directory others may write to is refused by every command, and `memo doctor`
+/// says what to do about it rather than to repair a file that is not damaged.
+#[test]
+fn a_store_others_may_write_to_is_refused_and_doctor_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = filled();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let error = fails(dir.path(), &["ls"], 1);
+    assert!(
+        error.contains("refused") && error.contains("others may write"),
+        "{error}"
+    );
+    let doctor = ok(dir.path(), &["doctor"]);
+    assert!(doctor.contains("not yours alone"), "{doctor}");
+    assert!(!doctor.contains("verify --repair"), "{doctor}");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(json(dir.path(), &["ls"]).as_array().unwrap().len(), 7);
+}

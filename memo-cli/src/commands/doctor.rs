@@ -83,6 +83,9 @@ fn advice(d: &Diagnosis) -> &'static str {
         Err(problem) if problem.contains("format version") => {
             "the store is of another memo version; remove the directory to start a new one"
         }
+        Err(problem) if problem.contains("is refused") => {
+            "the directory is not yours alone: own it and let nobody else write to it (`chmod go-w`), or use another"
+        }
         _ => "`memo verify --repair` moves the damaged file aside and starts a fresh store",
     }
 }
