@@ -358,8 +358,10 @@ fn an_entry_moved_to_another_key_in_the_database_is_found_by_verify() {
     };
     // Someone copies the entry to another key behind memo's back.
     let raw = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
-    let record = raw.get("entries", &key.0).unwrap().unwrap();
-    raw.insert("entries", &[0xEE; 32], &record).unwrap();
+    for tree in ["entries", "details"] {
+        let record = raw.get(tree, &key.0).unwrap().unwrap();
+        raw.insert(tree, &[0xEE; 32], &record).unwrap();
+    }
     drop(raw);
     let store = memo::Store::open(dir.path()).unwrap();
     let report = store.verify(&mut |_, _| {}).unwrap();

@@ -355,11 +355,13 @@ fn a_store_of_format_4_has_its_entries_signed_when_first_opened() {
         store.entries().unwrap().iter().map(|e| e.key).collect()
     };
     {
-        // As format 4 wrote them: no MAC at the end (a `None`, one zero byte), no secret.
+        // As format 4 wrote them: the whole record in the entries tree (a row followed by
+        // its details), with no MAC at the end (a `None`, one zero byte), and no secret.
         let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
         for key in &keys {
-            let record = db.get("entries", key.as_bytes()).unwrap().unwrap();
-            let old = [&record[..record.len() - 33], &[0][..]].concat();
+            let row = db.get("entries", key.as_bytes()).unwrap().unwrap();
+            let details = db.get("details", key.as_bytes()).unwrap().unwrap();
+            let old = [&row[..], &details[..details.len() - 33], &[0][..]].concat();
             db.insert("entries", key.as_bytes(), &old).unwrap();
         }
         db.insert("meta", b"format", &4u32.to_le_bytes()).unwrap();
@@ -378,9 +380,13 @@ fn a_store_of_format_4_has_its_entries_signed_when_first_opened() {
         db.get("meta", b"format").unwrap(),
         Some(STORE_FORMAT_VERSION.to_le_bytes().to_vec())
     );
-    let unsigned = db.get("entries", keys[0].as_bytes()).unwrap().unwrap();
-    let unsigned = [&unsigned[..unsigned.len() - 33], &[0][..]].concat();
-    db.insert("entries", &[0xAB; 32], &unsigned).unwrap();
+    // Split as this format keeps it: the row, and its details with no MAC.
+    let row = db.get("entries", keys[0].as_bytes()).unwrap().unwrap();
+    let details = db.get("details", keys[0].as_bytes()).unwrap().unwrap();
+    assert!(row.len() < 64, "a lookup reads {} bytes", row.len());
+    let unsigned = [&details[..details.len() - 33], &[0][..]].concat();
+    db.insert("entries", &[0xAB; 32], &row).unwrap();
+    db.insert("details", &[0xAB; 32], &unsigned).unwrap();
     drop(db);
     let report = Store::open(dir.path())
         .unwrap()

@@ -91,6 +91,7 @@ impl Store {
                 )
             });
             trees.entries.remove(key).map_err(|e| inner.storage(e))?;
+            trees.details.remove(key).map_err(|e| inner.storage(e))?;
             return Ok(None);
         };
         let now = clock::now_ms();
@@ -134,19 +135,13 @@ impl Store {
             }
             return Ok(None);
         }
-        if (future.is_some() || now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS)
-            && let Some(record) = EntryRecord::decode(&raw)
-        {
-            let (created_ms, expires_ms) = future.unwrap_or((record.created_ms, record.expires_ms));
-            let touched = EntryRecord {
-                last_used_ms: now,
-                created_ms,
-                expires_ms,
-                ..record
-            };
+        if future.is_some() || now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS {
+            // Only the row changes: its times.
+            let (created_ms, expires_ms) = future.unwrap_or((head.created_ms, head.expires_ms));
+            let touched = encode(&(&head.output, created_ms, expires_ms, now, &head.inline));
             trees
                 .entries
-                .insert(key, encode(&touched))
+                .insert(key, touched)
                 .map_err(|e| inner.storage(e))?;
         }
         Ok(Some(Hit {
@@ -221,10 +216,7 @@ impl Store {
         // An entry written over a live one (a refresh, or a race) keeps the old one's index
         // lines; `invalidate_tag` checks the entry's own tags, so a stale line is harmless,
         // and the write stays free of a read.
-        trees
-            .entries
-            .insert(key, encode(&record))
-            .map_err(storage)?;
+        inner.write_entry(key, &record)?;
         if let Some(budget) = &inner.budget {
             // A result already stored for another entry adds no bytes.
             let added = record.inline.is_some() || new_blob;
@@ -430,16 +422,16 @@ impl Inner {
         self.remove_key(key, raw)
     }
 
-    /// Removes the entry under `key`, with its index lines if its record can be read.
-    pub(super) fn remove_key(&self, key: &Digest, raw: &[u8]) -> Result<()> {
-        match EntryRecord::decode(raw) {
+    /// Removes the entry under `key`, whose row is `row`, with its index lines if its
+    /// record can be read.
+    pub(super) fn remove_key(&self, key: &Digest, row: &[u8]) -> Result<()> {
+        let trees = self.trees();
+        let details = trees.details.get(key).map_err(|e| self.storage(e))?;
+        match details.and_then(|details| EntryRecord::join(row, &details)) {
             Some(record) => self.remove_entry(key, &record),
             None => {
-                self.trees()
-                    .entries
-                    .remove(key)
-                    .map_err(|e| self.storage(e))?;
-                Ok(())
+                trees.entries.remove(key).map_err(|e| self.storage(e))?;
+                trees.details.remove(key).map_err(|e| self.storage(e))
             }
         }
     }
@@ -450,6 +442,7 @@ impl Inner {
         let trees = &self.trees();
         let storage = |e| self.storage(e);
         trees.entries.remove(key).map_err(storage)?;
+        trees.details.remove(key).map_err(storage)?;
         for tag in &record.tags {
             trees.tags.remove(index_key(tag, key)).map_err(storage)?;
         }

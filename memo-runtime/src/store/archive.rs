@@ -450,10 +450,7 @@ impl Store {
                         .insert(lineage_key(input, &key), [])
                         .map_err(storage)?;
                 }
-                trees
-                    .entries
-                    .insert(key, encode(&record))
-                    .map_err(storage)?;
+                inner.write_entry(&key, &record)?;
                 report.entries += 1;
             }
             other => return Err(damaged(format!("unknown frame kind {other}"))),

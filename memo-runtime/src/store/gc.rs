@@ -175,11 +175,7 @@ impl Store {
                 record.created_ms = created_ms;
                 record.expires_ms = expires_ms;
                 record.last_used_ms = record.last_used_ms.min(now);
-                inner
-                    .trees()
-                    .entries
-                    .insert(key, super::record::encode(&record))
-                    .map_err(|e| inner.storage(e))?;
+                inner.write_row(&key, &record)?;
             }
             let expired = policy.expired && record.is_expired(now);
             let stale = policy.stale

@@ -470,7 +470,13 @@ impl Store {
         self.forget_hot();
         let inner = &*self.inner;
         let trees = &inner.trees();
-        for tree in [&trees.entries, &trees.tags, &trees.lineage, &trees.blobs] {
+        for tree in [
+            &trees.entries,
+            &trees.details,
+            &trees.tags,
+            &trees.lineage,
+            &trees.blobs,
+        ] {
             tree.clear().map_err(|e| inner.storage(e))?;
         }
         super::files::remove_results(&inner.dir);
@@ -500,15 +506,46 @@ impl Store {
 
     /// Calls `each` with every readable entry record and its key, in key order.
     pub(super) fn for_each_record(&self, mut each: impl FnMut(Digest, EntryRecord)) -> Result<()> {
-        let inner = &*self.inner;
-        for item in inner.trees().entries.iter() {
-            let (key, raw) = item.map_err(|e| inner.storage(e))?;
-            if let (Ok(key), Some(record)) = (
-                <[u8; 32]>::try_from(key.as_ref()),
-                EntryRecord::decode(&raw),
-            ) {
+        self.for_each_row(|key, _, record| {
+            if let (Ok(key), Some(record)) = (<[u8; 32]>::try_from(key), record) {
                 each(Digest(key), record);
             }
+            Ok(())
+        })
+    }
+
+    /// Calls `each` with every row of the entries tree, in key order: its key, its bytes,
+    /// and its whole record when the row and its details read as one. The details tree
+    /// is read beside it, in the same order, so this is one pass over each.
+    pub(super) fn for_each_row(
+        &self,
+        mut each: impl FnMut(&[u8], &[u8], Option<EntryRecord>) -> Result<()>,
+    ) -> Result<()> {
+        let inner = &*self.inner;
+        let storage = |e| inner.storage(e);
+        let mut details = inner.trees().details.iter().peekable();
+        for item in inner.trees().entries.iter() {
+            let (key, row) = item.map_err(storage)?;
+            // Details of keys before this one have no row: skipped.
+            while let Some(Ok((next, _))) = details.peek() {
+                if next.as_ref() >= key.as_ref() {
+                    break;
+                }
+                details.next();
+            }
+            let record = match details.peek() {
+                Some(Ok((next, found))) if next.as_ref() == key.as_ref() => {
+                    EntryRecord::join(&row, found)
+                }
+                Some(Err(_)) => {
+                    let Some(Err(error)) = details.next() else {
+                        unreachable!("peeked")
+                    };
+                    return Err(storage(error));
+                }
+                _ => None,
+            };
+            each(&key, &row, record)?;
         }
         Ok(())
     }

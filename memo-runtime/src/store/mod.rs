@@ -58,13 +58,16 @@ use record::Counters;
 /// older builds, which would not read the new records, refuse it. Version 5's entry
 /// records end with a MAC binding the result to its key under the store's secret; a
 /// version 3 or 4 store — its user's own — has its entries signed when first opened.
+/// Version 6 keeps each record in two trees: the row a lookup reads (its result's hash,
+/// times and inline result) and the rest, so that the rows stay small; a version 3 to 5
+/// store has its records split when first opened.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// drop(memo::Store::open(dir.path()).unwrap());
 /// assert_eq!(memo::Store::diagnose(dir.path()).format, Ok(memo::STORE_FORMAT_VERSION));
 /// ```
-pub const STORE_FORMAT_VERSION: u32 = 5;
+pub const STORE_FORMAT_VERSION: u32 = 6;
 
 /// A cache store: results on disk, keyed by code fingerprint and arguments.
 ///
@@ -168,7 +171,7 @@ struct Opened {
 }
 
 struct Trees {
-    /// key → `EntryRecord`
+    /// key → the row of its `EntryRecord` a lookup reads (`EntryRecord::split`)
     entries: engine::Tree,
     /// content hash → the encoded result
     blobs: engine::Tree,
@@ -183,6 +186,9 @@ struct Trees {
     /// `code::key` (a component's path and hash) → its source text, deflated: written
     /// once, when a program with a version that reaches it first records that version
     sources: engine::Tree,
+    /// key → the rest of its `EntryRecord` (`EntryRecord::split`): what a lookup does not
+    /// read, kept apart so the rows it reads stay small
+    details: engine::Tree,
 }
 
 /// Options for opening a store: [`Store::builder`].
@@ -709,10 +715,35 @@ impl Inner {
         Ok(raw.and_then(|raw| decode_exact(&raw)))
     }
 
-    /// The entry record under `key`, if one is there and decodes.
+    /// The entry record under `key`, if its row and details are there and decode.
     fn read_entry(&self, key: &crate::Digest) -> Result<Option<EntryRecord>> {
-        let raw = self.trees().entries.get(key).map_err(|e| self.storage(e))?;
-        Ok(raw.and_then(|raw| EntryRecord::decode(&raw)))
+        let trees = self.trees();
+        let Some(row) = trees.entries.get(key).map_err(|e| self.storage(e))? else {
+            return Ok(None);
+        };
+        let details = trees.details.get(key).map_err(|e| self.storage(e))?;
+        Ok(details.and_then(|details| EntryRecord::join(&row, &details)))
+    }
+
+    /// Writes the entry record under `key`: its details, then the row lookups find.
+    fn write_entry(&self, key: &crate::Digest, record: &EntryRecord) -> Result<()> {
+        let (row, details) = record.split();
+        let trees = self.trees();
+        trees
+            .details
+            .insert(key, details)
+            .map_err(|e| self.storage(e))?;
+        trees.entries.insert(key, row).map_err(|e| self.storage(e))
+    }
+
+    /// Rewrites the row of the entry record under `key`, whose details are as they were
+    /// (a lookup's or `gc`'s new times).
+    fn write_row(&self, key: &crate::Digest, record: &EntryRecord) -> Result<()> {
+        let (row, _) = record.split();
+        self.trees()
+            .entries
+            .insert(key, row)
+            .map_err(|e| self.storage(e))
     }
 
     fn storage(&self, source: engine::EngineError) -> Error {

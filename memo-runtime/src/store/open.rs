@@ -243,6 +243,7 @@ fn start(dir: &Path, engine: Engine, options: &Options) -> Result<Inner> {
         lineage: db.tree(Table::Lineage),
         meta: db.tree(Table::Meta),
         sources: db.tree(Table::Sources),
+        details: db.tree(Table::Details),
     };
     let seal = Seal::load_or_create(dir, options.heal)?;
     match check_format(dir, &trees, &seal) {
@@ -392,10 +393,10 @@ fn check_format(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
                 })?;
             if found == STORE_FORMAT_VERSION {
                 Ok(())
-            } else if found == 3 || found == 4 {
-                // Its records read as they are (`EntryRecord::decode`); they are its
-                // user's own, signed now.
-                sign_all(dir, trees, seal)?;
+            } else if (3..=5).contains(&found) {
+                // Its records read as they are (`EntryRecord::decode`) and are split into
+                // rows and details; those of before MACs are its user's own, signed now.
+                split_all(dir, trees, seal)?;
                 trees
                     .meta
                     .insert("format", STORE_FORMAT_VERSION.to_le_bytes())
@@ -414,8 +415,10 @@ fn check_format(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
     }
 }
 
-/// Signs every entry of a store written before entries were (format 3 or 4).
-fn sign_all(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
+/// Splits every entry record of a store of format 3 to 5, kept whole in the entries tree,
+/// into its row and its details (format 6); one written before entries were signed
+/// (format 3 or 4) is signed.
+fn split_all(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
     let storage = |e| storage_error(dir, e);
     for item in trees.entries.iter() {
         let (key, raw) = item.map_err(storage)?;
@@ -423,11 +426,12 @@ fn sign_all(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
             <[u8; 32]>::try_from(key.as_ref()).map(crate::Digest),
             super::EntryRecord::decode(&raw),
         ) {
-            record.mac = Some(seal.mac(&key, &record.output));
-            trees
-                .entries
-                .insert(key, super::record::encode(&record))
-                .map_err(storage)?;
+            if record.mac.is_none() {
+                record.mac = Some(seal.mac(&key, &record.output));
+            }
+            let (row, details) = record.split();
+            trees.details.insert(key, details).map_err(storage)?;
+            trees.entries.insert(key, row).map_err(storage)?;
         }
     }
     Ok(())
@@ -440,7 +444,13 @@ fn sign_all(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
 fn upgrade_from_2(dir: &Path, trees: &Trees) -> Result<()> {
     let storage = |e| storage_error(dir, e);
     let entries = trees.entries.len().map_err(storage)?;
-    for tree in [&trees.entries, &trees.tags, &trees.lineage, &trees.blobs] {
+    for tree in [
+        &trees.entries,
+        &trees.details,
+        &trees.tags,
+        &trees.lineage,
+        &trees.blobs,
+    ] {
         tree.clear().map_err(storage)?;
     }
     super::files::remove_results(dir);

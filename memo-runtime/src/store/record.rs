@@ -48,6 +48,38 @@ impl EntryRecord {
             .or_else(|| decode_exact(&[raw, &[0, 0]].concat()))
     }
 
+    /// The record as the store keeps it (format 6): the row the entries tree holds — its
+    /// fields up to `inline`, all a lookup reads — and the details the details tree
+    /// holds, the rest. A record's encoding is its row's followed by its details', so
+    /// the two read back as one ([`join`](EntryRecord::join)), and a record of an older
+    /// format splits where it always could.
+    pub(crate) fn split(&self) -> (Vec<u8>, Vec<u8>) {
+        let row = encode(&(
+            &self.output,
+            self.created_ms,
+            self.expires_ms,
+            self.last_used_ms,
+            &self.inline,
+        ));
+        let details = encode(&(
+            &self.function,
+            &self.fingerprint,
+            &self.tags,
+            self.size,
+            &self.inputs,
+            &self.call,
+            &self.args,
+            self.compute_ns,
+            &self.mac,
+        ));
+        (row, details)
+    }
+
+    /// The record kept as `row` and `details` (see [`split`](EntryRecord::split)).
+    pub(crate) fn join(row: &[u8], details: &[u8]) -> Option<EntryRecord> {
+        decode_exact(&[row, details].concat())
+    }
+
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_ms.is_some_and(|at| at <= now_ms)
     }
@@ -259,6 +291,20 @@ mod tests {
             compute_ns,
             mac,
         }
+    }
+
+    #[test]
+    fn a_record_split_into_its_row_and_details_reads_back_whole() {
+        let signed = record(Some(9), Some(Digest([9; 32])));
+        let (row, details) = signed.split();
+        assert_eq!(EntryRecord::join(&row, &details), Some(signed.clone()));
+        assert_eq!(
+            [row.as_slice(), &details].concat(),
+            encode(&signed),
+            "one encoding"
+        );
+        assert_eq!(EntryRecord::join(&row, &details[1..]), None);
+        assert_eq!(EntryRecord::join(&row[1..], &details), None);
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use super::Store;
-use super::record::EntryRecord;
 use crate::Digest;
 use crate::error::Result;
 
@@ -94,11 +93,9 @@ impl Store {
             done += 1;
             progress(done, total);
         }
-        for item in trees.entries.iter() {
-            let (key, raw) = item.map_err(storage)?;
+        self.for_each_row(|key, _, record| {
             report.entries_checked += 1;
-            let record = EntryRecord::decode(&raw);
-            let key32 = <[u8; 32]>::try_from(key.as_ref()).ok().map(Digest);
+            let key32 = <[u8; 32]>::try_from(key).ok().map(Digest);
             match (key32, record) {
                 (Some(key), Some(record))
                     if match &record.inline {
@@ -115,14 +112,17 @@ impl Store {
                     inner.remove_entry(&key, &record)?;
                     report.bad_entries += 1;
                 }
+                // A row that does not read, or has no details: it cannot be served.
                 _ => {
-                    trees.entries.remove(&key).map_err(storage)?;
+                    trees.entries.remove(key).map_err(storage)?;
+                    trees.details.remove(key).map_err(storage)?;
                     report.bad_entries += 1;
                 }
             }
             done += 1;
             progress(done, total);
-        }
+            Ok(())
+        })?;
         if !report.is_clean() {
             self.forget_hot();
         }

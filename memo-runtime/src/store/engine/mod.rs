@@ -40,10 +40,11 @@ pub(crate) enum Table {
     Lineage,
     Meta,
     Sources,
+    Details,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 7] = [
+    pub(crate) const ALL: [Table; 8] = [
         Table::Entries,
         Table::Blobs,
         Table::Tags,
@@ -51,6 +52,7 @@ impl Table {
         Table::Lineage,
         Table::Meta,
         Table::Sources,
+        Table::Details,
     ];
 
     fn index(self) -> usize {
@@ -67,6 +69,7 @@ impl Table {
             Table::Lineage => "lineage",
             Table::Meta => "meta",
             Table::Sources => "sources",
+            Table::Details => "details",
         }
     }
 }
