@@ -469,14 +469,7 @@ impl Store {
         self.inner.local()?;
         self.forget_hot();
         let inner = &*self.inner;
-        let trees = &inner.trees();
-        for tree in [
-            &trees.entries,
-            &trees.details,
-            &trees.tags,
-            &trees.lineage,
-            &trees.blobs,
-        ] {
+        for tree in inner.trees().of_results() {
             tree.clear().map_err(|e| inner.storage(e))?;
         }
         super::files::remove_results(&inner.dir);

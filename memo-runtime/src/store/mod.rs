@@ -191,6 +191,20 @@ struct Trees {
     details: engine::Tree,
 }
 
+impl Trees {
+    /// The trees that hold results and what points at them: what `clear` empties, while
+    /// the function records, sources and counters stay.
+    fn of_results(&self) -> [&engine::Tree; 5] {
+        [
+            &self.entries,
+            &self.details,
+            &self.tags,
+            &self.lineage,
+            &self.blobs,
+        ]
+    }
+}
+
 /// Options for opening a store: [`Store::builder`].
 ///
 /// ```

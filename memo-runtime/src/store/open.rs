@@ -444,13 +444,7 @@ fn split_all(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
 fn upgrade_from_2(dir: &Path, trees: &Trees) -> Result<()> {
     let storage = |e| storage_error(dir, e);
     let entries = trees.entries.len().map_err(storage)?;
-    for tree in [
-        &trees.entries,
-        &trees.details,
-        &trees.tags,
-        &trees.lineage,
-        &trees.blobs,
-    ] {
+    for tree in trees.of_results() {
         tree.clear().map_err(storage)?;
     }
     super::files::remove_results(dir);
