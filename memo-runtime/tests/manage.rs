@@ -525,3 +525,31 @@ fn a_store_of_format_one_is_refused_not_opened_empty() {
 
 // Every test above again, on the sled engine.
 memo_runtime::suite_again_on_sled!();
+
+/// A write cut short between an entry's two rows leaves its details alone, or its row
+/// alone: `verify` removes either, and the store is clean and serves the rest.
+#[test]
+fn verify_removes_an_entry_written_by_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site!("manage::halves");
+    let runs = Runs::default();
+    let key = {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(square(&store, site, 4, &runs), 16);
+        store.entries().unwrap()[0].key
+    };
+    {
+        let db = memo_runtime::raw::RawStore::open(dir.path()).unwrap();
+        let row = db.get("entries", key.as_bytes()).unwrap().unwrap();
+        let details = db.get("details", key.as_bytes()).unwrap().unwrap();
+        db.insert("details", &[0x01; 32], &details).unwrap();
+        db.insert("entries", &[0xFE; 32], &row).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let report = store.verify(&mut |_, _| {}).unwrap();
+    assert_eq!(report.bad_entries, 2, "{report:?}");
+    assert!(store.verify(&mut |_, _| {}).unwrap().is_clean());
+    assert_eq!(store.entries().unwrap().len(), 1);
+    assert_eq!(square(&store, site, 4, &runs), 16);
+    assert_eq!(runs.get(), 1, "the whole entry still answers");
+}

@@ -29,7 +29,8 @@ pub struct VerifyReport {
     pub bad_blobs: Vec<Digest>,
     /// Entries checked.
     pub entries_checked: u64,
-    /// Entries removed: unreadable, or pointing at a missing or damaged blob.
+    /// Entries removed: unreadable, pointing at a missing or damaged blob, or half
+    /// written (a row without its details, or details without their row).
     pub bad_entries: u64,
     /// Entries removed because their MAC does not bind their result to their key under
     /// the store's secret: written by something that does not know it (planted), or
@@ -123,6 +124,15 @@ impl Store {
             progress(done, total);
             Ok(())
         })?;
+        // Details whose row is gone (a write cut short between the two): nothing reads
+        // them, and they would take room for good.
+        for item in trees.details.iter().keys() {
+            let key = item.map_err(storage)?;
+            if !trees.entries.contains_key(&key).map_err(storage)? {
+                trees.details.remove(&key).map_err(storage)?;
+                report.bad_entries += 1;
+            }
+        }
         if !report.is_clean() {
             self.forget_hot();
         }
