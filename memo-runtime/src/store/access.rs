@@ -1,7 +1,7 @@
 //! Reading and writing results: the store's half of the call path.
 
 use super::files::{self, BlobFile};
-use super::record::{EntryRecord, FunctionVersion, encode};
+use super::record::{EntryRecord, FunctionVersion, encode, encode_row};
 use super::{Inner, Store};
 use crate::clock;
 use crate::error::Result;
@@ -90,8 +90,7 @@ impl Store {
                     inner.dir.display()
                 )
             });
-            trees.entries.remove(key).map_err(|e| inner.storage(e))?;
-            trees.details.remove(key).map_err(|e| inner.storage(e))?;
+            inner.remove_key(key, &raw)?;
             return Ok(None);
         };
         let now = clock::now_ms();
@@ -138,7 +137,7 @@ impl Store {
         if future.is_some() || now.saturating_sub(head.last_used_ms) > LAST_USED_GRANULARITY_MS {
             // Only the row changes: its times.
             let (created_ms, expires_ms) = future.unwrap_or((head.created_ms, head.expires_ms));
-            let touched = encode(&(&head.output, created_ms, expires_ms, now, &head.inline));
+            let touched = encode_row(&head.output, (created_ms, expires_ms, now), head.inline);
             trees
                 .entries
                 .insert(key, touched)

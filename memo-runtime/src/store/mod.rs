@@ -192,6 +192,14 @@ struct Trees {
 }
 
 impl Trees {
+    /// Writes the entry record under `key`: its details, then the row lookups find, so
+    /// that a write cut short leaves details no lookup reads, never a row without them.
+    fn write_entry(&self, key: &crate::Digest, record: &EntryRecord) -> engine::EngineResult<()> {
+        let (row, details) = record.split();
+        self.details.insert(key, details)?;
+        self.entries.insert(key, row)
+    }
+
     /// The trees that hold results and what points at them: what `clear` empties, while
     /// the function records, sources and counters stay.
     fn of_results(&self) -> [&engine::Tree; 5] {
@@ -739,24 +747,19 @@ impl Inner {
         Ok(details.and_then(|details| EntryRecord::join(&row, &details)))
     }
 
-    /// Writes the entry record under `key`: its details, then the row lookups find.
+    /// Writes the entry record under `key` (see [`Trees::write_entry`]).
     fn write_entry(&self, key: &crate::Digest, record: &EntryRecord) -> Result<()> {
-        let (row, details) = record.split();
-        let trees = self.trees();
-        trees
-            .details
-            .insert(key, details)
-            .map_err(|e| self.storage(e))?;
-        trees.entries.insert(key, row).map_err(|e| self.storage(e))
+        self.trees()
+            .write_entry(key, record)
+            .map_err(|e| self.storage(e))
     }
 
     /// Rewrites the row of the entry record under `key`, whose details are as they were
-    /// (a lookup's or `gc`'s new times).
+    /// (`gc`'s new times).
     fn write_row(&self, key: &crate::Digest, record: &EntryRecord) -> Result<()> {
-        let (row, _) = record.split();
         self.trees()
             .entries
-            .insert(key, row)
+            .insert(key, record.row())
             .map_err(|e| self.storage(e))
     }
 

@@ -429,9 +429,7 @@ fn split_all(dir: &Path, trees: &Trees, seal: &Seal) -> Result<()> {
             if record.mac.is_none() {
                 record.mac = Some(seal.mac(&key, &record.output));
             }
-            let (row, details) = record.split();
-            trees.details.insert(key, details).map_err(storage)?;
-            trees.entries.insert(key, row).map_err(storage)?;
+            trees.write_entry(&key, &record).map_err(storage)?;
         }
     }
     Ok(())

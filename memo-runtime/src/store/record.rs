@@ -54,13 +54,6 @@ impl EntryRecord {
     /// the two read back as one ([`join`](EntryRecord::join)), and a record of an older
     /// format splits where it always could.
     pub(crate) fn split(&self) -> (Vec<u8>, Vec<u8>) {
-        let row = encode(&(
-            &self.output,
-            self.created_ms,
-            self.expires_ms,
-            self.last_used_ms,
-            &self.inline,
-        ));
         let details = encode(&(
             &self.function,
             &self.fingerprint,
@@ -72,7 +65,16 @@ impl EntryRecord {
             self.compute_ns,
             &self.mac,
         ));
-        (row, details)
+        (self.row(), details)
+    }
+
+    /// The row of the record (see [`split`](EntryRecord::split)).
+    pub(crate) fn row(&self) -> Vec<u8> {
+        encode_row(
+            &self.output,
+            (self.created_ms, self.expires_ms, self.last_used_ms),
+            self.inline.as_deref(),
+        )
     }
 
     /// The record kept as `row` and `details` (see [`split`](EntryRecord::split)).
@@ -100,6 +102,17 @@ impl EntryRecord {
             call: self.call,
         }
     }
+}
+
+/// The row of an entry record (see [`EntryRecord::split`]) from its fields: its result's
+/// hash, its times (created, expires, last used) and its inline result. A lookup that
+/// only moves the times writes it without the rest of the record.
+pub(crate) fn encode_row(
+    output: &Digest,
+    (created_ms, expires_ms, last_used_ms): (u64, Option<u64>, u64),
+    inline: Option<&[u8]>,
+) -> Vec<u8> {
+    encode(&(output, created_ms, expires_ms, last_used_ms, inline))
 }
 
 /// One stored result, as [`Store::entries`](crate::Store::entries) lists it.
