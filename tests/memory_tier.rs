@@ -424,3 +424,41 @@ fn a_result_stored_as_cbor_is_held_too() {
         assert_eq!(hit(|| flat(5)), value);
     });
 }
+
+#[cached]
+fn word(x: u64) -> u64 {
+    ran();
+    x * 7
+}
+
+#[test]
+fn calls_of_plain_words_stay_within_the_budget_and_answer_right_as_it_changes() {
+    let _budget = budget(512 << 10);
+    let within = || {
+        let usage = memo::memory_usage();
+        assert!(usage.bytes <= usage.budget, "{usage:?}");
+        usage
+    };
+    in_store(|_| {
+        for x in 0..50_000 {
+            assert_eq!(miss(|| word(x)), x * 7);
+        }
+        // A quarter of 512 KiB holds about 2,000 calls of plain words, not 50,000.
+        let usage = within();
+        assert!(usage.entries > 500 && usage.entries < 5_000, "{usage:?}");
+        for x in 0..50_000 {
+            assert_eq!(hit(|| word(x)), x * 7);
+        }
+        for bytes in [64 << 10, 0, 4 << 20, 16 << 10] {
+            memo::set_memory_budget(bytes);
+            for x in (0..50_000).step_by(7) {
+                assert_eq!(hit(|| word(x)), x * 7);
+            }
+            let usage = within();
+            if bytes == 0 {
+                assert_eq!(usage.entries, 0, "{usage:?}");
+            }
+        }
+    });
+    memo::set_memory_budget(64 << 20);
+}

@@ -199,19 +199,17 @@ where
 /// A call of plain words begun: its arguments' words and its store, to keep the result
 /// under once it is known; nothing when no store is in scope or the tier is off.
 pub struct KeptWords<S> {
-    call: Option<([u64; 2], u64, Began)>,
+    call: Option<([u64; 2], Began)>,
     stored: PhantomData<fn() -> S>,
 }
 
 impl<S: Stored<Value: ValueWords>> KeptWords<S> {
     /// Keeps `value`, the call's result, as its words.
     pub fn keep(self, site: &'static CallSite, value: &S::Value) {
-        let Some((args, hash, began)) = self.call else {
+        let Some((args, began)) = self.call else {
             return;
         };
-        let [a, b] = args;
-        let [c, d] = value.to_words();
-        tier::put_words(site.state.slot(), began, hash, [a, b, c, d]);
+        tier::put_words(site.state.slot(), began, args, value.to_words());
     }
 }
 
@@ -244,22 +242,18 @@ where
             return Err(nothing());
         }
         let args = self.0.key_words();
-        let hash = hash_of(self.0);
         let slot = site.state.slot();
         let looked = in_scope(|store, refresh| {
-            if !refresh
-                && let Some([a, b, c, d]) = tier::get_words(slot, store, hash)
-                && [a, b] == args
-            {
+            if !refresh && let Some(words) = tier::get_words(slot, store, args) {
                 store.count_hit();
-                return Ok([c, d]);
+                return Ok(words);
             }
             Err((store.id(), store.epoch()))
         });
         match looked {
             Some(Ok(words)) => Ok(R::from_words(words)),
             Some(Err(began)) => Err(KeptWords {
-                call: Some((args, hash, began)),
+                call: Some((args, began)),
                 stored: PhantomData,
             }),
             None => Err(nothing()),

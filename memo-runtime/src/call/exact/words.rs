@@ -1,8 +1,7 @@
 //! Calls of plain words: up to two arguments that are integers, `bool` or `char`, and a
 //! result that is a number, `bool`, `char` or `()`. The in-memory tier keeps such a call as
-//! four words, its arguments' and its result's, and a hit copies them out: no allocation
-//! to share, no reference count to touch — the cost of a warm hit on `u64 → u64` is the
-//! cache's read lock and little else.
+//! four words, its arguments' and its result's, in a table a hit reads without a lock or a
+//! write, and copies them out: no allocation to share, no reference count to touch.
 //!
 //! Every conversion is total: a word read back as a `bool` or a `char` that it could not
 //! have been written from is still a valid value (never undefined behaviour), though a

@@ -14,10 +14,14 @@
 //! compared with the call's before it answers: two arguments with one hash never share a
 //! result. Entries belong to one epoch of their store: an invalidation, removal, `gc`,
 //! `clear` or refresh starts a new one, so nothing removed from a store is served here.
+//!
+//! Calls of plain words (integer arguments, a number result: see
+//! [`exact`](super::exact)) are kept apart, in a table of cache lines that a hit reads
+//! without a lock (`words`): a quarter of the budget, taken when the first such call is
+//! kept, the cache holding the rest.
 
 use std::any::Any;
 use std::hash::BuildHasher;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -26,6 +30,11 @@ use quick_cache::sync::Cache;
 use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
 use crate::{Digest, KeyHasher, Store, clock};
+
+mod share;
+mod words;
+
+pub use share::{Share, ShareBytes, ShareProbe, ShareTyped};
 
 /// What an entry holds: a [`Slot`] of some key and value type, known to the call.
 pub(crate) type Held = Arc<dyn Any + Send + Sync>;
@@ -51,17 +60,7 @@ struct Entry {
     kept_ms: u64,
     /// What the entry counts against the budget.
     cost: u64,
-    payload: Payload,
-}
-
-/// What an entry holds: a shared [`Slot`], or — for a call whose arguments and result are
-/// plain words (see [`exact`](super::exact)) — the words themselves, so that a hit copies
-/// them out of the cache without an allocation or a reference count to touch.
-#[derive(Clone)]
-enum Payload {
-    Shared(Held),
-    /// The arguments' two words, then the result's two.
-    Words([u64; 4]),
+    held: Held,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,8 +95,28 @@ impl Lifecycle<TierKey, Entry> for Release {
 
 type Tier = Cache<TierKey, Entry, Cost, FixedState, Release>;
 
-static BUDGET: AtomicUsize = AtomicUsize::new(64 << 20);
+/// The budget a process starts with.
+const DEFAULT_BUDGET: usize = 64 << 20;
+
+static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET);
 static TIER: OnceLock<Tier> = OnceLock::new();
+static WORDS: OnceLock<words::Table> = OnceLock::new();
+
+/// The share of the budget the table of plain words takes once a call of plain words
+/// is kept: a quarter (16 MiB, 262,144 calls, of the default budget).
+const WORDS_SHARE: usize = 4;
+
+/// How many sets of lines the table of plain words has for `budget`.
+fn word_sets(budget: usize) -> usize {
+    budget / WORDS_SHARE / (words::LINE_BYTES * words::WAYS)
+}
+
+/// What the cache of shared slots may hold of `budget`: the rest, once the table of
+/// plain words is there.
+fn slots_capacity(budget: usize) -> u64 {
+    let words = WORDS.get().map_or(0, words::Table::bytes);
+    budget.saturating_sub(words) as u64
+}
 
 /// What an entry costs besides its result and key bytes, for the budget: its slots in the
 /// cache's table and list, the value's allocation, its share of the ghost list of evicted
@@ -115,7 +134,7 @@ fn tier() -> &'static Tier {
         let budget = BUDGET.load(Ordering::Relaxed);
         let options = OptionsBuilder::new()
             .estimated_items_capacity((budget / TYPICAL_COST).max(64))
-            .weight_capacity(budget as u64)
+            .weight_capacity(slots_capacity(budget))
             .build()
             .expect("a budget and an item count are all the options");
         Cache::with_options(options, Cost, FixedState::with_seed(0x6d656d6f), Release)
@@ -131,6 +150,10 @@ fn tier() -> &'static Tier {
 /// ```
 pub fn set_memory_budget(bytes: usize) {
     BUDGET.store(bytes, Ordering::Relaxed);
+    // The table of plain words first: the slots have what it leaves.
+    if let Some(table) = WORDS.get() {
+        table.resize(word_sets(bytes));
+    }
     if let Some(tier) = TIER.get() {
         // What it lets go of is dropped outside its locks (see `Release`). Off, it is
         // emptied but keeps its size: sized to nothing, the cache would forget how many
@@ -138,7 +161,7 @@ pub fn set_memory_budget(bytes: usize) {
         if bytes == 0 {
             drop(tier.drain().collect::<Vec<_>>());
         } else {
-            tier.set_capacity(bytes as u64);
+            tier.set_capacity(slots_capacity(bytes));
         }
     }
 }
@@ -152,7 +175,7 @@ pub(crate) fn budget() -> usize {
 /// The entry for arguments hashing to `hash` of `site` in `store`, if it is live: of the
 /// store's current epoch, not expired. The caller compares its key. Runs no user code.
 #[inline]
-fn live(site: usize, store: &Store, hash: u64) -> Option<Payload> {
+pub(crate) fn get(site: usize, store: &Store, hash: u64) -> Option<Held> {
     let entry = TIER.get()?.get(&TierKey {
         site,
         store: store.id(),
@@ -163,27 +186,15 @@ fn live(site: usize, store: &Store, hash: u64) -> Option<Payload> {
             let now = clock::now_ms();
             at > now && entry.kept_ms <= now.saturating_add(clock::AHEAD_TOLERANCE_MS)
         });
-    live.then_some(entry.payload)
+    live.then_some(entry.held)
 }
 
-/// The shared slot kept for arguments hashing to `hash` of `site` in `store`, if one is
-/// live (see `live`).
+/// The result's words kept for the call of `site` in `store` with argument words `args`
+/// (hashing to `hash`), if live: of the store's current epoch. Runs no user code.
 #[inline]
-pub(crate) fn get(site: usize, store: &Store, hash: u64) -> Option<Held> {
-    match live(site, store, hash)? {
-        Payload::Shared(held) => Some(held),
-        Payload::Words(_) => None,
-    }
-}
-
-/// The words kept for arguments hashing to `hash` of `site` in `store`, if live: the
-/// arguments' two, then the result's two.
-#[inline]
-pub(crate) fn get_words(site: usize, store: &Store, hash: u64) -> Option<[u64; 4]> {
-    match live(site, store, hash)? {
-        Payload::Words(words) => Some(words),
-        Payload::Shared(_) => None,
-    }
+pub(crate) fn get_words(site: usize, store: &Store, args: [u64; 2]) -> Option<[u64; 2]> {
+    let tag = words::tag(site, store.id())?;
+    WORDS.get()?.get(tag, store.epoch(), args)
 }
 
 /// Keeps `held` for arguments hashing to `hash` of `site` in the store with id `store`,
@@ -197,30 +208,7 @@ pub(crate) fn put(
     cost: usize,
     expires_ms: Option<u64>,
 ) {
-    keep(site, began, hash, Payload::Shared(held), cost, expires_ms);
-}
-
-/// Keeps a call's argument and result `words` for arguments hashing to `hash` of `site`,
-/// as [`put`] does a slot.
-pub(crate) fn put_words(site: usize, began: (u64, u64), hash: u64, words: [u64; 4]) {
-    keep(
-        site,
-        began,
-        hash,
-        Payload::Words(words),
-        size_of::<[u64; 4]>(),
-        None,
-    );
-}
-
-fn keep(
-    site: usize,
-    (store, epoch): (u64, u64),
-    hash: u64,
-    payload: Payload,
-    cost: usize,
-    expires_ms: Option<u64>,
-) {
+    let (store, epoch) = began;
     let budget = budget();
     let cost = cost + ENTRY_COST;
     if budget == 0 || cost > budget / 8 {
@@ -235,12 +223,33 @@ fn keep(
             0
         },
         cost: cost as u64,
-        payload,
+        held,
     };
     // What the cache lets go of is dropped with `released`, after its lock.
     let mut released = Vec::new();
     tier().insert_with_lifecycle(TierKey { site, store, hash }, entry, &mut released);
     drop(released);
+}
+
+/// Keeps `result`, the words of a call of `site` with argument words `args` (hashing to
+/// `hash`), for the store and epoch it `began` with, in the table of plain words — made,
+/// with its share of the budget, by the first call kept there.
+pub(crate) fn put_words(site: usize, (store, epoch): (u64, u64), args: [u64; 2], result: [u64; 2]) {
+    let Some(tag) = words::tag(site, store) else {
+        return;
+    };
+    let table = WORDS.get_or_init(|| {
+        // Room for the default budget at least, whatever it is now: pages not used are
+        // not resident, and a budget raised later has a table to grow into.
+        let table = words::Table::new(word_sets(budget().max(DEFAULT_BUDGET)), word_sets(budget()));
+        // The cache of slots gives up the table's share. What it lets go of is dropped
+        // outside its locks.
+        if let Some(tier) = TIER.get() {
+            tier.set_capacity(budget().saturating_sub(table.bytes()) as u64);
+        }
+        table
+    });
+    table.put(tag, epoch, args, result);
 }
 
 /// The hash the tier keys a call by, of its argument stream.
@@ -265,165 +274,6 @@ pub(crate) fn stream_of(key: &KeyHasher) -> std::borrow::Cow<'_, [u8]> {
 /// Marks a key that is a digest (the stream was too long to keep) rather than a stream.
 /// No stream starts with it: it is not a tag.
 const DIGEST_KEY: u8 = 0xff;
-
-/// How the tier holds one function's results by their key stream: as themselves when
-/// the type is `Clone + Send + Sync + 'static`, as bytes otherwise, or not at all when
-/// the exact path keeps them by their arguments. `#[cached]` settles it by the types,
-/// with [`ShareProbe`].
-pub struct Share<V> {
-    kind: Kind<V>,
-}
-
-enum Kind<V> {
-    Off,
-    Bytes,
-    Typed {
-        wrap: fn(Box<[u8]>, &V) -> Held,
-        matches: fn(&(dyn Any + Send + Sync), &[u8]) -> bool,
-        take: fn(&(dyn Any + Send + Sync)) -> Option<V>,
-    },
-}
-
-impl<V> Clone for Share<V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<V> Copy for Share<V> {}
-
-impl<V> Clone for Kind<V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<V> Copy for Kind<V> {}
-
-impl<V> Share<V> {
-    /// Results held as bytes.
-    pub const BYTES: Share<V> = Share { kind: Kind::Bytes };
-    /// Results not held by their key stream: the exact path keeps them.
-    pub const OFF: Share<V> = Share { kind: Kind::Off };
-
-    /// Whether results are held by their key stream at all.
-    pub(crate) fn is_on(&self) -> bool {
-        !matches!(self.kind, Kind::Off)
-    }
-
-    /// Whether `held` is this function's result for `stream`. Runs no user code.
-    pub(crate) fn matches(&self, held: &Held, stream: &[u8]) -> bool {
-        match self.kind {
-            Kind::Off => false,
-            Kind::Bytes => held
-                .downcast_ref::<Slot<Box<[u8]>, Encoded>>()
-                .is_some_and(|slot| &*slot.key == stream),
-            Kind::Typed { matches, .. } => matches(&**held, stream),
-        }
-    }
-
-    /// The value in `held`, which [`matches`](Share::matches) the call, cloned or
-    /// decoded; `None` if it does not decode.
-    pub(crate) fn take<S: super::Stored<Value = V>>(&self, held: &Held) -> Option<V> {
-        match self.kind {
-            Kind::Off => None,
-            Kind::Bytes => {
-                let slot = held.downcast_ref::<Slot<Box<[u8]>, Encoded>>()?;
-                super::stored::decode::<S>(&slot.value.bytes, slot.value.output)
-            }
-            Kind::Typed { take, .. } => take(&**held),
-        }
-    }
-
-    /// What to hold for `stream`: the value, or its stored bytes. Runs the value's
-    /// `Clone`: call it outside the thread's state.
-    pub(crate) fn hold(
-        &self,
-        stream: &[u8],
-        value: &V,
-        output: Digest,
-        bytes: &Arc<[u8]>,
-    ) -> Option<(Held, usize)> {
-        let key: Box<[u8]> = stream.into();
-        match self.kind {
-            Kind::Off => None,
-            Kind::Bytes => Some((
-                Arc::new(Slot {
-                    key,
-                    value: Encoded {
-                        output,
-                        bytes: Arc::clone(bytes),
-                    },
-                }),
-                stream.len() + bytes.len(),
-            )),
-            Kind::Typed { wrap, .. } => Some((
-                wrap(key, value),
-                stream.len() + bytes.len() + size_of::<V>(),
-            )),
-        }
-    }
-}
-
-impl<V: Clone + Send + Sync + 'static> Share<V> {
-    /// Results held as themselves.
-    pub fn typed() -> Share<V> {
-        Share {
-            kind: Kind::Typed {
-                wrap: |key, value| {
-                    Arc::new(Slot {
-                        key,
-                        value: value.clone(),
-                    })
-                },
-                matches: |held, stream| {
-                    held.downcast_ref::<Slot<Box<[u8]>, V>>()
-                        .is_some_and(|slot| &*slot.key == stream)
-                },
-                take: |held| {
-                    held.downcast_ref::<Slot<Box<[u8]>, V>>()
-                        .map(|slot| slot.value.clone())
-                },
-            },
-        }
-    }
-}
-
-/// Picks a [`Share`] for `V` by autoref specialisation: `(&ShareProbe::<V>::new()).share()`
-/// resolves to [`ShareTyped`] when `V` can be held as itself, to [`ShareBytes`] otherwise.
-pub struct ShareProbe<V>(PhantomData<fn() -> V>);
-
-impl<V> ShareProbe<V> {
-    /// The probe for `V`.
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> ShareProbe<V> {
-        ShareProbe(PhantomData)
-    }
-}
-
-/// Holds results as themselves.
-pub trait ShareTyped<V> {
-    /// [`Share::typed`].
-    fn share(&self) -> Share<V>;
-}
-
-impl<V: Clone + Send + Sync + 'static> ShareTyped<V> for ShareProbe<V> {
-    fn share(&self) -> Share<V> {
-        Share::typed()
-    }
-}
-
-/// Holds results as bytes.
-pub trait ShareBytes<V> {
-    /// [`Share::BYTES`].
-    fn share(&self) -> Share<V>;
-}
-
-impl<V> ShareBytes<V> for &ShareProbe<V> {
-    fn share(&self) -> Share<V> {
-        Share::BYTES
-    }
-}
 
 /// What the in-memory tier holds, across all cached functions.
 ///
@@ -451,6 +301,8 @@ pub fn memory_usage() -> MemoryUsage {
     let (bytes, entries) = TIER
         .get()
         .map_or((0, 0), |tier| (tier.weight() as usize, tier.len()));
+    let words = WORDS.get().map_or(0, words::Table::held);
+    let (bytes, entries) = (bytes + words * words::LINE_BYTES, entries + words);
     MemoryUsage {
         bytes,
         entries,
@@ -461,41 +313,9 @@ pub fn memory_usage() -> MemoryUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::Plain;
 
     fn bytes_of(value: u64) -> Arc<[u8]> {
         Arc::from(postcard::to_allocvec(&value).unwrap())
-    }
-
-    #[test]
-    fn an_entry_answers_only_for_what_was_hashed() {
-        for share in [Share::<u64>::typed(), Share::BYTES] {
-            let value = 41u64;
-            let bytes = bytes_of(value);
-            let output = Digest::of_bytes(&bytes);
-            let (held, cost) = share.hold(b"stream a", &value, output, &bytes).unwrap();
-            assert!(cost >= b"stream a".len() + bytes.len());
-            assert!(share.matches(&held, b"stream a"));
-            // Another call's arguments whose hash collided: not its result.
-            assert!(!share.matches(&held, b"stream b"));
-            assert!(!share.matches(&held, b"stream a "));
-            assert_eq!(share.take::<Plain<u64>>(&held), Some(41));
-        }
-        // The typed and the byte forms never read each other's entries.
-        let bytes = bytes_of(1);
-        let (typed, _) = Share::<u64>::typed()
-            .hold(b"k", &1, Digest::of_bytes(&bytes), &bytes)
-            .unwrap();
-        assert!(!Share::<u64>::BYTES.matches(&typed, b"k"));
-        let (held, _) = Share::<u64>::BYTES
-            .hold(b"k", &1, Digest::of_bytes(&bytes), &bytes)
-            .unwrap();
-        assert!(!Share::<u64>::typed().matches(&held, b"k"));
-        assert!(
-            Share::<u64>::OFF
-                .hold(b"k", &1, Digest::of_bytes(&bytes), &bytes)
-                .is_none()
-        );
     }
 
     #[test]
