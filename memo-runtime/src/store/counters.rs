@@ -8,6 +8,7 @@
 //! atomically. A count is therefore exact the moment it is made — there is nothing pending
 //! in some thread for `stats` or `close` to collect.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -48,39 +49,60 @@ impl Striped {
     }
 }
 
-/// The line a thread counts on: one it claimed, given back when the thread ends (after
-/// its last count, which the next owner then reads), or the shared one.
-struct Stripe(usize);
+/// A line a thread claimed, given back when the thread ends (after its last count, which
+/// the next owner then reads).
+struct Claim(usize);
 
-impl Stripe {
-    fn claim() -> Stripe {
-        let index = (0..STRIPES)
-            .find(|&i| {
-                CLAIMED[i]
-                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            })
-            .unwrap_or(STRIPES);
-        Stripe(index)
-    }
-}
-
-impl Drop for Stripe {
+impl Drop for Claim {
     fn drop(&mut self) {
-        if self.0 < STRIPES {
-            CLAIMED[self.0].store(false, Ordering::Release);
-        }
+        // The thread's later counts, from other destructors, go to the shared line.
+        INDEX.set(STRIPES);
+        CLAIMED[self.0].store(false, Ordering::Release);
     }
 }
 
-/// This thread's stripe. A thread being torn down, whose claim may be given back already,
-/// counts on the shared line.
+/// Not yet claimed: no line index is this large.
+const UNCLAIMED: usize = usize::MAX;
+
+thread_local! {
+    /// The line this thread counts on. Read on every hit, so it has no destructor to
+    /// register (its `Claim` does, once): reading it is one load.
+    static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    /// What gives the line back when the thread ends.
+    static CLAIM: Cell<Option<Claim>> = const { Cell::new(None) };
+}
+
+/// This thread's stripe: claimed on its first count, or the shared one when every line
+/// is taken or the thread is being torn down.
 #[inline]
 fn stripe() -> usize {
-    thread_local! {
-        static STRIPE: Stripe = Stripe::claim();
+    match INDEX.get() {
+        UNCLAIMED => claim(),
+        index => index,
     }
-    STRIPE.try_with(|stripe| stripe.0).unwrap_or(STRIPES)
+}
+
+#[cold]
+fn claim() -> usize {
+    let Some(index) = (0..STRIPES).find(|&i| {
+        CLAIMED[i]
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }) else {
+        INDEX.set(STRIPES);
+        return STRIPES;
+    };
+    if CLAIM
+        .try_with(|claim| claim.set(Some(Claim(index))))
+        .is_err()
+    {
+        // Torn down already: nothing would give the line back.
+        CLAIMED[index].store(false, Ordering::Release);
+        INDEX.set(STRIPES);
+        return STRIPES;
+    }
+    INDEX.set(index);
+    index
 }
 
 /// The counts since the store was opened.
