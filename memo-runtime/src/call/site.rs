@@ -58,6 +58,8 @@ pub struct SiteState {
     compute_ns: AtomicU64,
     /// Whether `MEMO_BYPASS` names it: 0 until asked, then 1 (no) or 2 (yes).
     bypassed: std::sync::atomic::AtomicU8,
+    /// Its calls of plain words, once one is kept.
+    pub(crate) words: super::tier::WordsCell,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -76,6 +78,7 @@ impl SiteState {
             codec: super::codec::Codec::new(),
             compute_ns: AtomicU64::new(0),
             bypassed: std::sync::atomic::AtomicU8::new(0),
+            words: super::tier::WordsCell::new(),
         }
     }
 

@@ -199,17 +199,17 @@ where
 /// A call of plain words begun: its arguments' words and its store, to keep the result
 /// under once it is known; nothing when no store is in scope or the tier is off.
 pub struct KeptWords<S> {
-    call: Option<([u64; 2], Began)>,
+    call: Option<([u64; 2], Began, tier::Shape)>,
     stored: PhantomData<fn() -> S>,
 }
 
 impl<S: Stored<Value: ValueWords>> KeptWords<S> {
     /// Keeps `value`, the call's result, as its words.
     pub fn keep(self, site: &'static CallSite, value: &S::Value) {
-        let Some((args, began)) = self.call else {
+        let Some((args, began, shape)) = self.call else {
             return;
         };
-        tier::put_words(site.state.slot(), began, args, value.to_words());
+        tier::put_words(&site.state.words, shape, began, args, value.to_words());
     }
 }
 
@@ -242,9 +242,8 @@ where
             return Err(nothing());
         }
         let args = self.0.key_words();
-        let slot = site.state.slot();
         let looked = in_scope(|store, refresh| {
-            if !refresh && let Some(words) = tier::get_words(slot, store, args) {
+            if !refresh && let Some(words) = tier::get_words(&site.state.words, store, args) {
                 store.count_hit();
                 return Ok(words);
             }
@@ -253,7 +252,7 @@ where
         match looked {
             Some(Ok(words)) => Ok(R::from_words(words)),
             Some(Err(began)) => Err(KeptWords {
-                call: Some((args, began)),
+                call: Some((args, began, tier::Shape::new(A::WORDS, R::WORDS))),
                 stored: PhantomData,
             }),
             None => Err(nothing()),

@@ -19,6 +19,8 @@ pub trait KeyWord: ExactKey + Copy {
 
 /// A result kept as two words and read back from them whole.
 pub trait ValueWords: Copy + Send + Sync + 'static {
+    /// How many of the two words it uses.
+    const WORDS: usize = 1;
     /// The words.
     fn to_words(self) -> [u64; 2];
     /// The value the words were made from.
@@ -110,6 +112,7 @@ impl ValueWords for f32 {
 }
 
 impl ValueWords for u128 {
+    const WORDS: usize = 2;
     #[inline]
     fn to_words(self) -> [u64; 2] {
         [self as u64, (self >> 64) as u64]
@@ -121,6 +124,7 @@ impl ValueWords for u128 {
 }
 
 impl ValueWords for i128 {
+    const WORDS: usize = 2;
     #[inline]
     fn to_words(self) -> [u64; 2] {
         (self as u128).to_words()
@@ -132,6 +136,7 @@ impl ValueWords for i128 {
 }
 
 impl ValueWords for () {
+    const WORDS: usize = 0;
     #[inline]
     fn to_words(self) -> [u64; 2] {
         [0, 0]
@@ -143,11 +148,14 @@ impl ValueWords for () {
 /// Arguments kept as two words: none, one or two [`KeyWord`]s. A function's arity and
 /// types are fixed, so the words of two calls are equal exactly when their arguments are.
 pub trait WordArgs: ExactArgs {
+    /// How many of the two words they use: one for each argument.
+    const WORDS: usize;
     /// The words.
     fn key_words(&self) -> [u64; 2];
 }
 
 impl WordArgs for () {
+    const WORDS: usize = 0;
     #[inline]
     fn key_words(&self) -> [u64; 2] {
         [0, 0]
@@ -155,6 +163,7 @@ impl WordArgs for () {
 }
 
 impl<A: KeyWord> WordArgs for (&A,) {
+    const WORDS: usize = 1;
     #[inline]
     fn key_words(&self) -> [u64; 2] {
         [self.0.key_word(), 0]
@@ -162,6 +171,7 @@ impl<A: KeyWord> WordArgs for (&A,) {
 }
 
 impl<'a, A: KeyWord, B: KeyWord> WordArgs for (&'a A, &'a B) {
+    const WORDS: usize = 2;
     #[inline]
     fn key_words(&self) -> [u64; 2] {
         [self.0.key_word(), self.1.key_word()]

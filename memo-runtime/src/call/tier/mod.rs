@@ -16,9 +16,9 @@
 //! `clear` or refresh starts a new one, so nothing removed from a store is served here.
 //!
 //! Calls of plain words (integer arguments, a number result: see
-//! [`exact`](super::exact)) are kept apart, in a table of cache lines that a hit reads
-//! without a lock (`words`): a quarter of the budget, taken when the first such call is
-//! kept, the cache holding the rest.
+//! [`exact`](super::exact)) are kept apart, each function's in a table of cache lines
+//! that a hit reads without a lock (`words`); together they take up to a quarter of the
+//! budget (`plain`), and the cache holds the rest.
 
 use std::any::Any;
 use std::hash::BuildHasher;
@@ -31,8 +31,12 @@ use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
 use crate::{Digest, KeyHasher, Store, clock};
 
+mod plain;
 mod share;
 mod words;
+
+pub(crate) use plain::{Cell as WordsCell, get as get_words, put as put_words};
+pub(crate) use words::Shape;
 
 pub use share::{Share, ShareBytes, ShareProbe, ShareTyped};
 
@@ -100,22 +104,18 @@ const DEFAULT_BUDGET: usize = 64 << 20;
 
 static BUDGET: AtomicUsize = AtomicUsize::new(DEFAULT_BUDGET);
 static TIER: OnceLock<Tier> = OnceLock::new();
-static WORDS: OnceLock<words::Table> = OnceLock::new();
-
-/// The share of the budget the table of plain words takes once a call of plain words
-/// is kept: a quarter (16 MiB, 262,144 calls, of the default budget).
-const WORDS_SHARE: usize = 4;
-
-/// How many sets of lines the table of plain words has for `budget`.
-fn word_sets(budget: usize) -> usize {
-    budget / WORDS_SHARE / (words::LINE_BYTES * words::WAYS)
+/// What the cache of shared slots may hold of `budget`: what the tables of plain words
+/// leave.
+fn slots_capacity(budget: usize) -> u64 {
+    plain::rest(budget) as u64
 }
 
-/// What the cache of shared slots may hold of `budget`: the rest, once the table of
-/// plain words is there.
-fn slots_capacity(budget: usize) -> u64 {
-    let words = WORDS.get().map_or(0, words::Table::bytes);
-    budget.saturating_sub(words) as u64
+/// Gives the tables of plain words their share: the cache of slots shrinks to the rest.
+/// What it lets go of is dropped outside its locks.
+fn leave_share() {
+    if let Some(tier) = TIER.get() {
+        tier.set_capacity(slots_capacity(budget()));
+    }
 }
 
 /// What an entry costs besides its result and key bytes, for the budget: its slots in the
@@ -150,10 +150,7 @@ fn tier() -> &'static Tier {
 /// ```
 pub fn set_memory_budget(bytes: usize) {
     BUDGET.store(bytes, Ordering::Relaxed);
-    // The table of plain words first: the slots have what it leaves.
-    if let Some(table) = WORDS.get() {
-        table.resize(word_sets(bytes));
-    }
+    plain::fit(bytes);
     if let Some(tier) = TIER.get() {
         // What it lets go of is dropped outside its locks (see `Release`). Off, it is
         // emptied but keeps its size: sized to nothing, the cache would forget how many
@@ -189,14 +186,6 @@ pub(crate) fn get(site: usize, store: &Store, hash: u64) -> Option<Held> {
     live.then_some(entry.held)
 }
 
-/// The result's words kept for the call of `site` in `store` with argument words `args`
-/// (hashing to `hash`), if live: of the store's current epoch. Runs no user code.
-#[inline]
-pub(crate) fn get_words(site: usize, store: &Store, args: [u64; 2]) -> Option<[u64; 2]> {
-    let tag = words::tag(site, store.id())?;
-    WORDS.get()?.get(tag, store.epoch(), args)
-}
-
 /// Keeps `held` for arguments hashing to `hash` of `site` in the store with id `store`,
 /// as of its `epoch`; `cost` is what it counts against the budget. A result that would
 /// take more than an eighth of the budget is left to the store.
@@ -229,27 +218,6 @@ pub(crate) fn put(
     let mut released = Vec::new();
     tier().insert_with_lifecycle(TierKey { site, store, hash }, entry, &mut released);
     drop(released);
-}
-
-/// Keeps `result`, the words of a call of `site` with argument words `args` (hashing to
-/// `hash`), for the store and epoch it `began` with, in the table of plain words — made,
-/// with its share of the budget, by the first call kept there.
-pub(crate) fn put_words(site: usize, (store, epoch): (u64, u64), args: [u64; 2], result: [u64; 2]) {
-    let Some(tag) = words::tag(site, store) else {
-        return;
-    };
-    let table = WORDS.get_or_init(|| {
-        // Room for the default budget at least, whatever it is now: pages not used are
-        // not resident, and a budget raised later has a table to grow into.
-        let table = words::Table::new(word_sets(budget().max(DEFAULT_BUDGET)), word_sets(budget()));
-        // The cache of slots gives up the table's share. What it lets go of is dropped
-        // outside its locks.
-        if let Some(tier) = TIER.get() {
-            tier.set_capacity(budget().saturating_sub(table.bytes()) as u64);
-        }
-        table
-    });
-    table.put(tag, epoch, args, result);
 }
 
 /// The hash the tier keys a call by, of its argument stream.
@@ -301,8 +269,8 @@ pub fn memory_usage() -> MemoryUsage {
     let (bytes, entries) = TIER
         .get()
         .map_or((0, 0), |tier| (tier.weight() as usize, tier.len()));
-    let words = WORDS.get().map_or(0, words::Table::held);
-    let (bytes, entries) = (bytes + words * words::LINE_BYTES, entries + words);
+    let (words, held) = plain::usage();
+    let (bytes, entries) = (bytes + words, entries + held);
     MemoryUsage {
         bytes,
         entries,

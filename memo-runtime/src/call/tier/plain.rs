@@ -1,0 +1,122 @@
+//! The tier's part for calls of plain words: each function's table (see `words`), and
+//! the share of the budget that all of them take together — a quarter, reserved from the
+//! cache of slots once the first such call is kept, and given out set by set as tables
+//! grow.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use super::words::{Call, INITIAL_SETS, SET_BYTES, Shape, Table, Wants};
+use crate::Store;
+
+/// Where a function keeps its table, made by its first call kept.
+pub(crate) type Cell = OnceLock<Table>;
+
+/// The share of the budget the tables take: a quarter (16 MiB, up to about 780,000 calls
+/// of `u64 → u64`, of the default budget).
+const SHARE: usize = 4;
+
+/// Every function's table, for the budget to resize.
+static TABLES: Mutex<Vec<&'static Table>> = Mutex::new(Vec::new());
+/// What the tables' sets in use take, all together.
+static USED: AtomicUsize = AtomicUsize::new(0);
+/// Whether any table was made, so that the cache of slots leaves the share to them.
+static MADE: AtomicBool = AtomicBool::new(false);
+
+/// What the tables may take of `budget`.
+fn share(budget: usize) -> usize {
+    budget / SHARE
+}
+
+/// What the tables leave of `budget` to the cache of slots.
+pub(super) fn rest(budget: usize) -> usize {
+    if MADE.load(Ordering::Relaxed) {
+        budget - share(budget)
+    } else {
+        budget
+    }
+}
+
+/// Takes `sets` more sets of the share of `budget`, if they fit.
+fn reserve(sets: usize, budget: usize) -> bool {
+    let bytes = sets * SET_BYTES;
+    USED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+        (used + bytes <= share(budget)).then_some(used + bytes)
+    })
+    .is_ok()
+}
+
+fn release(sets: usize) {
+    let _ = USED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+        Some(used.saturating_sub(sets * SET_BYTES))
+    });
+}
+
+/// The result words kept in `cell`'s table for argument words `args` in `store`'s
+/// current epoch. Runs no user code.
+#[inline]
+pub(crate) fn get(cell: &Cell, store: &Store, args: [u64; 2]) -> Option<[u64; 2]> {
+    cell.get()?.get(store.id(), store.epoch(), args)
+}
+
+/// Keeps `result` for argument words `args` in `cell`'s table, for the store and epoch
+/// the call `began` with; the first call makes the table, with room for the share of the
+/// default budget or the budget now, whichever is larger (rooms not in use are not
+/// resident, and a budget raised later has room to grow into).
+pub(crate) fn put(
+    cell: &'static Cell,
+    shape: Shape,
+    (store, epoch): (u64, u64),
+    args: [u64; 2],
+    result: [u64; 2],
+) {
+    let budget = super::budget();
+    if budget == 0 {
+        return;
+    }
+    let mut made = false;
+    let table = cell.get_or_init(|| {
+        made = true;
+        let room = share(budget.max(super::DEFAULT_BUDGET)) / SET_BYTES;
+        let sets = if reserve(INITIAL_SETS, budget) {
+            INITIAL_SETS
+        } else {
+            0
+        };
+        Table::new(shape, room, sets)
+    });
+    if made {
+        TABLES.lock().unwrap_or_else(|p| p.into_inner()).push(table);
+        if !MADE.swap(true, Ordering::Relaxed) {
+            super::leave_share();
+        }
+    }
+    if let Wants::Grow { from } = table.put(store, epoch, Call { args, result })
+        && reserve(from, budget)
+    {
+        let added = table.grow(from, usize::MAX);
+        release(from - added);
+    }
+}
+
+/// Fits the tables to a new `budget`: all emptied when it is 0 or their share no longer
+/// holds what they use, each then starting again from its first sets.
+pub(super) fn fit(budget: usize) {
+    let tables = TABLES.lock().unwrap_or_else(|p| p.into_inner());
+    let over = USED.load(Ordering::Relaxed) > share(budget);
+    for table in tables.iter() {
+        if budget == 0 || over {
+            release(table.reset(0));
+        }
+        if budget > 0 && table.sets() == 0 && reserve(INITIAL_SETS, budget) {
+            table.reset(INITIAL_SETS);
+        }
+    }
+}
+
+/// What the tables take and how many calls they hold.
+pub(super) fn usage() -> (usize, usize) {
+    let tables = TABLES.lock().unwrap_or_else(|p| p.into_inner());
+    let held = tables.iter().map(|table| table.held()).sum();
+    (USED.load(Ordering::Relaxed), held)
+}
