@@ -60,9 +60,7 @@ pub(crate) fn get(cell: &Cell, store: &Store, args: [u64; 2]) -> Option<[u64; 2]
 }
 
 /// Keeps `result` for argument words `args` in `cell`'s table, for the store and epoch
-/// the call `began` with; the first call makes the table, with room for the share of the
-/// default budget or the budget now, whichever is larger (rooms not in use are not
-/// resident, and a budget raised later has room to grow into).
+/// the call `began` with; the first call makes the table.
 pub(crate) fn put(
     cell: &'static Cell,
     shape: Shape,
@@ -77,13 +75,12 @@ pub(crate) fn put(
     let mut made = false;
     let table = cell.get_or_init(|| {
         made = true;
-        let room = share(budget.max(super::DEFAULT_BUDGET)) / SET_BYTES;
-        let sets = if reserve(INITIAL_SETS, budget) {
-            INITIAL_SETS
-        } else {
-            0
-        };
-        Table::new(shape, room, sets)
+        let start = reserve(INITIAL_SETS, budget);
+        let table = Table::new(shape, start);
+        if start && table.sets() == 0 {
+            release(INITIAL_SETS);
+        }
+        table
     });
     if made {
         TABLES.lock().unwrap_or_else(|p| p.into_inner()).push(table);

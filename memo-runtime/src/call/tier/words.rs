@@ -21,8 +21,8 @@
 //! changes for good moves in after a few calls.
 
 use std::hash::BuildHasher;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Mutex, OnceLock};
 
 use foldhash::fast::FixedState;
 
@@ -325,11 +325,15 @@ pub(super) enum Wants {
     Grow { from: usize },
 }
 
-/// A function's table: room for its whole share of the budget (zeroed, so sets not in use
-/// cost nothing), of which the first `sets` are in use.
+/// How many segments a table may have: its sets number up to `INITIAL_SETS << 39`.
+const SEGMENTS: usize = 40;
+
+/// A function's table: its sets in segments, each as large as all before it (the first
+/// two of [`INITIAL_SETS`]), allocated as it grows — so a table never moves, and takes
+/// the memory its sets in use need and no more — of which the first `sets` are in use.
 pub(crate) struct Table {
     shape: Shape,
-    room: Box<[Set]>,
+    segments: [OnceLock<Box<[Set]>>; SEGMENTS],
     sets: AtomicUsize,
     /// Calls of the current generation it holds.
     held: AtomicUsize,
@@ -345,19 +349,78 @@ fn hash(args: [u64; 2]) -> u64 {
 }
 
 impl Table {
-    /// A table for calls of `shape`, with room for `room` sets, `sets` of them in use.
-    pub(super) fn new(shape: Shape, room: usize, sets: usize) -> Table {
+    /// A table for calls of `shape`, with its first [`INITIAL_SETS`] in use, or none
+    /// (when `start` is false or they cannot be allocated).
+    pub(super) fn new(shape: Shape, start: bool) -> Table {
         let binding = Binding::default();
         // Generation 0 is what a zeroed set has: a table starts at 1, bound to no store.
         binding.generation.store(1, Ordering::Relaxed);
-        Table {
+        let table = Table {
             shape,
-            room: bytemuck::zeroed_slice_box(room),
-            sets: AtomicUsize::new(sets.min(room)),
+            segments: [const { OnceLock::new() }; SEGMENTS],
+            sets: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
             binding,
             lock: Mutex::new(()),
+        };
+        if start && table.allocate(INITIAL_SETS) {
+            table.sets.store(INITIAL_SETS, Ordering::Relaxed);
         }
+        table
+    }
+
+    /// The segment of set `index` and its place there.
+    #[inline]
+    fn segment_of(index: usize) -> (usize, usize) {
+        if index < INITIAL_SETS {
+            (0, index)
+        } else {
+            let segment = (index / INITIAL_SETS).ilog2() as usize + 1;
+            (segment, index - (INITIAL_SETS << (segment - 1)))
+        }
+    }
+
+    /// Set `index`, if its segment is allocated.
+    #[inline]
+    fn set(&self, index: usize) -> Option<&Set> {
+        let (segment, at) = Self::segment_of(index);
+        self.segments.get(segment)?.get()?.get(at)
+    }
+
+    /// Allocates the segments the first `sets` sets are in (zeroed: untouched pages cost
+    /// nothing); whether they all are. One that cannot be allocated is left out, and the
+    /// table stays as it was.
+    fn allocate(&self, sets: usize) -> bool {
+        if sets == 0 {
+            return true;
+        }
+        let (last, _) = Self::segment_of(sets - 1);
+        (0..=last).all(|segment| {
+            let Some(cell) = self.segments.get(segment) else {
+                return false;
+            };
+            if cell.get().is_some() {
+                return true;
+            }
+            let len = if segment == 0 {
+                INITIAL_SETS
+            } else {
+                INITIAL_SETS << (segment - 1)
+            };
+            match bytemuck::allocation::try_zeroed_slice_box::<Set>(len) {
+                Ok(sets) => cell.set(sets).is_ok(),
+                Err(()) => false,
+            }
+        })
+    }
+
+    /// Every allocated set, by index.
+    fn all_sets(&self) -> impl Iterator<Item = (usize, &Set)> {
+        self.segments
+            .iter()
+            .map_while(OnceLock::get)
+            .flat_map(|segment| segment.iter())
+            .enumerate()
     }
 
     /// The sets a call hashing to `hash` may be in when `sets` are in use: the two (one,
@@ -380,7 +443,7 @@ impl Table {
         let sets = self.sets.load(Ordering::Relaxed);
         let hash = hash(args);
         for set in Self::sets_of(sets, hash).into_iter().flatten() {
-            let set = self.room.get(set)?;
+            let set = self.set(set)?;
             if let Some((slot, result)) = set.find(self.shape, generation, args) {
                 set.touch(slot);
                 return Some(result);
@@ -446,7 +509,7 @@ impl Table {
             .into_iter()
             .flatten()
             .filter_map(|index| {
-                let set = self.room.get(index)?;
+                let set = self.set(index)?;
                 let (head, calls) = set.read(shape, generation)?;
                 Some((set, head, calls))
             })
@@ -505,7 +568,7 @@ impl Table {
         let other = Self::sets_of(sets, hash(call.args))
             .into_iter()
             .flatten()
-            .filter_map(|index| self.room.get(index))
+            .filter_map(|index| self.set(index))
             .find(|set| !std::ptr::eq(*set, from));
         let Some(other) = other else {
             return false;
@@ -526,8 +589,8 @@ impl Table {
         let Ok(_lock) = self.lock.try_lock() else {
             return 0;
         };
-        let to = (from * 2).min(cap).min(self.room.len());
-        if self.sets.load(Ordering::Relaxed) != from || to <= from {
+        let to = (from * 2).min(cap);
+        if self.sets.load(Ordering::Relaxed) != from || to <= from || !self.allocate(to) {
             return 0;
         }
         let Some((_, _, generation)) = self.binding.read() else {
@@ -535,7 +598,7 @@ impl Table {
         };
         self.sets.store(to, Ordering::Relaxed);
         let shape = self.shape;
-        for (index, set) in self.room.iter().enumerate().take(from) {
+        for (index, set) in self.all_sets().take(from) {
             let Some((_, calls)) = set.read(shape, generation) else {
                 continue;
             };
@@ -558,10 +621,9 @@ impl Table {
         to - from
     }
 
-    /// Empties every set and uses `sets` of them (no more than it has room for). Under
-    /// the lock.
+    /// Empties every set. Under the lock.
     fn empty_all(&self) {
-        for set in &self.room {
+        for (_, set) in self.all_sets() {
             loop {
                 let head = Head(set.head.load(Ordering::Acquire));
                 if head.slots() == 0 && head.generation() == 0 {
@@ -581,8 +643,8 @@ impl Table {
         let _lock = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let before = self.sets.swap(0, Ordering::Relaxed);
         self.empty_all();
-        self.sets
-            .store(sets.min(self.room.len()), Ordering::Relaxed);
+        let sets = if self.allocate(sets) { sets } else { 0 };
+        self.sets.store(sets, Ordering::Relaxed);
         before
     }
 
@@ -613,6 +675,35 @@ mod tests {
 
     const NARROW: Shape = Shape::new(1, 1);
 
+    impl Table {
+        /// The table with only its first `sets` (of its first segment) in use.
+        fn with_sets(self, sets: usize) -> Table {
+            assert!(sets <= INITIAL_SETS);
+            self.sets.store(sets, Ordering::Relaxed);
+            self
+        }
+    }
+
+    #[test]
+    fn segments_hold_every_set_once() {
+        let mut seen = std::collections::HashSet::new();
+        for index in 0..(INITIAL_SETS << 6) {
+            let (segment, at) = Table::segment_of(index);
+            let len = if segment == 0 {
+                INITIAL_SETS
+            } else {
+                INITIAL_SETS << (segment - 1)
+            };
+            assert!(at < len, "set {index}: {at} of {len} in segment {segment}");
+            assert!(seen.insert((segment, at)));
+        }
+        let table = Table::new(NARROW, true);
+        assert!(table.allocate(INITIAL_SETS << 3));
+        assert_eq!(table.all_sets().count(), INITIAL_SETS << 3);
+        assert!(table.set((INITIAL_SETS << 3) - 1).is_some());
+        assert!(table.set(INITIAL_SETS << 3).is_none());
+    }
+
     fn call(key: u64, value: u64) -> Call {
         Call {
             args: [key, 0],
@@ -633,7 +724,7 @@ mod tests {
     #[test]
     fn a_call_is_found_only_in_its_store_and_epoch_by_its_arguments() {
         for shape in [NARROW, Shape::new(2, 1), Shape::new(1, 2), Shape::new(2, 2)] {
-            let table = Table::new(shape, 64, 8);
+            let table = Table::new(shape, true).with_sets(8);
             let wide = Call {
                 args: [1, if shape.args == 2 { 2 } else { 0 }],
                 result: [10, if shape.result == 2 { 20 } else { 0 }],
@@ -659,7 +750,7 @@ mod tests {
 
     #[test]
     fn a_newer_result_takes_the_calls_slot() {
-        let table = Table::new(NARROW, 64, 8);
+        let table = Table::new(NARROW, true).with_sets(8);
         table.put(1, 1, call(5, 50));
         table.put(1, 1, call(5, 51));
         assert_eq!(table.get(1, 1, [5, 0]), Some([51, 0]));
@@ -669,7 +760,7 @@ mod tests {
     #[test]
     fn keys_hit_often_outlast_a_scan_of_keys_seen_once() {
         // One set: every call competes for its three slots.
-        let table = Table::new(NARROW, 1, 1);
+        let table = Table::new(NARROW, true).with_sets(1);
         for key in 0..3 {
             table.put(1, 1, call(key, key * 10));
         }
@@ -704,7 +795,7 @@ mod tests {
 
     #[test]
     fn a_table_grows_to_hold_its_calls_and_keeps_them() {
-        let table = Table::new(NARROW, 8192, INITIAL_SETS);
+        let table = Table::new(NARROW, true);
         for key in 0..10_000 {
             if let Wants::Grow { from } = table.put(1, 1, call(key, key * 3)) {
                 assert!(table.grow(from, usize::MAX) > 0);
@@ -726,7 +817,7 @@ mod tests {
 
     #[test]
     fn a_table_within_its_cap_does_not_grow_and_a_reset_empties_it() {
-        let table = Table::new(NARROW, 1024, 16);
+        let table = Table::new(NARROW, true).with_sets(16);
         for key in 0..1_000 {
             if let Wants::Grow { from } = table.put(1, 1, call(key, key)) {
                 assert_eq!(table.grow(from, 16), 0);
@@ -746,7 +837,7 @@ mod tests {
 
     #[test]
     fn generations_that_wrap_around_never_answer_for_an_old_one() {
-        let table = Table::new(NARROW, 4, 4);
+        let table = Table::new(NARROW, true).with_sets(4);
         table.put(1, 1, call(1, 100));
         // The binding one step before wrapping, with a set of generation 1 still there.
         table.binding.write(1, 2, GENERATIONS - 1);
@@ -763,7 +854,7 @@ mod tests {
 
     #[test]
     fn a_table_growing_while_others_read_and_write_answers_only_what_was_kept() {
-        let table = Table::new(NARROW, 1 << 14, INITIAL_SETS);
+        let table = Table::new(NARROW, true);
         std::thread::scope(|scope| {
             for thread in 0..3u64 {
                 let table = &table;
@@ -787,7 +878,7 @@ mod tests {
     #[test]
     fn readers_never_see_half_of_a_write() {
         let shape = Shape::new(2, 2);
-        let table = Table::new(shape, 1, 1);
+        let table = Table::new(shape, true).with_sets(1);
         std::thread::scope(|scope| {
             for writer in 0..2u64 {
                 let table = &table;
