@@ -417,3 +417,44 @@ fn many_threads_hitting_words_while_others_fill_them_always_get_their_own_result
         }
     });
 }
+
+static DRAWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A different result each time it runs: which store answered shows in the result.
+#[cached]
+fn draw(x: u32) -> u64 {
+    DRAWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 1_000 + u64::from(x)
+}
+
+#[test]
+fn stores_used_in_turn_and_at_once_each_answer_with_their_own_results() {
+    let (a, b) = (Store::temporary().unwrap(), Store::temporary().unwrap());
+    let in_a: Vec<u64> = memo::with_store(&a, || (0..50).map(draw).collect());
+    let in_b: Vec<u64> = memo::with_store(&b, || (0..50).map(draw).collect());
+    assert!(in_a.iter().zip(&in_b).all(|(a, b)| a != b));
+    for _ in 0..20 {
+        for x in 0..50 {
+            assert_eq!(memo::with_store(&a, || draw(x)), in_a[x as usize]);
+            assert_eq!(memo::with_store(&b, || draw(x)), in_b[x as usize]);
+        }
+    }
+    std::thread::scope(|scope| {
+        for (store, expected) in [(&a, &in_a), (&b, &in_b), (&a, &in_a), (&b, &in_b)] {
+            scope.spawn(move || {
+                memo::with_store(store, || {
+                    for round in 0..2_000 {
+                        let x = (round * 7) % 50;
+                        assert_eq!(draw(x), expected[x as usize]);
+                    }
+                });
+            });
+        }
+    });
+    // An invalidation in one store leaves the other's results as they were.
+    let name = a.functions().unwrap()[0].name.clone();
+    assert_eq!(a.invalidate_fn(&name).unwrap(), 50);
+    let again = memo::with_store(&a, || draw(3));
+    assert_ne!(again, in_a[3]);
+    assert_eq!(memo::with_store(&b, || draw(3)), in_b[3]);
+    assert_eq!(memo::with_store(&a, || draw(3)), again);
+}
