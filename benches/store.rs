@@ -159,12 +159,19 @@ fn miss_64k(c: &mut Criterion) {
     group.finish();
 }
 
-/// The first hit on each key in a fresh handle on a filled store, at 1,000 and 100,000
-/// entries: read from the database, checked, decoded and put in the in-memory tier, as a
-/// new process's first calls are. `cached`'s redb store, opened afresh as often, reads
-/// from disk on every get.
+/// The first hit on each key in a fresh handle on a filled store, at 1,000, 100,000 and
+/// 1M entries (`MEMO_BENCH_COLD=1000,100000` picks them): read from the database,
+/// checked, decoded and put in the in-memory tier, as a new process's first calls are.
+/// `cached`'s redb store, opened afresh as often, reads from disk on every get. Each
+/// handle serves one pass over every key in a scattered order, across as many of
+/// criterion's batches as that takes, then is replaced by a fresh one: a handle's opening
+/// is not timed, and a large store's is not paid for every batch.
 fn cold_hit(c: &mut Criterion) {
-    for n in [1_000u64, 100_000] {
+    let sizes: Vec<u64> = match std::env::var("MEMO_BENCH_COLD") {
+        Ok(list) => list.split(',').map(|n| n.trim().parse().unwrap()).collect(),
+        Err(_) => vec![1_000, 100_000, 1_000_000],
+    };
+    for n in sizes {
         let memo_dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(memo_dir.path()).unwrap();
@@ -174,53 +181,73 @@ fn cold_hit(c: &mut Criterion) {
                 })
             });
         }
+        memo::set_memory_budget(0);
+        memo::set_memory_budget(64 << 20);
         let redb_dir = tempfile::tempdir().unwrap();
-        let disk = redb(redb_dir.path(), false);
-        for x in 0..n {
-            let _ = disk.cache_set(x, x.wrapping_mul(x)).unwrap();
+        {
+            let disk = redb(redb_dir.path(), false);
+            for x in 0..n {
+                let _ = disk.cache_set(x, x.wrapping_mul(x)).unwrap();
+            }
         }
         let order: Vec<u64> = (0..n).map(|i| (i * 2_654_435_761) % n).collect();
 
         let mut group = c.benchmark_group(format!("cold_hit_u64_{n}"));
+        if n >= 1_000_000 {
+            group.sample_size(10);
+        }
+        // The handle in use and how far through `order` it is.
+        let mut memo_handle: Option<(Store, usize)> = None;
         group.bench_function("memo", |b| {
             b.iter_custom(|iters| {
                 let mut spent = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    // A fresh handle: nothing of the store in memory but the engine's
-                    // cache, which a new process warms as it goes too.
-                    let store = Store::open(memo_dir.path()).unwrap();
-                    let take = (iters - done).min(n);
+                let mut left = iters as usize;
+                while left > 0 {
+                    let (store, at) = match memo_handle.take() {
+                        Some((store, at)) if at < order.len() => (store, at),
+                        old => {
+                            drop(old);
+                            memo::set_memory_budget(0);
+                            memo::set_memory_budget(64 << 20);
+                            (Store::open(memo_dir.path()).unwrap(), 0)
+                        }
+                    };
+                    let take = left.min(order.len() - at);
                     let start = std::time::Instant::now();
                     memo::with_store(&store, || {
-                        for &x in &order[..take as usize] {
+                        for &x in &order[at..at + take] {
                             black_box(square(black_box(x)));
                         }
                     });
                     spent += start.elapsed();
-                    done += take;
-                    drop(store);
-                    memo::set_memory_budget(0);
-                    memo::set_memory_budget(64 << 20);
+                    left -= take;
+                    memo_handle = Some((store, at + take));
                 }
                 spent
             })
         });
-        drop(disk);
+        drop(memo_handle);
+        let mut redb_handle: Option<(RedbCache<u64, u64>, usize)> = None;
         group.bench_function("cached_redb", |b| {
             b.iter_custom(|iters| {
                 let mut spent = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    // A fresh handle too, its cache as cold as memo's.
-                    let disk = redb(redb_dir.path(), false);
-                    let take = (iters - done).min(n);
+                let mut left = iters as usize;
+                while left > 0 {
+                    let (disk, at) = match redb_handle.take() {
+                        Some((disk, at)) if at < order.len() => (disk, at),
+                        old => {
+                            drop(old);
+                            (redb(redb_dir.path(), false), 0)
+                        }
+                    };
+                    let take = left.min(order.len() - at);
                     let start = std::time::Instant::now();
-                    for &x in &order[..take as usize] {
+                    for &x in &order[at..at + take] {
                         black_box(disk.cache_get(&black_box(x)).unwrap());
                     }
                     spent += start.elapsed();
-                    done += take;
+                    left -= take;
+                    redb_handle = Some((disk, at + take));
                 }
                 spent
             })

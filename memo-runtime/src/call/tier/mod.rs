@@ -17,8 +17,8 @@
 //!
 //! Calls of plain words (integer arguments, a number result: see
 //! [`exact`](super::exact)) are kept apart, each function's in a table of cache lines
-//! that a hit reads without a lock (`words`); together they take up to a quarter of the
-//! budget (`plain`), and the cache holds the rest.
+//! that a hit reads without a lock (`words`); together they take what their sets in use
+//! need, up to a quarter of the budget (`plain`), and the cache holds the rest.
 
 use std::any::Any;
 use std::hash::BuildHasher;
@@ -110,8 +110,8 @@ fn slots_capacity(budget: usize) -> u64 {
     plain::rest(budget) as u64
 }
 
-/// Gives the tables of plain words their share: the cache of slots shrinks to the rest.
-/// What it lets go of is dropped outside its locks.
+/// Gives the tables of plain words what they took: the cache of slots shrinks to the
+/// rest. What it lets go of is dropped outside its locks.
 fn leave_share() {
     if let Some(tier) = TIER.get() {
         tier.set_capacity(slots_capacity(budget()));

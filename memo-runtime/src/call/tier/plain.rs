@@ -1,9 +1,8 @@
 //! The tier's part for calls of plain words: each function's table (see `words`), and
-//! the share of the budget that all of them take together — a quarter, reserved from the
-//! cache of slots once the first such call is kept, and given out set by set as tables
-//! grow.
+//! the part of the budget that all of them take together — what their sets in use take,
+//! up to a quarter, which the cache of slots gives up as they grow.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use super::words::{Call, INITIAL_SETS, SET_BYTES, Shape, Table, Wants};
@@ -20,8 +19,6 @@ const SHARE: usize = 4;
 static TABLES: Mutex<Vec<&'static Table>> = Mutex::new(Vec::new());
 /// What the tables' sets in use take, all together.
 static USED: AtomicUsize = AtomicUsize::new(0);
-/// Whether any table was made, so that the cache of slots leaves the share to them.
-static MADE: AtomicBool = AtomicBool::new(false);
 
 /// What the tables may take of `budget`.
 fn share(budget: usize) -> usize {
@@ -30,14 +27,12 @@ fn share(budget: usize) -> usize {
 
 /// What the tables leave of `budget` to the cache of slots.
 pub(super) fn rest(budget: usize) -> usize {
-    if MADE.load(Ordering::Relaxed) {
-        budget - share(budget)
-    } else {
-        budget
-    }
+    budget.saturating_sub(USED.load(Ordering::Relaxed))
 }
 
-/// Takes `sets` more sets of the share of `budget`, if they fit.
+/// Takes `sets` more sets of the share of `budget`, if they fit. The cache of slots is
+/// then to give them up (`leave_share`), once no lock is held: what it lets go of may run
+/// user code.
 fn reserve(sets: usize, budget: usize) -> bool {
     let bytes = sets * SET_BYTES;
     USED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
@@ -75,16 +70,13 @@ pub(crate) fn put(
     let mut made = false;
     let table = cell.get_or_init(|| {
         made = true;
-        let start = reserve(INITIAL_SETS, budget);
-        let table = Table::new(shape, start);
-        if start && table.sets() == 0 {
-            release(INITIAL_SETS);
-        }
-        table
+        Table::new(shape, false)
     });
     if made {
         TABLES.lock().unwrap_or_else(|p| p.into_inner()).push(table);
-        if !MADE.swap(true, Ordering::Relaxed) {
+        if reserve(INITIAL_SETS, budget) {
+            table.reset(INITIAL_SETS);
+            release(INITIAL_SETS - table.sets());
             super::leave_share();
         }
     }
@@ -93,6 +85,7 @@ pub(crate) fn put(
     {
         let added = table.grow(from, usize::MAX);
         release(from - added);
+        super::leave_share();
     }
 }
 
