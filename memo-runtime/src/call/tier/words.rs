@@ -505,17 +505,13 @@ impl Table {
     /// call the table did not hold.
     fn place(&self, sets: usize, generation: u64, call: Call) -> bool {
         let shape = self.shape;
-        let candidates: Vec<(&Set, Head, [Option<Call>; 3])> = Self::sets_of(sets, hash(call.args))
-            .into_iter()
-            .flatten()
-            .filter_map(|index| {
-                let set = self.set(index)?;
-                let (head, calls) = set.read(shape, generation)?;
-                Some((set, head, calls))
-            })
-            .collect();
+        let candidates = Self::sets_of(sets, hash(call.args)).map(|index| {
+            let set = self.set(index?)?;
+            let (head, calls) = set.read(shape, generation)?;
+            Some((set, head, calls))
+        });
         let slots = || {
-            candidates.iter().flat_map(|(set, head, calls)| {
+            candidates.iter().flatten().flat_map(|(set, head, calls)| {
                 (0..shape.per_set()).map(move |slot| (*set, *head, slot, calls[slot]))
             })
         };
@@ -538,7 +534,7 @@ impl Table {
             if least.0.uses(least.2) == 0 {
                 return Some(least);
             }
-            for (set, ..) in &candidates {
+            for (set, ..) in candidates.iter().flatten() {
                 set.age(shape);
             }
             None
