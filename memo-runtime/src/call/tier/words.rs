@@ -14,11 +14,13 @@
 //! A call may be in either of two sets, picked by its arguments' hash; two choices keep a
 //! set from overflowing while the table is three quarters full, which one does not. A hit
 //! marks its slot used, up to [`MAX_USES`] (after which a hot slot is not written again);
-//! a call is kept as used once. A call kept where both sets are full takes their
-//! least-used slot only once it is unused; otherwise it ages every slot of both by one and
-//! is not kept. So a key seen once does not push out keys seen often — a scan ages a set
-//! once per key it brings, and frequent keys hit meanwhile stay — while a working set that
-//! changes for good moves in after a few calls.
+//! a call is kept as used once. A call kept where both sets are full moves one of their
+//! calls to its other set if that has room; failing that it takes their least-used slot
+//! if it is unused, and otherwise ages one of their slots by one, in turn, and is not
+//! kept. So a key seen once does not push out keys seen often — a scan ages one slot per
+//! key it brings, and
+//! frequent keys hit meanwhile stay — a working set larger than the table keeps the part
+//! it holds, and one that changes for good moves in after a few calls.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
@@ -269,15 +271,6 @@ impl Set {
             self.set_uses(slot, uses + 1);
         }
     }
-
-    fn age(&self, shape: Shape) {
-        for slot in 0..shape.per_set() {
-            let uses = self.uses(slot);
-            if uses > 0 {
-                self.set_uses(slot, uses - 1);
-            }
-        }
-    }
 }
 
 /// The store and epoch a table's calls belong to, and their generation: read whole by a
@@ -337,6 +330,8 @@ pub(crate) struct Table {
     sets: AtomicUsize,
     /// Calls of the current generation it holds.
     held: AtomicUsize,
+    /// Turned once a call is refused: which slot of its sets that ages.
+    hand: AtomicUsize,
     binding: Binding,
     /// Held to bind, grow, shrink or empty it.
     lock: Mutex<()>,
@@ -360,6 +355,7 @@ impl Table {
             segments: [const { OnceLock::new() }; SEGMENTS],
             sets: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
+            hand: AtomicUsize::new(0),
             binding,
             lock: Mutex::new(()),
         };
@@ -534,8 +530,17 @@ impl Table {
             if least.0.uses(least.2) == 0 {
                 return Some(least);
             }
-            for (set, ..) in candidates.iter().flatten() {
-                set.age(shape);
+            // A call refused ages one slot of its sets, the next a clock's hand points at
+            // (a hand each table turns once a refusal), not every slot: a working set
+            // larger than the table keeps the part it holds, hit once a round, rather
+            // than churning all of it, and a slot no longer hit is aged in its turn.
+            let count = slots().count();
+            let turn = self.hand.fetch_add(1, Ordering::Relaxed) % count.max(1);
+            if let Some((set, _, slot, _)) = slots().nth(turn) {
+                let uses = set.uses(slot);
+                if uses > 0 {
+                    set.set_uses(slot, uses - 1);
+                }
             }
             None
         };
@@ -787,6 +792,28 @@ mod tests {
             assert!(table.get(1, 1, [key, 0]).is_some());
         }
         assert_eq!(table.held(), 3);
+    }
+
+    #[test]
+    fn a_working_set_larger_than_the_table_keeps_the_part_it_holds() {
+        // 16 sets of three, not growing: 48 slots for 100 keys called round after round.
+        let table = Table::new(NARROW, true).with_sets(16);
+        let round = |table: &Table| {
+            (0..100)
+                .filter(|&key| {
+                    let hit = table.get(1, 1, [key, 0]).is_some();
+                    if !hit {
+                        table.put(1, 1, call(key, key));
+                    }
+                    hit
+                })
+                .count()
+        };
+        for _ in 0..20 {
+            round(&table);
+        }
+        let hits = round(&table);
+        assert!(hits >= 30, "{hits} of 100 keys hit with 48 slots");
     }
 
     #[test]
