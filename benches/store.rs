@@ -197,63 +197,77 @@ fn cold_hit(c: &mut Criterion) {
             group.sample_size(10);
         }
         // The handle in use and how far through `order` it is.
-        let mut memo_handle: Option<(Store, usize)> = None;
+        let mut memo_handle = None;
         group.bench_function("memo", |b| {
             b.iter_custom(|iters| {
-                let mut spent = Duration::ZERO;
-                let mut left = iters as usize;
-                while left > 0 {
-                    let (store, at) = match memo_handle.take() {
-                        Some((store, at)) if at < order.len() => (store, at),
-                        old => {
-                            drop(old);
-                            memo::set_memory_budget(0);
-                            memo::set_memory_budget(64 << 20);
-                            (Store::open(memo_dir.path()).unwrap(), 0)
-                        }
-                    };
-                    let take = left.min(order.len() - at);
-                    let start = std::time::Instant::now();
-                    memo::with_store(&store, || {
-                        for &x in &order[at..at + take] {
-                            black_box(square(black_box(x)));
-                        }
-                    });
-                    spent += start.elapsed();
-                    left -= take;
-                    memo_handle = Some((store, at + take));
-                }
-                spent
+                passes(
+                    iters,
+                    &order,
+                    &mut memo_handle,
+                    || {
+                        memo::set_memory_budget(0);
+                        memo::set_memory_budget(64 << 20);
+                        Store::open(memo_dir.path()).unwrap()
+                    },
+                    |store, keys| {
+                        memo::with_store(store, || {
+                            for &x in keys {
+                                black_box(square(black_box(x)));
+                            }
+                        })
+                    },
+                )
             })
         });
         drop(memo_handle);
-        let mut redb_handle: Option<(RedbCache<u64, u64>, usize)> = None;
+        let mut redb_handle = None;
         group.bench_function("cached_redb", |b| {
             b.iter_custom(|iters| {
-                let mut spent = Duration::ZERO;
-                let mut left = iters as usize;
-                while left > 0 {
-                    let (disk, at) = match redb_handle.take() {
-                        Some((disk, at)) if at < order.len() => (disk, at),
-                        old => {
-                            drop(old);
-                            (redb(redb_dir.path(), false), 0)
+                passes(
+                    iters,
+                    &order,
+                    &mut redb_handle,
+                    || redb(redb_dir.path(), false),
+                    |disk, keys| {
+                        for &x in keys {
+                            black_box(disk.cache_get(&black_box(x)).unwrap());
                         }
-                    };
-                    let take = left.min(order.len() - at);
-                    let start = std::time::Instant::now();
-                    for &x in &order[at..at + take] {
-                        black_box(disk.cache_get(&black_box(x)).unwrap());
-                    }
-                    spent += start.elapsed();
-                    left -= take;
-                    redb_handle = Some((disk, at + take));
-                }
-                spent
+                    },
+                )
             })
         });
         group.finish();
     }
+}
+
+/// Times `iters` hits on the keys of `order`, continuing the pass of the handle in
+/// `handle` (a handle and how far through `order` it is) and opening a fresh one with
+/// `open`, untimed, whenever a pass is done; `run` hits a run of keys with a handle.
+fn passes<H>(
+    iters: u64,
+    order: &[u64],
+    handle: &mut Option<(H, usize)>,
+    mut open: impl FnMut() -> H,
+    mut run: impl FnMut(&H, &[u64]),
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut left = iters as usize;
+    while left > 0 {
+        let (current, at) = match handle.take() {
+            Some((current, at)) if at < order.len() => (current, at),
+            old => {
+                drop(old);
+                (open(), 0)
+            }
+        };
+        let take = left.min(order.len() - at);
+        let start = std::time::Instant::now();
+        run(&current, &order[at..at + take]);
+        spent += start.elapsed();
+        left -= take;
+        *handle = Some((current, at + take));
+    }
+    spent
 }
 
 #[cached::macros::cached]
