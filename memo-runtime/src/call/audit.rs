@@ -14,8 +14,12 @@ use super::{Call, CallSite, Outcome, Stored, degraded};
 use crate::warn;
 
 /// The share of hits audited, read from `MEMO_AUDIT` once: 0 when unset or malformed.
+#[inline]
 pub(crate) fn rate() -> f64 {
     static RATE: OnceLock<f64> = OnceLock::new();
+    if let Some(rate) = RATE.get() {
+        return *rate;
+    }
     *RATE.get_or_init(|| {
         let Some(raw) = std::env::var_os("MEMO_AUDIT") else {
             return 0.0;

@@ -423,10 +423,24 @@ impl Table {
     /// when they are the same) that two parts of the hash pick.
     #[inline]
     fn sets_of(sets: usize, hash: u64) -> [Option<usize>; 2] {
-        let pick = |part: u64| ((u128::from(part) * sets as u128) >> 64) as usize;
-        let first = pick(hash);
-        let second = pick(hash.rotate_left(32).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let first = Self::pick(sets, hash);
+        let second = Self::pick_second(sets, hash);
         [Some(first), (second != first).then_some(second)]
+    }
+
+    /// A call's first set among `sets`.
+    #[inline]
+    fn pick(sets: usize, hash: u64) -> usize {
+        ((u128::from(hash) * sets as u128) >> 64) as usize
+    }
+
+    /// A call's second set among `sets`, from the other half of its hash.
+    #[inline]
+    fn pick_second(sets: usize, hash: u64) -> usize {
+        Self::pick(
+            sets,
+            hash.rotate_left(32).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        )
     }
 
     /// The result words kept for `args` in `store` at `epoch`.
