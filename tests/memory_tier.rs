@@ -466,3 +466,38 @@ fn calls_of_plain_words_stay_within_the_budget_and_answer_right_as_it_changes() 
     });
     memo::set_memory_budget(64 << 20);
 }
+
+#[test]
+fn plain_words_stay_right_while_the_budget_changes_under_threads_hitting_and_filling() {
+    let _budget = budget(0);
+    memo::set_memory_budget(1 << 20);
+    let store = Store::temporary().unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for t in 0..3u64 {
+            let (store, done) = (&store, &done);
+            scope.spawn(move || {
+                memo::with_store(store, || {
+                    let mut x = t;
+                    while !done.load(Ordering::Relaxed) {
+                        // Hot keys hit, new ones fill and grow the table.
+                        let key = if x % 3 == 0 { x % 50 } else { x % 20_000 };
+                        assert_eq!(word(key), key * 7, "thread {t}");
+                        x += 3;
+                    }
+                });
+            });
+        }
+        for round in 0..300 {
+            memo::set_memory_budget([0, 64 << 10, 1 << 20, 64 << 20][round % 4]);
+            let usage = memo::memory_usage();
+            assert!(
+                usage.bytes <= usage.budget || usage.budget == 0,
+                "{usage:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    memo::set_memory_budget(64 << 20);
+}

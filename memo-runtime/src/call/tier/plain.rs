@@ -11,8 +11,8 @@ use crate::Store;
 /// Where a function keeps its table, made by its first call kept.
 pub(crate) type Cell = OnceLock<Table>;
 
-/// The share of the budget the tables take: a quarter (16 MiB, up to about 780,000 calls
-/// of `u64 → u64`, of the default budget).
+/// The tables together take at most a quarter of the budget (16 MiB of the default:
+/// about 780,000 calls of `u64 → u64`).
 const SHARE: usize = 4;
 
 /// Every function's table, for the budget to resize.
@@ -30,17 +30,19 @@ pub(super) fn rest(budget: usize) -> usize {
     budget.saturating_sub(USED.load(Ordering::Relaxed))
 }
 
-/// Takes `sets` more sets of the share of `budget`, if they fit. The cache of slots is
-/// then to give them up (`leave_share`), once no lock is held: what it lets go of may run
-/// user code.
-fn reserve(sets: usize, budget: usize) -> bool {
+/// Takes `sets` more sets of the share of the budget, if they fit. The budget is read as
+/// the sets are taken: one set smaller meanwhile either is seen here or sees these sets
+/// taken, and empties the tables. The cache of slots is then to give them up
+/// (`leave_share`), once no lock is held: what it lets go of may run user code.
+fn reserve(sets: usize) -> bool {
     let bytes = sets * SET_BYTES;
     USED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-        (used + bytes <= share(budget)).then_some(used + bytes)
+        (used + bytes <= share(super::budget())).then_some(used + bytes)
     })
     .is_ok()
 }
 
+/// Gives back `sets` sets a table no longer uses.
 fn release(sets: usize) {
     let _ = USED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
         Some(used.saturating_sub(sets * SET_BYTES))
@@ -74,18 +76,20 @@ pub(crate) fn put(
     });
     if made {
         TABLES.lock().unwrap_or_else(|p| p.into_inner()).push(table);
-        if reserve(INITIAL_SETS, budget) {
+        // The cache gives up the sets before the table uses them: the two never hold
+        // more than the budget together.
+        if reserve(INITIAL_SETS) {
+            super::leave_share();
             table.reset(INITIAL_SETS);
             release(INITIAL_SETS - table.sets());
-            super::leave_share();
         }
     }
     if let Wants::Grow { from } = table.put(store, epoch, Call { args, result })
-        && reserve(from, budget)
+        && reserve(from)
     {
+        super::leave_share();
         let added = table.grow(from, usize::MAX);
         release(from - added);
-        super::leave_share();
     }
 }
 
@@ -98,7 +102,7 @@ pub(super) fn fit(budget: usize) {
         if budget == 0 || over {
             release(table.reset(0));
         }
-        if budget > 0 && table.sets() == 0 && reserve(INITIAL_SETS, budget) {
+        if budget > 0 && table.sets() == 0 && reserve(INITIAL_SETS) {
             table.reset(INITIAL_SETS);
         }
     }

@@ -322,8 +322,9 @@ pub(super) enum Wants {
 const SEGMENTS: usize = 40;
 
 /// A function's table: its sets in segments, each as large as all before it (the first
-/// two of [`INITIAL_SETS`]), allocated as it grows — so a table never moves, and takes
-/// the memory its sets in use need and no more — of which the first `sets` are in use.
+/// two of [`INITIAL_SETS`]), allocated as it grows — so a table never moves — and kept
+/// once allocated (a table emptied for a smaller budget grows into them again); the first
+/// `sets` are in use.
 pub(crate) struct Table {
     shape: Shape,
     segments: [OnceLock<Box<[Set]>>; SEGMENTS],
