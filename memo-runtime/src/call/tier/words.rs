@@ -341,7 +341,7 @@ pub(crate) struct Table {
 /// The hash a call's sets are picked by, of its argument words.
 #[inline]
 fn hash(args: [u64; 2]) -> u64 {
-    FixedState::with_seed(0x776f726473).hash_one(args)
+    FixedState::with_seed(0x776f726473).hash_one((args[0], args[1]))
 }
 
 impl Table {
