@@ -516,7 +516,26 @@ impl Table {
     /// call the table did not hold.
     fn place(&self, sets: usize, generation: u64, call: Call) -> bool {
         let shape = self.shape;
-        let candidates = Self::sets_of(sets, hash(call.args)).map(|index| {
+        let hash = hash(call.args);
+        // Most calls are kept where the first set has room (or holds them): that set
+        // alone is read, not both.
+        if let Some(set) = self.set(Self::pick(sets, hash))
+            && let Some((head, calls)) = set.read(shape, generation)
+        {
+            let calls = &calls[..shape.per_set()];
+            let own = calls
+                .iter()
+                .position(|held| held.is_some_and(|held| held.args == call.args));
+            if let Some(slot) = own.or_else(|| calls.iter().position(Option::is_none)) {
+                let new = own.is_none();
+                let written = set.write(shape, head, generation, slot, call);
+                if written && new {
+                    self.held.fetch_add(1, Ordering::Relaxed);
+                }
+                return written && new;
+            }
+        }
+        let candidates = Self::sets_of(sets, hash).map(|index| {
             let set = self.set(index?)?;
             let (head, calls) = set.read(shape, generation)?;
             Some((set, head, calls))
