@@ -1,5 +1,6 @@
 //! A connection to the process that holds a store, with a breaker: a holder that stops
-//! answering costs a call at most [`RECEIPT_TIMEOUT`], after which the process runs
+//! answering costs a call at most [`RECEIPT_TIMEOUT`] (a removal, which a user asked for,
+//! [`REMOVAL_RECEIPT_TIMEOUT`]), after which the process runs
 //! uncached and asks again only after a backoff. A connection that failed is never used
 //! again — a late answer must not be read as the next request's — so each retry connects
 //! afresh, to whichever process holds the store by then.
@@ -21,6 +22,9 @@ use crate::{Digest, Store};
 
 /// How long a holder has to say it received a request.
 const RECEIPT_TIMEOUT: Duration = Duration::from_millis(50);
+/// How long a holder has to receive a removal: asked for by a user (`memo invalidate`, a
+/// program's `invalidate_tag`), not on a call's path, so a busy holder is waited for.
+const REMOVAL_RECEIPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a holder that received a request has to answer it (it may be reading a large
 /// result).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -134,7 +138,11 @@ impl Remote {
         let Some(Connection(stream)) = state.stream.as_mut() else {
             return Err(self.failure("not connected"));
         };
-        match exchange(stream, number, request) {
+        let receipt = match request {
+            Request::Remove(_) => REMOVAL_RECEIPT_TIMEOUT,
+            _ => RECEIPT_TIMEOUT,
+        };
+        match exchange(stream, number, request, receipt) {
             Ok(response) => {
                 state.failures = 0;
                 match response {
@@ -302,11 +310,16 @@ fn bare_entry(name: &str) -> NewEntry<'_> {
     }
 }
 
-/// Sends request `number` and reads its answer: the receipt within [`RECEIPT_TIMEOUT`],
-/// then the response, which must carry the same number.
-fn exchange(stream: &mut UnixStream, number: u64, request: Request<'_>) -> io::Result<Response> {
+/// Sends request `number` and reads its answer: the receipt within `receipt`, then the
+/// response, which must carry the same number.
+fn exchange(
+    stream: &mut UnixStream,
+    number: u64,
+    request: Request<'_>,
+    receipt_timeout: Duration,
+) -> io::Result<Response> {
     write_message(stream, &Numbered { number, request })?;
-    stream.set_read_timeout(Some(RECEIPT_TIMEOUT))?;
+    stream.set_read_timeout(Some(receipt_timeout))?;
     let mut receipt = [0u8];
     stream.read_exact(&mut receipt)?;
     if receipt[0] != RECEIPT {
