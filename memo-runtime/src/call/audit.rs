@@ -17,9 +17,6 @@ use crate::warn;
 #[inline]
 pub(crate) fn rate() -> f64 {
     static RATE: OnceLock<f64> = OnceLock::new();
-    if let Some(rate) = RATE.get() {
-        return *rate;
-    }
     *RATE.get_or_init(|| {
         let Some(raw) = std::env::var_os("MEMO_AUDIT") else {
             return 0.0;

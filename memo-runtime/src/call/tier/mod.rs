@@ -282,7 +282,8 @@ pub fn memory_usage() -> MemoryUsage {
 mod tests {
     use super::*;
 
-    fn bytes_of(value: u64) -> Arc<[u8]> {
+    /// A `u64` result's stored bytes.
+    pub(super) fn bytes_of(value: u64) -> Arc<[u8]> {
         Arc::from(postcard::to_allocvec(&value).unwrap())
     }
 

@@ -72,17 +72,11 @@ pub(crate) fn put(
     let mut made = false;
     let table = cell.get_or_init(|| {
         made = true;
-        Table::new(shape, false)
+        Table::new(shape)
     });
     if made {
         TABLES.lock().unwrap_or_else(|p| p.into_inner()).push(table);
-        // The cache gives up the sets before the table uses them: the two never hold
-        // more than the budget together.
-        if reserve(INITIAL_SETS) {
-            super::leave_share();
-            table.reset(INITIAL_SETS);
-            release(INITIAL_SETS - table.sets());
-        }
+        start(table, super::leave_share);
     }
     if let Wants::Grow { from } = table.put(store, epoch, Call { args, result })
         && reserve(from)
@@ -90,6 +84,17 @@ pub(crate) fn put(
         super::leave_share();
         let added = table.grow(from, usize::MAX);
         release(from - added);
+    }
+}
+
+/// Gives `table`, which uses no sets, its first ones if the share has room for them:
+/// taken first, then given up by the cache (`give_up`), then used — the two never hold
+/// more than the budget together — and given back if they cannot be allocated.
+fn start(table: &Table, give_up: impl FnOnce()) {
+    if reserve(INITIAL_SETS) {
+        give_up();
+        table.reset(INITIAL_SETS);
+        release(INITIAL_SETS - table.sets());
     }
 }
 
@@ -102,8 +107,9 @@ pub(super) fn fit(budget: usize) {
         if budget == 0 || over {
             release(table.reset(0));
         }
-        if budget > 0 && table.sets() == 0 && reserve(INITIAL_SETS) {
-            table.reset(INITIAL_SETS);
+        if budget > 0 && table.sets() == 0 {
+            // The budget's new size is given to the cache after this.
+            start(table, || {});
         }
     }
 }

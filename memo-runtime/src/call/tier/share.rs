@@ -168,12 +168,9 @@ impl<V> ShareBytes<V> for &ShareProbe<V> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::bytes_of;
     use super::*;
     use crate::call::Plain;
-
-    fn bytes_of(value: u64) -> Arc<[u8]> {
-        Arc::from(postcard::to_allocvec(&value).unwrap())
-    }
 
     #[test]
     fn an_entry_answers_only_for_what_was_hashed() {

@@ -18,9 +18,9 @@
 //! calls to its other set if that has room; failing that it takes their least-used slot
 //! if it is unused, and otherwise ages one of their slots by one, in turn, and is not
 //! kept. So a key seen once does not push out keys seen often — a scan ages one slot per
-//! key it brings, and
-//! frequent keys hit meanwhile stay — a working set larger than the table keeps the part
-//! it holds, and one that changes for good moves in after a few calls.
+//! key it brings, and frequent keys hit meanwhile stay — a working set larger than the
+//! table keeps the part it holds, and one that changes for good moves in after a few
+//! calls.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
@@ -345,13 +345,13 @@ fn hash(args: [u64; 2]) -> u64 {
 }
 
 impl Table {
-    /// A table for calls of `shape`, with its first [`INITIAL_SETS`] in use, or none
-    /// (when `start` is false or they cannot be allocated).
-    pub(super) fn new(shape: Shape, start: bool) -> Table {
+    /// A table for calls of `shape`, with no sets in use until [`reset`](Table::reset)
+    /// gives it some.
+    pub(super) fn new(shape: Shape) -> Table {
         let binding = Binding::default();
         // Generation 0 is what a zeroed set has: a table starts at 1, bound to no store.
         binding.generation.store(1, Ordering::Relaxed);
-        let table = Table {
+        Table {
             shape,
             segments: [const { OnceLock::new() }; SEGMENTS],
             sets: AtomicUsize::new(0),
@@ -359,11 +359,7 @@ impl Table {
             hand: AtomicUsize::new(0),
             binding,
             lock: Mutex::new(()),
-        };
-        if start && table.allocate(INITIAL_SETS) {
-            table.sets.store(INITIAL_SETS, Ordering::Relaxed);
         }
-        table
     }
 
     /// The segment of set `index` and its place there.
@@ -710,6 +706,14 @@ mod tests {
 
     const NARROW: Shape = Shape::new(1, 1);
 
+    /// A table with its first sets in use, as the tier starts one.
+    fn started(shape: Shape) -> Table {
+        let table = Table::new(shape);
+        assert_eq!(table.reset(INITIAL_SETS), 0);
+        assert_eq!(table.sets(), INITIAL_SETS);
+        table
+    }
+
     impl Table {
         /// The table with only its first `sets` (of its first segment) in use.
         fn with_sets(self, sets: usize) -> Table {
@@ -732,7 +736,7 @@ mod tests {
             assert!(at < len, "set {index}: {at} of {len} in segment {segment}");
             assert!(seen.insert((segment, at)));
         }
-        let table = Table::new(NARROW, true);
+        let table = started(NARROW);
         assert!(table.allocate(INITIAL_SETS << 3));
         assert_eq!(table.all_sets().count(), INITIAL_SETS << 3);
         assert!(table.set((INITIAL_SETS << 3) - 1).is_some());
@@ -759,7 +763,7 @@ mod tests {
     #[test]
     fn a_call_is_found_only_in_its_store_and_epoch_by_its_arguments() {
         for shape in [NARROW, Shape::new(2, 1), Shape::new(1, 2), Shape::new(2, 2)] {
-            let table = Table::new(shape, true).with_sets(8);
+            let table = started(shape).with_sets(8);
             let wide = Call {
                 args: [1, if shape.args == 2 { 2 } else { 0 }],
                 result: [10, if shape.result == 2 { 20 } else { 0 }],
@@ -785,7 +789,7 @@ mod tests {
 
     #[test]
     fn a_newer_result_takes_the_calls_slot() {
-        let table = Table::new(NARROW, true).with_sets(8);
+        let table = started(NARROW).with_sets(8);
         table.put(1, 1, call(5, 50));
         table.put(1, 1, call(5, 51));
         assert_eq!(table.get(1, 1, [5, 0]), Some([51, 0]));
@@ -795,7 +799,7 @@ mod tests {
     #[test]
     fn keys_hit_often_outlast_a_scan_of_keys_seen_once() {
         // One set: every call competes for its three slots.
-        let table = Table::new(NARROW, true).with_sets(1);
+        let table = started(NARROW).with_sets(1);
         for key in 0..3 {
             table.put(1, 1, call(key, key * 10));
         }
@@ -831,7 +835,7 @@ mod tests {
     #[test]
     fn a_working_set_larger_than_the_table_keeps_the_part_it_holds() {
         // 16 sets of three, not growing: 48 slots for 100 keys called round after round.
-        let table = Table::new(NARROW, true).with_sets(16);
+        let table = started(NARROW).with_sets(16);
         let round = |table: &Table| {
             (0..100)
                 .filter(|&key| {
@@ -852,7 +856,7 @@ mod tests {
 
     #[test]
     fn a_table_grows_to_hold_its_calls_and_keeps_them() {
-        let table = Table::new(NARROW, true);
+        let table = started(NARROW);
         for key in 0..10_000 {
             if let Wants::Grow { from } = table.put(1, 1, call(key, key * 3)) {
                 assert!(table.grow(from, usize::MAX) > 0);
@@ -874,7 +878,7 @@ mod tests {
 
     #[test]
     fn a_table_within_its_cap_does_not_grow_and_a_reset_empties_it() {
-        let table = Table::new(NARROW, true).with_sets(16);
+        let table = started(NARROW).with_sets(16);
         for key in 0..1_000 {
             if let Wants::Grow { from } = table.put(1, 1, call(key, key)) {
                 assert_eq!(table.grow(from, 16), 0);
@@ -894,7 +898,7 @@ mod tests {
 
     #[test]
     fn generations_that_wrap_around_never_answer_for_an_old_one() {
-        let table = Table::new(NARROW, true).with_sets(4);
+        let table = started(NARROW).with_sets(4);
         table.put(1, 1, call(1, 100));
         // The binding one step before wrapping, with a set of generation 1 still there.
         table.binding.write(1, 2, GENERATIONS - 1);
@@ -911,7 +915,7 @@ mod tests {
 
     #[test]
     fn a_table_growing_while_others_read_and_write_answers_only_what_was_kept() {
-        let table = Table::new(NARROW, true);
+        let table = started(NARROW);
         std::thread::scope(|scope| {
             for thread in 0..3u64 {
                 let table = &table;
@@ -935,7 +939,7 @@ mod tests {
     #[test]
     fn readers_never_see_half_of_a_write() {
         let shape = Shape::new(2, 2);
-        let table = Table::new(shape, true).with_sets(1);
+        let table = started(shape).with_sets(1);
         std::thread::scope(|scope| {
             for writer in 0..2u64 {
                 let table = &table;

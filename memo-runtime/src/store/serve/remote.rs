@@ -310,8 +310,8 @@ fn bare_entry(name: &str) -> NewEntry<'_> {
     }
 }
 
-/// Sends request `number` and reads its answer: the receipt within `receipt`, then the
-/// response, which must carry the same number.
+/// Sends request `number` and reads its answer: the receipt within `receipt_timeout`,
+/// then the response, which must carry the same number.
 fn exchange(
     stream: &mut UnixStream,
     number: u64,
